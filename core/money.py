@@ -1,0 +1,33 @@
+"""Money is integer minor units plus an ISO 4217 currency code. Never floats."""
+
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+CURRENCY_EXPONENTS = {"usd": 2, "eur": 2, "gbp": 2, "jpy": 0}
+CURRENCY_CHOICES = [(code, code.upper()) for code in CURRENCY_EXPONENTS]
+
+
+def to_minor(amount: str | int | Decimal, currency: str) -> int:
+    """Parse a major-unit amount ("12.50") into minor units (1250). Raises ValueError."""
+    try:
+        value = Decimal(str(amount).strip())
+    except InvalidOperation as exc:
+        raise ValueError(f"{amount!r} is not an amount") from exc
+    if not value.is_finite():
+        raise ValueError(f"{amount!r} is not an amount")
+    exponent = CURRENCY_EXPONENTS[currency]
+    scaled = value.scaleb(exponent)
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"{amount} has more than {exponent} decimal places")
+    return int(scaled.to_integral_value(rounding=ROUND_HALF_UP))
+
+
+def format_money(amount_minor: int, currency: str) -> str:
+    exponent = CURRENCY_EXPONENTS.get(currency, 2)
+    major = Decimal(amount_minor).scaleb(-exponent)
+    return f"{major:,.{exponent}f} {currency.upper()}"
+
+
+def fee_for(amount_minor: int, fee_bps: int) -> int:
+    """Platform fee in minor units, rounded half up, never more than the amount."""
+    fee = (Decimal(amount_minor) * fee_bps / Decimal(10_000)).to_integral_value(rounding=ROUND_HALF_UP)
+    return min(int(fee), amount_minor)

@@ -1,0 +1,24 @@
+from marketplace.models.consultations import Consultation, Message, Proposal, ProposalMilestone
+from marketplace.models.engagements import Delivery, DeliveryAttachment, Engagement, Milestone, Review
+from marketplace.models.notifications import Notification
+from marketplace.models.requests import READINESS_QUESTIONS, HiringRequest, Readiness
+from marketplace.models.users import EngineerProfile, Skill, User
+
+__all__ = [
+    "READINESS_QUESTIONS",
+    "Consultation",
+    "Delivery",
+    "DeliveryAttachment",
+    "Engagement",
+    "EngineerProfile",
+    "HiringRequest",
+    "Message",
+    "Milestone",
+    "Notification",
+    "Proposal",
+    "ProposalMilestone",
+    "Readiness",
+    "Review",
+    "Skill",
+    "User",
+]

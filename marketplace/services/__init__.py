@@ -1,0 +1,1 @@
+"""Every write in the marketplace goes through these services (DESIGN.md section 4)."""

@@ -1,0 +1,477 @@
+"""Engagements and milestones: work, delivery, review, and the transitions the payments app drives.
+
+Every milestone transition goes through `_milestone_transition`: lock the row, check the actor,
+apply the django-fsm transition, record it on the engagement's timeline, notify on commit.
+"""
+
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from pathlib import PurePath
+
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.files.uploadedfile import UploadedFile
+from django.core.validators import URLValidator
+from django.db import transaction
+from django.db.models import F
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.text import get_valid_filename
+
+from core.errors import InvalidTransitionError, NotFoundError, PermissionDeniedError, ValidationError
+from core.transitions import transition_apply
+from marketplace.models import (
+    Delivery,
+    DeliveryAttachment,
+    Engagement,
+    EngineerProfile,
+    Milestone,
+    Review,
+    User,
+)
+from marketplace.services.notifications import notify
+
+MAX_LINKS = 20
+
+
+def _milestone_locked(*, milestone_id: int, actor: User | None) -> Milestone:
+    """The milestone, row-locked; for a user who is neither a party nor staff it does not exist."""
+    milestone = (
+        Milestone.objects.select_for_update(of=("self",))
+        .select_related("engagement", "engagement__client", "engagement__engineer")
+        .filter(pk=milestone_id)
+        .first()
+    )
+    if milestone is None:
+        raise NotFoundError("Milestone not found.")
+    if (
+        actor is not None
+        and not actor.is_staff
+        and actor.pk not in (milestone.engagement.client_id, milestone.engagement.engineer_id)
+    ):
+        raise NotFoundError("Milestone not found.")
+    return milestone
+
+
+def _milestone_url(milestone: Milestone) -> str:
+    return reverse("engagement-detail", args=[milestone.engagement_id]) + f"#milestone-{milestone.pk}"
+
+
+def _milestone_transition(
+    *,
+    milestone_id: int,
+    transition: str,
+    actor: User | None,
+    note: str = "",
+    before: Callable[[Milestone], None] | None = None,
+    after: Callable[[Milestone], None] | None = None,
+    notify_users: Callable[[Milestone], Iterable[User]] = lambda m: (),
+    message: str = "",
+) -> Milestone:
+    with transaction.atomic():
+        milestone = _milestone_locked(milestone_id=milestone_id, actor=actor)
+        if before is not None:
+            before(milestone)
+        transition_apply(
+            instance=milestone,
+            transition=transition,
+            actor=actor,
+            timeline_key=milestone.engagement.timeline_key,
+            note=note,
+        )
+        if after is not None:
+            after(milestone)
+            milestone.save()
+        for user in notify_users(milestone):
+            notify(
+                user=user,
+                kind=f"milestone_{transition}",
+                message=message.format(m=milestone, actor=actor.display_name if actor else "Tunehire"),
+                url=_milestone_url(milestone),
+            )
+        _engagement_sync_completion(engagement=milestone.engagement)
+    return milestone
+
+
+def _engagement_sync_completion(*, engagement: Engagement) -> None:
+    """An engagement completes, and its request closes, once no milestone is still open."""
+    if engagement.state != Engagement.State.ACTIVE:
+        return
+    if engagement.milestones.filter(state__in=Milestone.OPEN_STATES).exists():
+        return
+    engagement = Engagement.objects.select_for_update().select_related("request").get(pk=engagement.pk)
+    transition_apply(
+        instance=engagement, transition="complete", actor=None, timeline_key=engagement.timeline_key
+    )
+    engagement.completed_at = timezone.now()
+    engagement.save(update_fields=["completed_at", "updated_at"])
+    hiring_request = engagement.request
+    if hiring_request.state == hiring_request.State.HIRED:
+        hiring_request = type(hiring_request).objects.select_for_update().get(pk=hiring_request.pk)
+        transition_apply(
+            instance=hiring_request, transition="close", actor=None, timeline_key=hiring_request.timeline_key
+        )
+    notify(
+        user=engagement.client,
+        kind="engagement_completed",
+        message=f"“{engagement.title}” is complete. Rate your engineer to help others hire well.",
+        url=reverse("engagement-detail", args=[engagement.pk]),
+    )
+
+
+def _client(m: Milestone) -> tuple[User, ...]:
+    return (m.engagement.client,)
+
+
+def _engineer(m: Milestone) -> tuple[User, ...]:
+    return (m.engagement.engineer,)
+
+
+def _parties(m: Milestone) -> tuple[User, ...]:
+    return (m.engagement.client, m.engagement.engineer)
+
+
+def _require_note(value: str, field: str, label: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValidationError(f"{field}: {label}", details={field: [label]})
+    return value
+
+
+# --- Work -------------------------------------------------------------------------------------
+
+
+def milestone_start(*, actor: User, milestone_id: int) -> Milestone:
+    return _milestone_transition(
+        milestone_id=milestone_id,
+        transition="start_work",
+        actor=actor,
+        notify_users=_client,
+        message="{actor} started work on “{m.title}”.",
+    )
+
+
+def _validate_links(links: list[str]) -> list[str]:
+    if len(links) > MAX_LINKS:
+        raise ValidationError(
+            f"links: At most {MAX_LINKS} links.", details={"links": [f"At most {MAX_LINKS}."]}
+        )
+    validate = URLValidator(schemes=["http", "https"])
+    cleaned = []
+    for index, link in enumerate(links):
+        link = str(link).strip()
+        if not link:
+            continue
+        try:
+            validate(link)
+        except DjangoValidationError:
+            raise ValidationError(
+                f"links[{index}]: {link[:80]!r} is not an http(s) URL.",
+                details={f"links[{index}]": ["Enter an http or https URL."]},
+            ) from None
+        cleaned.append(link)
+    return cleaned
+
+
+def attachments_validate(files: list[UploadedFile]) -> None:
+    """Size, count and type limits for delivery attachments; names the offending file."""
+    if len(files) > settings.ATTACHMENT_MAX_FILES:
+        raise ValidationError(
+            f"attachments: At most {settings.ATTACHMENT_MAX_FILES} files per delivery.",
+            details={"attachments": [f"At most {settings.ATTACHMENT_MAX_FILES} files."]},
+        )
+    allowed = {ext.lower() for ext in settings.ATTACHMENT_EXTENSIONS}
+    for upload in files:
+        name = upload.name or ""
+        extension = PurePath(name).suffix.lower().lstrip(".")
+        if extension not in allowed:
+            raise ValidationError(
+                f"attachments: {name!r} is not an allowed file type ({', '.join(sorted(allowed))}).",
+                details={"attachments": [f"{name}: file type .{extension or '?'} is not allowed."]},
+            )
+        if upload.size > settings.ATTACHMENT_MAX_BYTES:
+            limit_mb = settings.ATTACHMENT_MAX_BYTES / (1024 * 1024)
+            raise ValidationError(
+                f"attachments: {name!r} is larger than {limit_mb:g} MB.",
+                details={"attachments": [f"{name}: larger than {limit_mb:g} MB."]},
+            )
+        if upload.size == 0:
+            raise ValidationError(
+                f"attachments: {name!r} is empty.", details={"attachments": [f"{name}: the file is empty."]}
+            )
+
+
+def milestone_submit(
+    *,
+    actor: User,
+    milestone_id: int,
+    message: str,
+    links: list[str] | None = None,
+    files: list[UploadedFile] | None = None,
+) -> Delivery:
+    message = _require_note(message, "message", "Describe what you are delivering.")
+    links = _validate_links(links or [])
+    files = files or []
+    attachments_validate(files)
+    delivered: list[Delivery] = []
+
+    def record(milestone: Milestone) -> None:
+        now = timezone.now()
+        milestone.submitted_at = now
+        milestone.auto_approve_at = now + timedelta(days=settings.AUTO_APPROVE_DAYS)
+        milestone.auto_approve_reminded_at = None
+        delivery = Delivery.objects.create(milestone=milestone, author=actor, message=message, links=links)
+        for upload in files:
+            DeliveryAttachment.objects.create(
+                delivery=delivery,
+                file=upload,
+                original_name=get_valid_filename(PurePath(upload.name).name),
+                size=upload.size,
+                content_type=(upload.content_type or "application/octet-stream")[:100],
+            )
+        delivered.append(delivery)
+
+    _milestone_transition(
+        milestone_id=milestone_id,
+        transition="submit",
+        actor=actor,
+        after=record,
+        notify_users=_client,
+        message=(
+            f"{{actor}} delivered “{{m.title}}”. Review it within {settings.AUTO_APPROVE_DAYS} days, "
+            "or it is approved automatically."
+        ),
+    )
+    return delivered[0]
+
+
+def _latest_delivery(milestone: Milestone) -> Delivery | None:
+    return milestone.deliveries.select_for_update().order_by("-created_at", "-id").first()
+
+
+def milestone_request_revision(*, actor: User, milestone_id: int, comment: str) -> Milestone:
+    comment = _require_note(comment, "comment", "Say what needs to change.")
+
+    def record(milestone: Milestone) -> None:
+        milestone.revision_count += 1
+        milestone.auto_approve_at = None
+        delivery = _latest_delivery(milestone)
+        if delivery is not None:
+            delivery.review = Delivery.Review.REVISION_REQUESTED
+            delivery.review_comment = comment
+            delivery.reviewed_at = timezone.now()
+            delivery.save(update_fields=["review", "review_comment", "reviewed_at"])
+
+    return _milestone_transition(
+        milestone_id=milestone_id,
+        transition="request_revision",
+        actor=actor,
+        note=comment,
+        after=record,
+        notify_users=_engineer,
+        message="{actor} asked for a revision of “{m.title}”.",
+    )
+
+
+def milestone_approve(*, actor: User | None, milestone_id: int, note: str = "") -> Milestone:
+    """The client (or staff, or the auto-approval timer with actor None) accepts the delivery."""
+
+    def record(milestone: Milestone) -> None:
+        milestone.approved_at = timezone.now()
+        milestone.auto_approve_at = None
+        delivery = _latest_delivery(milestone)
+        if delivery is not None:
+            delivery.review = Delivery.Review.APPROVED
+            delivery.review_comment = note
+            delivery.reviewed_at = milestone.approved_at
+            delivery.save(update_fields=["review", "review_comment", "reviewed_at"])
+
+    return _milestone_transition(
+        milestone_id=milestone_id,
+        transition="approve",
+        actor=actor,
+        note=note,
+        after=record,
+        notify_users=_parties,
+        message="“{m.title}” was approved by {actor}.",
+    )
+
+
+# --- Money: driven by the payments app (actor None) or staff ----------------------------------------
+
+
+def milestone_mark_funded(*, milestone_id: int, actor: User | None = None, note: str = "") -> Milestone:
+    def record(milestone: Milestone) -> None:
+        milestone.funded_at = timezone.now()
+
+    return _milestone_transition(
+        milestone_id=milestone_id,
+        transition="mark_funded",
+        actor=actor,
+        note=note,
+        after=record,
+        notify_users=_parties,
+        message="“{m.title}” is funded and held in escrow. Work can start.",
+    )
+
+
+def milestone_request_payout(*, milestone_id: int, actor: User | None = None, note: str = "") -> Milestone:
+    return _milestone_transition(
+        milestone_id=milestone_id, transition="request_payout", actor=actor, note=note
+    )
+
+
+def milestone_mark_paid(*, milestone_id: int, actor: User | None = None, note: str = "") -> Milestone:
+    return _milestone_transition(
+        milestone_id=milestone_id,
+        transition="mark_paid",
+        actor=actor,
+        note=note,
+        notify_users=_engineer,
+        message="The payout for “{m.title}” was sent.",
+    )
+
+
+def milestone_open_dispute(*, actor: User, milestone_id: int, reason: str) -> Milestone:
+    reason = _require_note(reason, "reason", "Say why you are opening a dispute.")
+    return _milestone_transition(
+        milestone_id=milestone_id,
+        transition="open_dispute",
+        actor=actor,
+        note=reason,
+        notify_users=_parties,
+        message="{actor} opened a dispute on “{m.title}”. Payouts are frozen.",
+    )
+
+
+def milestone_resolve_dispute(*, actor: User | None, milestone_id: int, note: str) -> Milestone:
+    note = _require_note(note, "note", "Record how the dispute was resolved.")
+    return _milestone_transition(
+        milestone_id=milestone_id,
+        transition="resolve_dispute",
+        actor=actor,
+        note=note,
+        notify_users=_parties,
+        message="The dispute on “{m.title}” was resolved.",
+    )
+
+
+def milestone_cancel(*, actor: User, milestone_id: int, reason: str = "") -> Milestone:
+    return _milestone_transition(
+        milestone_id=milestone_id,
+        transition="cancel",
+        actor=actor,
+        note=reason,
+        notify_users=_parties,
+        message="“{m.title}” was cancelled before funding.",
+    )
+
+
+def milestone_request_refund(*, actor: User | None, milestone_id: int, reason: str) -> Milestone:
+    reason = _require_note(reason, "reason", "Say why the milestone is refunded.")
+    return _milestone_transition(
+        milestone_id=milestone_id,
+        transition="request_refund",
+        actor=actor,
+        note=reason,
+        notify_users=_parties,
+        message="A refund of “{m.title}” was started.",
+    )
+
+
+def milestone_mark_refunded(*, milestone_id: int, actor: User | None = None, note: str = "") -> Milestone:
+    return _milestone_transition(
+        milestone_id=milestone_id,
+        transition="mark_refunded",
+        actor=actor,
+        note=note,
+        notify_users=_parties,
+        message="“{m.title}” was refunded to the client.",
+    )
+
+
+# --- Timers --------------------------------------------------------------------------------------
+
+
+def milestones_auto_approve(*, now: datetime | None = None) -> dict[str, int]:
+    """Approve submitted milestones whose review window passed; remind clients before it does.
+
+    Safe to run any number of times: each milestone is re-checked under its row lock.
+    """
+    now = now or timezone.now()
+    reminder_at = now + timedelta(days=settings.AUTO_APPROVE_REMINDER_DAYS)
+    approved = reminded = 0
+    due = Milestone.objects.filter(state=Milestone.State.SUBMITTED, auto_approve_at__lte=now)
+    for milestone_id in due.values_list("pk", flat=True):
+        try:
+            milestone_approve(
+                actor=None,
+                milestone_id=milestone_id,
+                note=f"Approved automatically after {settings.AUTO_APPROVE_DAYS} days without a review.",
+            )
+            approved += 1
+        except InvalidTransitionError:
+            continue  # Reviewed meanwhile.
+    to_remind = Milestone.objects.filter(
+        state=Milestone.State.SUBMITTED,
+        auto_approve_at__gt=now,
+        auto_approve_at__lte=reminder_at,
+        auto_approve_reminded_at__isnull=True,
+    )
+    for milestone_id in to_remind.values_list("pk", flat=True):
+        with transaction.atomic():
+            milestone = _milestone_locked(milestone_id=milestone_id, actor=None)
+            if milestone.state != Milestone.State.SUBMITTED or milestone.auto_approve_reminded_at:
+                continue
+            milestone.auto_approve_reminded_at = now
+            milestone.save(update_fields=["auto_approve_reminded_at", "updated_at"])
+            notify(
+                user=milestone.engagement.client,
+                kind="milestone_auto_approve_reminder",
+                message=(
+                    f"“{milestone.title}” will be approved automatically on "
+                    f"{milestone.auto_approve_at:%Y-%m-%d %H:%M} UTC unless you review it."
+                ),
+                url=_milestone_url(milestone),
+            )
+            reminded += 1
+    return {"approved": approved, "reminded": reminded}
+
+
+# --- Reviews --------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def review_create(*, actor: User, engagement_id: int, rating: int, text: str = "") -> Review:
+    engagement = Engagement.objects.select_for_update().filter(pk=engagement_id).first()
+    if engagement is None or actor.pk not in (engagement.client_id, engagement.engineer_id):
+        raise NotFoundError("Engagement not found.")
+    if actor.pk != engagement.client_id:
+        raise PermissionDeniedError("Only the client rates the engineer.")
+    if engagement.state != Engagement.State.COMPLETED:
+        raise InvalidTransitionError(
+            "You can rate the engineer once the engagement is complete.", details={"state": engagement.state}
+        )
+    if Review.objects.filter(engagement=engagement).exists():
+        raise InvalidTransitionError("You already rated this engagement.", code="already_reviewed")
+    if not isinstance(rating, int) or isinstance(rating, bool) or not 1 <= rating <= 5:
+        raise ValidationError("rating: Choose a rating from 1 to 5.", details={"rating": ["Must be 1 to 5."]})
+    if len(text) > 5000:
+        raise ValidationError("text: Keep reviews under 5,000 characters.", details={"text": ["Too long."]})
+    review = Review.objects.create(
+        engagement=engagement,
+        client=actor,
+        engineer_id=engagement.engineer_id,
+        rating=rating,
+        text=text.strip(),
+    )
+    EngineerProfile.objects.filter(user_id=engagement.engineer_id).update(
+        rating_count=F("rating_count") + 1, rating_sum=F("rating_sum") + rating
+    )
+    notify(
+        user=engagement.engineer,
+        kind="review_received",
+        message=f"{actor.display_name} rated your work on “{engagement.title}” {rating}/5.",
+        url=reverse("engineer-detail", args=[engagement.engineer.username]),
+    )
+    return review

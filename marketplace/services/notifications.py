@@ -1,0 +1,21 @@
+from django.db import transaction
+from django.utils import timezone
+
+from marketplace.models import Notification, User
+
+
+def notify(*, user: User, kind: str, message: str, url: str = "") -> Notification:
+    """An in-app notification, and an e-mail sent after the surrounding transaction commits."""
+    from marketplace.tasks import notification_send_email
+
+    notification = Notification.objects.create(user=user, kind=kind, message=message[:300], url=url)
+    transaction.on_commit(lambda: notification_send_email.delay(notification.pk))
+    return notification
+
+
+def notification_mark_read(*, user: User, notification_ids: list[int] | None = None) -> int:
+    """Mark the user's notifications read (all of them when no ids are given)."""
+    unread = Notification.objects.filter(user=user, read_at__isnull=True)
+    if notification_ids is not None:
+        unread = unread.filter(pk__in=notification_ids)
+    return unread.update(read_at=timezone.now())

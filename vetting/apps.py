@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class VettingConfig(AppConfig):
+    name = "vetting"
+    verbose_name = "Vetting"
