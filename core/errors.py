@@ -51,7 +51,11 @@ class PaymentProviderError(ApplicationError):
 def full_clean_or_raise(instance, **kwargs) -> None:
     """Run Django's model validation and raise our ValidationError, naming each field."""
     from django.core.exceptions import ValidationError as DjangoValidationError
+    from django_fsm import FSMFieldMixin
 
+    # A protected state field refuses the assignment clean_fields() makes; transitions guard it anyway.
+    state_fields = [f.name for f in instance._meta.fields if isinstance(f, FSMFieldMixin) and f.protected]
+    kwargs["exclude"] = [*kwargs.get("exclude", []), *state_fields]
     try:
         instance.full_clean(**kwargs)
     except DjangoValidationError as exc:

@@ -1,5 +1,5 @@
 from django.db import models
-from django_fsm import FSMField, transition
+from django_fsm import FSMField, FSMModelMixin, transition
 
 from core.models import TimeStampedModel
 from core.money import CURRENCY_CHOICES
@@ -11,7 +11,7 @@ def _is_engineer(instance, user) -> bool:
     return user.pk == instance.engineer_id
 
 
-class Consultation(TimeStampedModel):
+class Consultation(FSMModelMixin, TimeStampedModel):
     """A thread between a request's client and one invited engineer."""
 
     class State(models.TextChoices):
@@ -64,7 +64,7 @@ class Message(models.Model):
         return f"{self.author_id}: {self.body[:40]}"
 
 
-class Proposal(TimeStampedModel):
+class Proposal(FSMModelMixin, TimeStampedModel):
     class State(models.TextChoices):
         SUBMITTED = "submitted", "Submitted"
         WITHDRAWN = "withdrawn", "Withdrawn"

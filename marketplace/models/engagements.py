@@ -1,5 +1,5 @@
 from django.db import models
-from django_fsm import FSMField, transition
+from django_fsm import FSMField, FSMModelMixin, transition
 
 from core.models import TimeStampedModel
 from core.money import CURRENCY_CHOICES
@@ -8,7 +8,7 @@ from marketplace.models.requests import HiringRequest
 from marketplace.models.users import User
 
 
-class Engagement(TimeStampedModel):
+class Engagement(FSMModelMixin, TimeStampedModel):
     class State(models.TextChoices):
         ACTIVE = "active", "Active"
         COMPLETED = "completed", "Completed"
@@ -59,7 +59,7 @@ def _is_client_or_staff(milestone, user) -> bool:
     return user.is_staff or _is_client(milestone, user)
 
 
-class Milestone(TimeStampedModel):
+class Milestone(FSMModelMixin, TimeStampedModel):
     class State(models.TextChoices):
         PENDING_FUNDING = "pending_funding", "Awaiting funding"
         FUNDED = "funded", "Funded"

@@ -1,5 +1,5 @@
 from django.db import models
-from django_fsm import FSMField, transition
+from django_fsm import FSMField, FSMModelMixin, transition
 
 from core.models import TimeStampedModel
 from core.money import CURRENCY_CHOICES
@@ -47,7 +47,7 @@ READINESS_QUESTIONS = [
 ]
 
 
-class HiringRequest(TimeStampedModel):
+class HiringRequest(FSMModelMixin, TimeStampedModel):
     class State(models.TextChoices):
         DRAFT = "draft", "Draft"
         OPEN = "open", "Open"

@@ -1,0 +1,56 @@
+import shutil
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    yield
+    shutil.rmtree(tmp_path / "media", ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests that need row locks run on PostgreSQL only; on SQLite they are skipped, saying why."""
+    if settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL row locks: set DATABASE_URL=postgres://...")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def client_user(db):
+    from tests.factories import ClientFactory
+
+    return ClientFactory()
+
+
+@pytest.fixture
+def engineer_user(db):
+    from tests.factories import EngineerFactory
+
+    return EngineerFactory()
+
+
+@pytest.fixture
+def staff_user(db):
+    from tests.factories import StaffFactory
+
+    return StaffFactory()
+
+
+@pytest.fixture
+def is_postgres() -> bool:
+    return connection.vendor == "postgresql"

@@ -1,0 +1,126 @@
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from core.errors import InvalidTransitionError, PermissionDeniedError, ValidationError
+from core.models import TransitionLog
+from marketplace.matching import engineer_match
+from marketplace.models import Engagement, EngineerProfile, Milestone, Notification
+from marketplace.services import engagements as services
+from marketplace.tasks import milestones_auto_approve
+from tests.factories import EngineerFactory, milestone_in_state, open_request
+
+pytestmark = pytest.mark.django_db
+
+
+def test_auto_approve_reminds_then_approves(settings, django_capture_on_commit_callbacks):
+    settings.AUTO_APPROVE_DAYS = 14
+    settings.AUTO_APPROVE_REMINDER_DAYS = 2
+    milestone = milestone_in_state(Milestone.State.SUBMITTED)
+    submitted_at = milestone.submitted_at
+    assert milestone.auto_approve_at == submitted_at + timedelta(days=14)
+
+    assert services.milestones_auto_approve(now=submitted_at + timedelta(days=11)) == {
+        "approved": 0,
+        "reminded": 0,
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        result = services.milestones_auto_approve(now=submitted_at + timedelta(days=12, hours=1))
+    assert result == {"approved": 0, "reminded": 1}
+    reminder = Notification.objects.get(kind="milestone_auto_approve_reminder")
+    assert reminder.user == milestone.engagement.client
+    assert any("approved automatically" in m.body for m in mail.outbox)
+    # A second sweep does not remind twice.
+    assert services.milestones_auto_approve(now=submitted_at + timedelta(days=13))["reminded"] == 0
+
+    result = services.milestones_auto_approve(now=submitted_at + timedelta(days=14, minutes=1))
+    assert result == {"approved": 1, "reminded": 0}
+    milestone.refresh_from_db()
+    assert milestone.state == Milestone.State.APPROVED
+    log = TransitionLog.objects.filter(object_id=milestone.pk, to_state="approved").get()
+    assert log.actor is None and "automatically" in log.note
+    assert services.milestones_auto_approve(now=submitted_at + timedelta(days=30))["approved"] == 0
+
+
+def test_revision_stops_the_auto_approve_clock():
+    milestone = milestone_in_state(Milestone.State.SUBMITTED)
+    services.milestone_request_revision(
+        actor=milestone.engagement.client, milestone_id=milestone.pk, comment="Fix"
+    )
+    assert services.milestones_auto_approve(now=timezone.now() + timedelta(days=60))["approved"] == 0
+    milestone.refresh_from_db()
+    assert milestone.state == Milestone.State.IN_PROGRESS and milestone.revision_count == 1
+
+
+def test_beat_task_runs_the_sweep():
+    milestone = milestone_in_state(Milestone.State.SUBMITTED)
+    Milestone.objects.filter(pk=milestone.pk).update(auto_approve_at=timezone.now() - timedelta(minutes=1))
+    assert milestones_auto_approve.delay().get() == {"approved": 1, "reminded": 0}
+
+
+class TestReviews:
+    def test_client_rates_after_completion_once(self):
+        milestone = milestone_in_state(Milestone.State.APPROVED)
+        engagement = Engagement.objects.get(pk=milestone.engagement_id)
+        review = services.review_create(
+            actor=engagement.client, engagement_id=engagement.pk, rating=4, text="Good"
+        )
+        assert review.rating == 4
+        profile = EngineerProfile.objects.get(user=engagement.engineer)
+        assert (profile.rating_count, profile.rating_average) == (1, 4.0)
+        with pytest.raises(InvalidTransitionError):
+            services.review_create(actor=engagement.client, engagement_id=engagement.pk, rating=5)
+
+    def test_not_before_completion_not_by_engineer_not_out_of_range(self):
+        milestone = milestone_in_state(Milestone.State.SUBMITTED)
+        engagement = milestone.engagement
+        with pytest.raises(InvalidTransitionError):
+            services.review_create(actor=engagement.client, engagement_id=engagement.pk, rating=5)
+        services.milestone_approve(actor=engagement.client, milestone_id=milestone.pk)
+        with pytest.raises(PermissionDeniedError):
+            services.review_create(actor=engagement.engineer, engagement_id=engagement.pk, rating=5)
+        for bad in (0, 6, "5", 4.5):
+            with pytest.raises(ValidationError):
+                services.review_create(actor=engagement.client, engagement_id=engagement.pk, rating=bad)
+
+
+class TestMatching:
+    def test_ranks_by_skills_rating_availability_with_reasons(self):
+        from vetting.models import Badge
+
+        hiring_request = open_request(skills=["LoRA", "Evaluation", "RAG"])
+        strong = EngineerFactory(username="strong")
+        strong.engineer_profile.skills.set(hiring_request.skills.all())
+        partial = EngineerFactory(username="partial")
+        partial.engineer_profile.skills.set(hiring_request.skills.filter(slug="lora"))
+        busy = EngineerFactory(username="busy")
+        busy.engineer_profile.skills.set(hiring_request.skills.all())
+        EngineerProfile.objects.filter(user=busy).update(availability="unavailable")
+        EngineerFactory(username="unrelated")
+        badge = Badge.objects.create(
+            engineer=partial,
+            challenge_slug="support-ticket-json",
+            title="Support ticket JSON",
+            band="strong",
+            score=0.91,
+            awarded_at=timezone.now(),
+        )
+        badge.skills.set(hiring_request.skills.filter(slug="lora"))
+
+        matches = engineer_match(hiring_request=hiring_request)
+        order = [m.profile.user.username for m in matches]
+        assert order.index("strong") < order.index("busy") < order.index("unrelated")
+        assert order.index("partial") < order.index("unrelated")
+        by_name = {m.profile.user.username: m for m in matches}
+        assert "Has 3 of 3 requested skills" in by_name["strong"].reasons[0]
+        assert any(
+            "Vetted: Support ticket JSON (strong, score 0.91)" in r for r in by_name["partial"].reasons
+        )
+        assert "Not taking work" in by_name["busy"].reasons
+        # A revoked badge no longer counts.
+        before = by_name["partial"].score
+        Badge.objects.filter(pk=badge.pk).update(revoked_at=timezone.now())
+        after = {m.profile.user.username: m for m in engineer_match(hiring_request=hiring_request)}["partial"]
+        assert after.score < before
