@@ -2,6 +2,9 @@
 
 from django.urls import include, path
 
+from core.api import PingView
+
 urlpatterns = [
+    path("ping/", PingView.as_view(), name="api-ping"),
     path("", include("marketplace.api.urls")),
 ]

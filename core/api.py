@@ -2,8 +2,11 @@
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
-from rest_framework import exceptions, status
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
+from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from core.errors import ApplicationError
@@ -48,3 +51,15 @@ def exception_handler(exc, context):
     code = detail.code if hasattr(detail, "code") else getattr(exc, "default_code", "error")
     response.data = {"error": {"code": code, "message": str(detail), "details": {}}}
     return response
+
+
+class PingView(APIView):
+    """Checks credentials: answers who you are and the server's time. Also the load benchmark's baseline."""
+
+    @extend_schema(
+        responses=inline_serializer(
+            "Ping", {"user": serializers.CharField(), "time": serializers.DateTimeField()}
+        )
+    )
+    def get(self, request):
+        return Response({"user": request.user.username, "time": timezone.now()})

@@ -9,7 +9,8 @@ def notify(*, user: User, kind: str, message: str, url: str = "") -> Notificatio
     from marketplace.tasks import notification_send_email
 
     notification = Notification.objects.create(user=user, kind=kind, message=message[:300], url=url)
-    transaction.on_commit(lambda: notification_send_email.delay(notification.pk))
+    # robust: a broker hiccup must not turn a committed action into an error; the in-app copy exists.
+    transaction.on_commit(lambda: notification_send_email.delay(notification.pk), robust=True)
     return notification
 
 
