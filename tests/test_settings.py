@@ -1,0 +1,46 @@
+"""Production mode: refuses to start without its variables, and passes `check --deploy` with them."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PRODUCTION_ENV = {
+    "DJANGO_ENV": "production",
+    "SECRET_KEY": "k3^" + "x7-Qz" * 12,
+    "ALLOWED_HOSTS": "tunehire.example.com",
+    "DATABASE_URL": "sqlite:////tmp/tunehire-deploy-check.sqlite3",
+    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
+    "STRIPE_SECRET_KEY": "sk_test_example",
+    "STRIPE_PUBLISHABLE_KEY": "pk_test_example",
+    "STRIPE_WEBHOOK_SECRET": "whsec_example",
+    "DEFAULT_FROM_EMAIL": "Tunehire <no-reply@tunehire.example.com>",
+    "EMAIL_URL": "smtp+tls://user:pass@smtp.example.com:587",
+    "CACHE_URL": "redis://127.0.0.1:6379/1",
+}
+
+
+def _manage(*args: str, env: dict) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in PRODUCTION_ENV and k != "DJANGO_SETTINGS_MODULE"}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_production_refuses_to_start_without_required_variables():
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k not in ("SECRET_KEY", "STRIPE_WEBHOOK_SECRET")}
+    result = _manage("check", env=env)
+    assert result.returncode != 0
+    assert "needs these environment variables: SECRET_KEY, STRIPE_WEBHOOK_SECRET" in result.stderr
+
+
+def test_production_passes_check_deploy_with_no_warnings():
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues (0 silenced)." in result.stdout
