@@ -106,7 +106,9 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so that the live server, the Celery worker and the tests share it.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+    DATABASES["default"]["TEST"] = {
+        "NAME": env.str("SQLITE_TEST_NAME", default=str(VAR_DIR / "test.sqlite3"))
+    }
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -179,9 +181,11 @@ if PRODUCTION:
 
 # API
 REST_FRAMEWORK = {
+    # Token first: DRF answers an anonymous request with the first class's WWW-Authenticate
+    # challenge, which makes it a 401; SessionAuthentication has none and would make it a 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
@@ -200,6 +204,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a `state`, and five readiness answers share one choice set: name each once.
+    "ENUM_NAME_OVERRIDES": {
+        "RequestStateEnum": "marketplace.models.HiringRequest.State",
+        "ConsultationStateEnum": "marketplace.models.Consultation.State",
+        "ProposalStateEnum": "marketplace.models.Proposal.State",
+        "EngagementStateEnum": "marketplace.models.Engagement.State",
+        "MilestoneStateEnum": "marketplace.models.Milestone.State",
+        "ReadinessEnum": "marketplace.models.Readiness",
+    },
 }
 
 # Celery: a file-system broker by default, so `make run` needs no broker service.
@@ -210,10 +223,11 @@ if CELERY_BROKER_URL == "filesystem://":
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
     # Producers and the worker both need the folders; creating them here covers every entry point.
-    for _folder in ("queue", "processed"):
+    for _folder in ("queue", "processed", "control"):
         (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
 else:
     # Above the longest sandbox wall limit, so a long job is never redelivered while it runs.

@@ -10,3 +10,6 @@ CELERY_TASK_ALWAYS_EAGER = True
 CELERY_BEAT_SCHEDULE = dict(CELERY_BEAT_SCHEDULE)
 MEDIA_ROOT = BASE_DIR / "var" / "test-media"  # noqa: F405
 AXES_FAILURE_LIMIT = 3
+# Static files come from the finders in tests; there is no collected STATIC_ROOT to serve.
+STATIC_ROOT = None
+WHITENOISE_USE_FINDERS = True

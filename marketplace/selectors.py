@@ -7,8 +7,9 @@ everything. Anything outside those sets does not exist for the user (404, never 
 
 from django.db.models import Count, Prefetch, Q, QuerySet
 
-from core.errors import NotFoundError
+from core.errors import NotFoundError, PermissionDeniedError
 from core.models import TransitionLog
+from marketplace.matching import Match, engineer_match
 from marketplace.models import (
     Consultation,
     Delivery,
@@ -19,6 +20,8 @@ from marketplace.models import (
     Milestone,
     Notification,
     Proposal,
+    Review,
+    Skill,
     User,
 )
 from vetting.models import Badge
@@ -40,7 +43,10 @@ def request_list(*, user: User, state: str | None = None) -> QuerySet[HiringRequ
     elif user.is_client:
         queryset = HiringRequest.objects.filter(client=user)
     else:
-        queryset = HiringRequest.objects.filter(consultations__engineer=user)
+        # A subquery, not a join, so the consultation count below counts every thread on the request.
+        queryset = HiringRequest.objects.filter(
+            pk__in=Consultation.objects.filter(engineer=user).values("request_id")
+        )
     if state:
         queryset = queryset.filter(state=state)
     return (
@@ -56,6 +62,14 @@ def request_get(*, user: User, request_id: int) -> HiringRequest:
         Prefetch("consultations", queryset=Consultation.objects.select_related("engineer").order_by("pk"))
     )
     return _get_or_404(queryset, request_id, "Request")
+
+
+def request_matches(*, user: User, request_id: int, limit: int = 20) -> list[Match]:
+    """Ranked engineers for a request: only its client sees them; others who see the request get 403."""
+    hiring_request = request_get(user=user, request_id=request_id)
+    if hiring_request.client_id != user.pk:
+        raise PermissionDeniedError("Only the request's client sees its matches.")
+    return engineer_match(hiring_request=hiring_request, limit=limit)
 
 
 # --- Consultations ----------------------------------------------------------------------------------
@@ -172,13 +186,23 @@ def engineer_list(*, skill: str | None = None) -> QuerySet[EngineerProfile]:
 def engineer_get(*, username: str) -> EngineerProfile:
     profile = (
         engineer_list()
-        .prefetch_related(Prefetch("user__reviews_received", to_attr="recent_reviews"))
+        .prefetch_related(
+            Prefetch(
+                "user__reviews_received",
+                queryset=Review.objects.select_related("client", "engagement"),
+                to_attr="recent_reviews",
+            )
+        )
         .filter(user__username=username)
         .first()
     )
     if profile is None:
         raise NotFoundError("Engineer not found.")
     return profile
+
+
+def skill_list() -> QuerySet[Skill]:
+    return Skill.objects.order_by("name")
 
 
 # --- Notifications ----------------------------------------------------------------------------------

@@ -1,27 +1,53 @@
-# Placeholder URL names, replaced by the real page views.
-from django.http import HttpResponse
+from django.contrib.auth import views as auth_views
 from django.urls import path
 
-
-def _todo(request, *args, **kwargs):
-    return HttpResponse("")
-
+from marketplace.views import accounts, consultations, engagements, notifications, profiles, requests
 
 urlpatterns = [
-    path(route, _todo, name=name)
-    for route, name in [
-        ("", "home"),
-        ("dashboard/", "dashboard"),
-        ("signup/", "signup"),
-        ("login/", "login"),
-        ("logout/", "logout"),
-        ("requests/", "request-list"),
-        ("consultations/", "consultation-list"),
-        ("consultations/<int:pk>/", "consultation-detail"),
-        ("engagements/", "engagement-list"),
-        ("engagements/<int:pk>/", "engagement-detail"),
-        ("engineers/<str:username>/", "engineer-detail"),
-        ("profile/", "profile-edit"),
-        ("notifications/", "notification-list"),
-    ]
+    path("", accounts.home, name="home"),
+    path("dashboard/", accounts.dashboard, name="dashboard"),
+    # Accounts
+    path("signup/", accounts.signup, name="signup"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("password-reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
+    path("password-reset/sent/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
+    path(
+        "password-reset/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "password-reset/complete/",
+        auth_views.PasswordResetCompleteView.as_view(),
+        name="password_reset_complete",
+    ),
+    # Requests
+    path("requests/", requests.request_list, name="request-list"),
+    path("requests/new/", requests.request_create, name="request-create"),
+    path("requests/<int:pk>/", requests.request_detail, name="request-detail"),
+    path("requests/<int:pk>/edit/", requests.request_edit, name="request-edit"),
+    path("requests/<int:pk>/publish/", requests.request_publish, name="request-publish"),
+    path("requests/<int:pk>/withdraw/", requests.request_withdraw, name="request-withdraw"),
+    path("requests/<int:pk>/invite/", requests.request_invite, name="request-invite"),
+    # Consultations and proposals
+    path("consultations/", consultations.consultation_list, name="consultation-list"),
+    path("consultations/<int:pk>/", consultations.consultation_detail, name="consultation-detail"),
+    path("consultations/<int:pk>/messages/", consultations.consultation_message, name="consultation-message"),
+    path("consultations/<int:pk>/decline/", consultations.consultation_decline, name="consultation-decline"),
+    path("consultations/<int:pk>/proposals/", consultations.proposal_create, name="proposal-create"),
+    path("proposals/<int:pk>/accept/", consultations.proposal_accept, name="proposal-accept"),
+    path("proposals/<int:pk>/withdraw/", consultations.proposal_withdraw, name="proposal-withdraw"),
+    # Engagements
+    path("engagements/", engagements.engagement_list, name="engagement-list"),
+    path("engagements/<int:pk>/", engagements.engagement_detail, name="engagement-detail"),
+    path("engagements/<int:pk>/review/", engagements.engagement_review, name="engagement-review"),
+    path("milestones/<int:pk>/<slug:action>/", engagements.milestone_action, name="milestone-action"),
+    path("attachments/<int:pk>/", engagements.attachment_download, name="attachment-download"),
+    # Profiles and notifications
+    path("engineers/<str:username>/", profiles.engineer_detail, name="engineer-detail"),
+    path("profile/", profiles.profile_edit, name="profile-edit"),
+    path("notifications/", notifications.notification_list, name="notification-list"),
+    path("notifications/read-all/", notifications.notification_read_all, name="notification-read-all"),
+    path("notifications/<int:pk>/open/", notifications.notification_open, name="notification-open"),
 ]

@@ -444,7 +444,9 @@ def milestones_auto_approve(*, now: datetime | None = None) -> dict[str, int]:
 @transaction.atomic
 def review_create(*, actor: User, engagement_id: int, rating: int, text: str = "") -> Review:
     engagement = Engagement.objects.select_for_update().filter(pk=engagement_id).first()
-    if engagement is None or actor.pk not in (engagement.client_id, engagement.engineer_id):
+    if engagement is None or not (
+        actor.is_staff or actor.pk in (engagement.client_id, engagement.engineer_id)
+    ):
         raise NotFoundError("Engagement not found.")
     if actor.pk != engagement.client_id:
         raise PermissionDeniedError("Only the client rates the engineer.")

@@ -50,11 +50,19 @@ def _require_client(actor: User) -> None:
 
 
 def _own_request_locked(*, actor: User, request_id: int) -> HiringRequest:
-    """The actor's request, row-locked. Other users' requests do not exist for them (404)."""
-    try:
-        return HiringRequest.objects.select_for_update().get(pk=request_id, client_id=actor.pk)
-    except HiringRequest.DoesNotExist:
-        raise NotFoundError("Request not found.") from None
+    """The actor's request, row-locked.
+
+    Users who can see the request without owning it (staff, invited engineers) get 403; for everyone
+    else it does not exist (404), so its existence does not leak.
+    """
+    hiring_request = HiringRequest.objects.select_for_update().filter(pk=request_id).first()
+    if hiring_request is not None and hiring_request.client_id == actor.pk:
+        return hiring_request
+    if hiring_request is not None and (
+        actor.is_staff or Consultation.objects.filter(request=hiring_request, engineer=actor).exists()
+    ):
+        raise PermissionDeniedError("Only the client who raised the request can do this.")
+    raise NotFoundError("Request not found.")
 
 
 def _validate_request(hiring_request: HiringRequest) -> None:
@@ -220,7 +228,11 @@ def _consultation_locked(*, actor: User, consultation_id: int) -> Consultation:
         .filter(pk=consultation_id)
         .first()
     )
-    if consultation is None or actor.pk not in (consultation.engineer_id, consultation.request.client_id):
+    if consultation is None:
+        raise NotFoundError("Consultation not found.")
+    if actor.pk not in (consultation.engineer_id, consultation.request.client_id):
+        if actor.is_staff:
+            raise PermissionDeniedError("Only the client and the engineer take part in a consultation.")
         raise NotFoundError("Consultation not found.")
     return consultation
 
@@ -380,10 +392,11 @@ def _proposal_for_actor(*, actor: User, proposal_id: int) -> Proposal:
         .filter(pk=proposal_id)
         .first()
     )
-    if proposal is None or actor.pk not in (
-        proposal.consultation.engineer_id,
-        proposal.consultation.request.client_id,
-    ):
+    if proposal is None:
+        raise NotFoundError("Proposal not found.")
+    if actor.pk not in (proposal.consultation.engineer_id, proposal.consultation.request.client_id):
+        if actor.is_staff:
+            raise PermissionDeniedError("Only the client and the engineer act on a proposal.")
         raise NotFoundError("Proposal not found.")
     return proposal
 

@@ -1,0 +1,632 @@
+"""What /api/v1/ reads and writes.
+
+Input serializers check shapes and types only; the services own the rules (budgets, deadlines,
+milestone sums, attachment limits) and raise core errors that name the field. Input errors are
+reported by path (`milestones[0].amount`), the same way the services name nested fields.
+Output serializers read only what the selectors prefetched, so lists cost the same for 1 and 50 rows.
+"""
+
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+from rest_framework.fields import empty
+from rest_framework.settings import api_settings
+from rest_framework.utils import html
+
+from core.money import CURRENCY_CHOICES
+from marketplace.models import (
+    READINESS_QUESTIONS,
+    Consultation,
+    Delivery,
+    DeliveryAttachment,
+    Engagement,
+    EngineerProfile,
+    HiringRequest,
+    Message,
+    Milestone,
+    Notification,
+    Proposal,
+    ProposalMilestone,
+    Readiness,
+    Review,
+    Skill,
+    User,
+)
+from vetting.models import Badge
+
+NON_FIELD = api_settings.NON_FIELD_ERRORS_KEY
+
+
+def flatten_errors(detail, prefix: str = "") -> dict[str, list]:
+    """{"milestones": [{}, {"amount": [...]}]} -> {"milestones[1].amount": [...]}."""
+    if isinstance(detail, dict):
+        flat: dict[str, list] = {}
+        for key, value in detail.items():
+            if key == NON_FIELD:
+                path = prefix or NON_FIELD
+            elif isinstance(key, int):
+                path = f"{prefix}[{key}]"
+            else:
+                path = f"{prefix}.{key}" if prefix else str(key)
+            flat.update(flatten_errors(value, path))
+        return flat
+    if isinstance(detail, list) and any(isinstance(item, dict | list) for item in detail):
+        flat = {}
+        for index, item in enumerate(detail):
+            flat.update(flatten_errors(item, f"{prefix}[{index}]"))
+        return flat
+    messages = detail if isinstance(detail, list) else [detail]
+    return {prefix or NON_FIELD: messages} if messages else {}
+
+
+class Input(serializers.Serializer):
+    def run_validation(self, data=empty):
+        try:
+            return super().run_validation(data)
+        except serializers.ValidationError as exc:
+            if self.parent is not None:  # The outermost input names the whole path.
+                raise
+            raise serializers.ValidationError(flatten_errors(exc.detail)) from exc
+
+
+class WholeNumberField(serializers.IntegerField):
+    """An integer, strictly: no booleans, no fractions (12.5 or 12.0), no non-digit strings."""
+
+    default_error_messages = {"invalid": "A whole number is required."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool | float) or (isinstance(data, str) and not data.strip().isdigit()):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class MinorUnitsField(WholeNumberField):
+    """Money in integer minor units of the currency: 125000 is 1,250.00 USD."""
+
+    default_error_messages = {"invalid": "A whole number of minor units (e.g. cents) is required."}
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("min_value", 0)
+        super().__init__(**kwargs)
+
+
+class FormListField(serializers.ListField):
+    """A list that multipart forms may also send as repeated `name` or `name[]` parts."""
+
+    def get_value(self, dictionary):
+        if html.is_html_input(dictionary) and f"{self.field_name}[]" in dictionary:
+            return dictionary.getlist(f"{self.field_name}[]")
+        return super().get_value(dictionary)
+
+
+def _skill_names():
+    return serializers.SlugRelatedField(slug_field="name", many=True, read_only=True)
+
+
+def _skills_input():
+    return serializers.ListField(
+        child=serializers.CharField(max_length=64), required=False, help_text="Skill tags by name."
+    )
+
+
+# --- Errors (documentation of the one error format) ---------------------------------------------
+
+
+class ErrorBodySerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Stable machine-readable code, e.g. `invalid_state`.")
+    message = serializers.CharField(help_text="Human-readable; names the field for bad input.")
+    details = serializers.DictField(
+        help_text="For bad input, each field path (e.g. `milestones[0].amount`) with its messages."
+    )
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorBodySerializer()
+
+
+# --- Users ------------------------------------------------------------------------------------------
+
+
+class UserBriefSerializer(serializers.ModelSerializer):
+    display_name = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = User
+        fields = ["id", "username", "display_name"]
+
+
+class MeSerializer(serializers.ModelSerializer):
+    display_name = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = User
+        fields = ["id", "username", "email", "first_name", "last_name", "display_name", "role", "is_staff"]
+        read_only_fields = fields
+
+
+class TokenInput(Input):
+    username = serializers.CharField()
+    password = serializers.CharField(trim_whitespace=False, style={"input_type": "password"})
+
+
+class TokenSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text="Send as `Authorization: Token <token>`.")
+
+
+class SignUpInput(Input):
+    username = serializers.CharField(max_length=150, validators=[User.username_validator])
+    email = serializers.EmailField()
+    password = serializers.CharField(trim_whitespace=False, style={"input_type": "password"})
+    role = serializers.ChoiceField(choices=User.Role.choices)
+    first_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    last_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+
+
+class SkillSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Skill
+        fields = ["id", "name", "slug"]
+
+
+# --- Engineers --------------------------------------------------------------------------------------
+
+
+class BadgeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Badge
+        fields = ["id", "challenge_slug", "title", "band", "score", "awarded_at"]
+
+
+class EngineerSerializer(serializers.ModelSerializer):
+    """An engineer's public profile; `id` is the user id that invitations take."""
+
+    id = serializers.IntegerField(source="user_id", read_only=True)
+    username = serializers.CharField(source="user.username", read_only=True)
+    display_name = serializers.CharField(source="user.display_name", read_only=True)
+    skills = _skill_names()
+    rating_average = serializers.FloatField(read_only=True, allow_null=True)
+    badges = BadgeSerializer(source="user.active_badges", many=True, read_only=True)
+
+    class Meta:
+        model = EngineerProfile
+        fields = [
+            "id",
+            "username",
+            "display_name",
+            "headline",
+            "skills",
+            "rate_type",
+            "rate_amount",
+            "currency",
+            "availability",
+            "rating_average",
+            "rating_count",
+            "badges",
+        ]
+
+
+class ReviewSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Review
+        fields = ["rating", "text", "created_at"]
+
+
+class EngineerDetailSerializer(EngineerSerializer):
+    reviews = ReviewSerializer(source="user.recent_reviews", many=True, read_only=True)
+
+    class Meta(EngineerSerializer.Meta):
+        fields = [*EngineerSerializer.Meta.fields, "bio", "reviews"]
+
+
+class ProfileInput(Input):
+    headline = serializers.CharField(max_length=140, required=False, allow_blank=True)
+    bio = serializers.CharField(required=False, allow_blank=True)
+    skills = _skills_input()
+    rate_type = serializers.ChoiceField(choices=EngineerProfile.RateType.choices, required=False)
+    rate_amount = MinorUnitsField(required=False)
+    currency = serializers.ChoiceField(choices=CURRENCY_CHOICES, required=False)
+    availability = serializers.ChoiceField(choices=EngineerProfile.Availability.choices, required=False)
+
+
+class EngineerFilterInput(Input):
+    skill = serializers.SlugField(required=False, help_text="Only engineers with this skill (its slug).")
+
+
+class MatchSerializer(serializers.Serializer):
+    engineer = EngineerSerializer(source="profile")
+    score = serializers.FloatField(
+        help_text="0-100: skills 45, vetting badge 25, rating 20, availability 10."
+    )
+    matched_skills = serializers.ListField(child=serializers.CharField())
+    reasons = serializers.ListField(child=serializers.CharField())
+    invited = serializers.BooleanField()
+
+
+# --- Requests ---------------------------------------------------------------------------------------
+
+
+class RequestBriefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = HiringRequest
+        fields = ["id", "title", "state"]
+
+
+class RequestSerializer(serializers.ModelSerializer):
+    client = UserBriefSerializer(read_only=True)
+    skills = _skill_names()
+
+    class Meta:
+        model = HiringRequest
+        fields = [
+            "id",
+            "title",
+            "state",
+            "client",
+            "skills",
+            "currency",
+            "budget_min",
+            "budget_max",
+            "deadline",
+            "created_at",
+            "published_at",
+        ]
+
+
+class ReadinessAnswerSerializer(serializers.Serializer):
+    field = serializers.CharField()
+    question = serializers.CharField()
+    answer = serializers.ChoiceField(choices=Readiness.choices)
+    answer_label = serializers.CharField()
+    advice = serializers.CharField(help_text="Empty when the answer is yes.")
+
+
+class RequestConsultationSerializer(serializers.ModelSerializer):
+    engineer = UserBriefSerializer(read_only=True)
+
+    class Meta:
+        model = Consultation
+        fields = ["id", "engineer", "state", "closed_reason", "created_at"]
+
+
+class RequestDetailSerializer(RequestSerializer):
+    readiness = serializers.SerializerMethodField()
+    readiness_score = serializers.IntegerField(read_only=True, help_text="0-10.")
+    readiness_summary = serializers.CharField(read_only=True)
+    consultations = serializers.SerializerMethodField(
+        help_text="The engineers invited; shown to the request's client only (null for others)."
+    )
+
+    class Meta(RequestSerializer.Meta):
+        fields = [
+            *RequestSerializer.Meta.fields,
+            "description",
+            "data_description",
+            *(field for field, _, _ in READINESS_QUESTIONS),
+            "readiness",
+            "readiness_score",
+            "readiness_summary",
+            "consultations",
+        ]
+
+    @extend_schema_field(ReadinessAnswerSerializer(many=True))
+    def get_readiness(self, hiring_request: HiringRequest) -> list[dict]:
+        return [
+            {
+                "field": field,
+                "question": question,
+                "answer": getattr(hiring_request, field),
+                "answer_label": Readiness(getattr(hiring_request, field)).label,
+                "advice": "" if getattr(hiring_request, field) == Readiness.YES else advice,
+            }
+            for field, question, advice in READINESS_QUESTIONS
+        ]
+
+    @extend_schema_field(RequestConsultationSerializer(many=True, allow_null=True))
+    def get_consultations(self, hiring_request: HiringRequest) -> list[dict] | None:
+        user = self.context["request"].user
+        if hiring_request.client_id != user.pk:
+            return None
+        return RequestConsultationSerializer(hiring_request.consultations.all(), many=True).data
+
+
+class RequestInput(Input):
+    title = serializers.CharField(max_length=140)
+    description = serializers.CharField()
+    skills = _skills_input()
+    currency = serializers.ChoiceField(choices=CURRENCY_CHOICES, required=False)
+    budget_min = MinorUnitsField()
+    budget_max = MinorUnitsField()
+    deadline = serializers.DateField(required=False, allow_null=True)
+    data_description = serializers.CharField(required=False, allow_blank=True)
+    tried_prompting = serializers.ChoiceField(choices=Readiness.choices, required=False)
+    has_enough_data = serializers.ChoiceField(choices=Readiness.choices, required=False)
+    has_success_metric = serializers.ChoiceField(choices=Readiness.choices, required=False)
+    lowers_long_term_cost = serializers.ChoiceField(choices=Readiness.choices, required=False)
+    deployment_ready = serializers.ChoiceField(choices=Readiness.choices, required=False)
+
+
+class RequestFilterInput(Input):
+    state = serializers.ChoiceField(choices=HiringRequest.State.choices, required=False)
+
+
+class ConsultationFilterInput(Input):
+    request = WholeNumberField(min_value=1, required=False, help_text="Only threads on this request (id).")
+
+
+class ReasonInput(Input):
+    reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class InvitationInput(Input):
+    engineer = WholeNumberField(min_value=1, help_text="The engineer's user id (`id` in /engineers/).")
+    message = serializers.CharField(max_length=10_000, required=False, allow_blank=True, default="")
+
+
+class MatchFilterInput(Input):
+    limit = WholeNumberField(min_value=1, max_value=50, required=False, default=20)
+
+
+# --- Consultations and proposals --------------------------------------------------------------------
+
+
+class ConsultationSerializer(serializers.ModelSerializer):
+    request = RequestBriefSerializer(read_only=True)
+    client = UserBriefSerializer(source="request.client", read_only=True)
+    engineer = UserBriefSerializer(read_only=True)
+    message_count = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Consultation
+        fields = [
+            "id",
+            "state",
+            "request",
+            "client",
+            "engineer",
+            "message_count",
+            "closed_reason",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class MessageSerializer(serializers.ModelSerializer):
+    author = UserBriefSerializer(read_only=True)
+
+    class Meta:
+        model = Message
+        fields = ["id", "author", "body", "created_at"]
+
+
+class ProposalMilestoneSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ProposalMilestone
+        fields = ["position", "title", "amount", "due_date"]
+
+
+class ProposalSerializer(serializers.ModelSerializer):
+    milestones = ProposalMilestoneSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Proposal
+        fields = ["id", "consultation", "state", "scope", "price", "currency", "milestones", "created_at"]
+
+
+class ConsultationRequestSerializer(RequestBriefSerializer):
+    readiness_summary = serializers.CharField(read_only=True)
+
+    class Meta(RequestBriefSerializer.Meta):
+        fields = [*RequestBriefSerializer.Meta.fields, "currency", "readiness_summary"]
+
+
+class ConsultationDetailSerializer(serializers.ModelSerializer):
+    request = ConsultationRequestSerializer(read_only=True)
+    client = UserBriefSerializer(source="request.client", read_only=True)
+    engineer = UserBriefSerializer(read_only=True)
+    messages = MessageSerializer(many=True, read_only=True)
+    proposals = ProposalSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Consultation
+        fields = [
+            "id",
+            "state",
+            "request",
+            "client",
+            "engineer",
+            "closed_reason",
+            "messages",
+            "proposals",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class MessageInput(Input):
+    body = serializers.CharField(max_length=10_000)
+
+
+class ProposalMilestoneInput(Input):
+    title = serializers.CharField(max_length=140)
+    amount = MinorUnitsField(min_value=1)
+    due_date = serializers.DateField()
+
+
+class ProposalInput(Input):
+    scope = serializers.CharField()
+    price = MinorUnitsField(min_value=1, help_text="Minor units; must equal the sum of the milestones.")
+    currency = serializers.ChoiceField(
+        choices=CURRENCY_CHOICES, required=False, help_text="Defaults to the request's currency."
+    )
+    milestones = serializers.ListField(child=ProposalMilestoneInput())
+
+
+# --- Engagements ------------------------------------------------------------------------------------
+
+
+class MilestoneSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Milestone
+        fields = [
+            "id",
+            "position",
+            "title",
+            "amount",
+            "currency",
+            "due_date",
+            "state",
+            "funded_at",
+            "submitted_at",
+            "auto_approve_at",
+            "approved_at",
+            "revision_count",
+        ]
+
+
+class AttachmentSerializer(serializers.ModelSerializer):
+    name = serializers.CharField(source="original_name", read_only=True)
+    download_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = DeliveryAttachment
+        fields = ["id", "name", "size", "content_type", "download_url"]
+
+    def get_download_url(self, attachment: DeliveryAttachment) -> str:
+        path = reverse("api-attachment-download", args=[attachment.pk])
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request is not None else path
+
+
+class DeliverySerializer(serializers.ModelSerializer):
+    author = UserBriefSerializer(read_only=True)
+    links = serializers.ListField(child=serializers.URLField(), read_only=True)
+    attachments = AttachmentSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Delivery
+        fields = [
+            "id",
+            "milestone",
+            "author",
+            "message",
+            "links",
+            "attachments",
+            "review",
+            "review_comment",
+            "reviewed_at",
+            "created_at",
+        ]
+
+
+class MilestoneDetailSerializer(MilestoneSerializer):
+    deliveries = DeliverySerializer(many=True, read_only=True)
+
+    class Meta(MilestoneSerializer.Meta):
+        fields = [*MilestoneSerializer.Meta.fields, "deliveries"]
+
+
+class EngagementSerializer(serializers.ModelSerializer):
+    client = UserBriefSerializer(read_only=True)
+    engineer = UserBriefSerializer(read_only=True)
+    milestones = MilestoneSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Engagement
+        fields = [
+            "id",
+            "title",
+            "state",
+            "request",
+            "client",
+            "engineer",
+            "currency",
+            "total",
+            "milestones",
+            "created_at",
+            "completed_at",
+        ]
+
+
+class EngagementDetailSerializer(EngagementSerializer):
+    milestones = MilestoneDetailSerializer(many=True, read_only=True)
+    review = serializers.SerializerMethodField()
+
+    class Meta(EngagementSerializer.Meta):
+        fields = [*EngagementSerializer.Meta.fields, "consultation", "proposal", "review"]
+
+    @extend_schema_field(ReviewSerializer(allow_null=True))
+    def get_review(self, engagement: Engagement) -> dict | None:
+        review = getattr(engagement, "review", None)  # The reverse one-to-one raises when absent.
+        return ReviewSerializer(review).data if review is not None else None
+
+
+class TimelineEntrySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    time = serializers.DateTimeField(source="created_at")
+    actor = UserBriefSerializer(allow_null=True, help_text="Null for the platform (timers, payments).")
+    subject = serializers.CharField(source="content_type.model", help_text="engagement or milestone")
+    subject_id = serializers.IntegerField(source="object_id")
+    transition = serializers.CharField()
+    note = serializers.CharField()
+
+    def get_fields(self):
+        fields = super().get_fields()
+        # `from` is a Python keyword, so these two are added here rather than declared above.
+        fields["from"] = serializers.CharField(source="from_state")
+        fields["to"] = serializers.CharField(source="to_state")
+        return fields
+
+
+class NoteInput(Input):
+    note = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+
+
+class CommentInput(Input):
+    comment = serializers.CharField(max_length=5000)
+
+
+class DisputeInput(Input):
+    reason = serializers.CharField(max_length=5000)
+
+
+class CancelInput(Input):
+    reason = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+
+
+class SubmitInput(Input):
+    message = serializers.CharField(max_length=20_000)
+    links = FormListField(child=serializers.CharField(max_length=2000), required=False, default=list)
+    attachments = FormListField(
+        child=serializers.FileField(allow_empty_file=True, use_url=False),
+        required=False,
+        default=list,
+        help_text="Files; size, count and type limits are the server's ATTACHMENT_* settings.",
+    )
+
+
+class ReviewInput(Input):
+    rating = WholeNumberField(min_value=1, max_value=5)
+    text = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+
+
+# --- Notifications ----------------------------------------------------------------------------------
+
+
+class NotificationSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Notification
+        fields = ["id", "kind", "message", "url", "created_at", "read_at"]
+
+
+class MarkReadInput(Input):
+    ids = serializers.ListField(
+        child=WholeNumberField(min_value=1),
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Notification ids; omit to mark all read.",
+    )
+
+
+class MarkReadSerializer(serializers.Serializer):
+    marked = serializers.IntegerField(help_text="How many notifications changed from unread to read.")

@@ -1,0 +1,135 @@
+"""Accounts, engineers' public profiles, skills and notifications."""
+
+from django.conf import settings
+from django.contrib.auth import authenticate, user_logged_in
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.authtoken.models import Token
+from rest_framework.decorators import action
+from rest_framework.exceptions import Throttled
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.errors import ValidationError
+from marketplace import selectors
+from marketplace.api import serializers as s
+from marketplace.api.views.base import ApiMixin, ApiViewSet, errors
+from marketplace.services import notifications as notification_services
+from marketplace.services import users as user_services
+
+
+class TokenObtainApi(ApiMixin, APIView):
+    # Credentials come in the body; a stale token or session must not stand in the way.
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        tags=["auth"],
+        auth=[],
+        request=s.TokenInput,
+        responses={200: s.TokenSerializer, **errors(400, 429, authenticated=False)},
+        description="Exchange a username and password for an API token. Failed attempts count "
+        "towards the same lockout as the log-in page.",
+    )
+    def post(self, request):
+        data = self.parse(s.TokenInput)
+        # The DRF request carries django-axes' lockout bookkeeping for this attempt.
+        user = authenticate(request=request, username=data["username"], password=data["password"])
+        if user is None:
+            if getattr(request, "axes_locked_out", False):
+                raise Throttled(
+                    wait=settings.AXES_COOLOFF_TIME.total_seconds(),
+                    detail="Too many failed log-in attempts. Try again later.",
+                )
+            raise ValidationError(
+                "Unable to log in with the username and password given.",
+                code="invalid_credentials",
+                details={"non_field_errors": ["Unable to log in with the username and password given."]},
+            )
+        # A successful log-in resets the failure count, as on the log-in page.
+        user_logged_in.send(sender=type(user), request=request, user=user)
+        token, _ = Token.objects.get_or_create(user=user)
+        return Response({"token": token.key})
+
+
+class SignUpApi(ApiMixin, APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        tags=["auth"],
+        auth=[],
+        request=s.SignUpInput,
+        responses={201: s.MeSerializer, **errors(400, authenticated=False)},
+        description="Create a client or engineer account; then obtain a token with /auth/token/.",
+    )
+    def post(self, request):
+        user = user_services.user_sign_up(**self.parse(s.SignUpInput))
+        return self.created(s.MeSerializer, user)
+
+
+class MeApi(ApiMixin, APIView):
+    @extend_schema(tags=["auth"], responses={200: s.MeSerializer, **errors()})
+    def get(self, request):
+        return self.render(s.MeSerializer, request.user)
+
+
+class MyProfileApi(ApiMixin, APIView):
+    @extend_schema(
+        tags=["engineers"],
+        request=s.ProfileInput,
+        responses={200: s.EngineerDetailSerializer, **errors(400, 403)},
+        description="Edit your engineer profile (engineers only). Send only the fields to change.",
+    )
+    def patch(self, request):
+        user_services.engineer_profile_update(actor=request.user, **self.parse(s.ProfileInput))
+        return self.render(s.EngineerDetailSerializer, selectors.engineer_get(username=request.user.username))
+
+
+class SkillViewSet(ApiViewSet):
+    permission_classes = [AllowAny]
+
+    @extend_schema(tags=["engineers"], responses={200: s.SkillSerializer})
+    def list(self, request):
+        return self.render_page(s.SkillSerializer, selectors.skill_list())
+
+
+class EngineerViewSet(ApiViewSet):
+    """Engineers' public profiles, open to anyone like the profile pages."""
+
+    permission_classes = [AllowAny]
+    lookup_field = "username"
+    lookup_value_converter = "str"
+
+    @extend_schema(
+        tags=["engineers"],
+        parameters=[s.EngineerFilterInput],
+        responses={200: s.EngineerSerializer, **errors(400, authenticated=False)},
+    )
+    def list(self, request):
+        query = self.parse_query(s.EngineerFilterInput)
+        return self.render_page(s.EngineerSerializer, selectors.engineer_list(skill=query.get("skill")))
+
+    @extend_schema(
+        tags=["engineers"], responses={200: s.EngineerDetailSerializer, **errors(404, authenticated=False)}
+    )
+    def retrieve(self, request, username: str):
+        return self.render(s.EngineerDetailSerializer, selectors.engineer_get(username=username))
+
+
+class NotificationViewSet(ApiViewSet):
+    @extend_schema(tags=["notifications"], responses={200: s.NotificationSerializer, **errors()})
+    def list(self, request):
+        return self.render_page(s.NotificationSerializer, selectors.notification_list(user=request.user))
+
+    @extend_schema(
+        tags=["notifications"],
+        request=s.MarkReadInput,
+        responses={200: s.MarkReadSerializer, **errors(400)},
+        description="Mark the given notifications read, or all of them when `ids` is omitted.",
+    )
+    @action(detail=False, methods=["post"], url_path="mark-read")
+    def mark_read(self, request):
+        ids = self.parse(s.MarkReadInput)["ids"]
+        marked = notification_services.notification_mark_read(user=request.user, notification_ids=ids)
+        return Response({"marked": marked}, status=status.HTTP_200_OK)

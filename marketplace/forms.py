@@ -1,0 +1,450 @@
+"""Page forms: they parse what a browser sends (major-unit amounts, comma-separated tags) into the
+keyword arguments the services take. The services validate the rules; their errors come back onto
+these forms through `apply_service_errors`."""
+
+import re
+from datetime import date
+
+from django import forms
+from django.conf import settings
+from django.utils import timezone
+
+from core.errors import ValidationError
+from core.money import CURRENCY_CHOICES, CURRENCY_EXPONENTS, format_money, to_minor
+from marketplace.models import READINESS_QUESTIONS, EngineerProfile, HiringRequest, Readiness, User
+
+MILESTONE_FIELD = re.compile(r"^milestones\[(\d+)\]\.(\w+)$")
+LINK_FIELD = re.compile(r"^links\[\d+\]$")
+# Plain decimal amounts, optionally with thousands separators: 2000, 2,000, 2000.50.
+AMOUNT = re.compile(r"(\d{1,3}(,\d{3})+|\d+)(\.\d+)?")
+
+
+def parse_tags(value: str) -> list[str]:
+    return [tag.strip() for tag in value.split(",") if tag.strip()]
+
+
+def minor_to_major(amount: int, currency: str) -> str:
+    exponent = CURRENCY_EXPONENTS.get(currency, 2)
+    if amount % (10**exponent) == 0:
+        return str(amount // (10**exponent))
+    return f"{amount / 10**exponent:.{exponent}f}"
+
+
+class MoneyField(forms.CharField):
+    """An amount in major units ("2000", "12.50"); the form converts it with its currency."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 20)
+        super().__init__(**kwargs)
+        self.widget.attrs.update({"inputmode": "decimal", "autocomplete": "off"})
+
+
+def _to_minor_or_error(form: forms.Form, field: str, currency: str) -> int | None:
+    raw = form.cleaned_data.get(field)
+    if raw in (None, ""):
+        return None
+    try:
+        if not AMOUNT.fullmatch(raw.strip()):
+            raise ValueError(raw)
+        amount = to_minor(raw.strip().replace(",", ""), currency)
+    except KeyError:
+        form.add_error(field, "Choose a supported currency.")
+        return None
+    except ValueError:
+        places = CURRENCY_EXPONENTS[currency]
+        example = "2000" if places == 0 else f"2000 or 2000.{'5' * places}"
+        form.add_error(field, f"Enter an amount such as {example}.")
+        return None
+    if amount <= 0:
+        form.add_error(field, "Enter an amount above zero.")
+        return None
+    if amount > 2**31 - 1:
+        form.add_error(field, "That amount is too large.")
+        return None
+    return amount
+
+
+def apply_service_errors(form: forms.Form, error: ValidationError, *, rename: dict | None = None) -> None:
+    """Put a service's ValidationError details next to the fields they name."""
+    rename = rename or {}
+    details = error.details if isinstance(error.details, dict) else {}
+    placed = False
+    for key, messages in details.items():
+        field = rename.get(key, key)
+        if LINK_FIELD.match(field):
+            field = "links"
+        if field not in form.fields:
+            continue
+        for message in messages if isinstance(messages, list | tuple) else [messages]:
+            form.add_error(field, str(message))
+        placed = True
+    if not placed:
+        form.add_error(None, error.message)
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+    def __init__(self, **kwargs):
+        super().__init__(format="%Y-%m-%d", **kwargs)
+
+
+# --- Accounts ------------------------------------------------------------------------------------
+
+
+class SignUpForm(forms.Form):
+    role = forms.ChoiceField(
+        choices=[
+            (User.Role.CLIENT, "I want to hire an expert"),
+            (User.Role.ENGINEER, "I fine-tune models and want work"),
+        ],
+        widget=forms.RadioSelect,
+        initial=User.Role.CLIENT,
+    )
+    first_name = forms.CharField(max_length=150, required=False)
+    last_name = forms.CharField(max_length=150, required=False)
+    username = forms.RegexField(
+        regex=r"^[\w.@+-]+\Z",
+        max_length=150,
+        error_messages={"invalid": "Use letters, digits and @ . + - _ only."},
+    )
+    email = forms.EmailField(max_length=254)
+    password = forms.CharField(widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+    password_confirm = forms.CharField(
+        label="Confirm password", widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("password") and data.get("password_confirm") != data.get("password"):
+            self.add_error("password_confirm", "The passwords do not match.")
+        return data
+
+
+# --- Requests ------------------------------------------------------------------------------------
+
+READINESS_CHOICES = Readiness.choices
+
+
+class HiringRequestForm(forms.Form):
+    title = forms.CharField(max_length=140)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 6}))
+    skills = forms.CharField(
+        required=False,
+        max_length=500,
+        help_text="Comma-separated, e.g. LoRA, Evaluation, Structured extraction",
+    )
+    currency = forms.ChoiceField(choices=CURRENCY_CHOICES, initial=settings.DEFAULT_CURRENCY)
+    budget_min = MoneyField(label="Budget from", help_text="In major units, e.g. 2000")
+    budget_max = MoneyField(label="Budget up to")
+    deadline = forms.DateField(required=False, widget=DateInput())
+    data_description = forms.CharField(
+        label="Your data",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="What data you have: format, size, labels, sensitivity.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field, question, _ in READINESS_QUESTIONS:
+            self.fields[field] = forms.ChoiceField(
+                label=question, choices=READINESS_CHOICES, widget=forms.RadioSelect, initial=Readiness.UNSURE
+            )
+
+    @classmethod
+    def initial_from(cls, hiring_request: HiringRequest) -> dict:
+        currency = hiring_request.currency
+        initial = {
+            "title": hiring_request.title,
+            "description": hiring_request.description,
+            "skills": ", ".join(skill.name for skill in hiring_request.skills.all()),
+            "currency": currency,
+            "budget_min": minor_to_major(hiring_request.budget_min, currency),
+            "budget_max": minor_to_major(hiring_request.budget_max, currency),
+            "deadline": hiring_request.deadline,
+            "data_description": hiring_request.data_description,
+        }
+        for field, _, _ in READINESS_QUESTIONS:
+            initial[field] = getattr(hiring_request, field)
+        return initial
+
+    def readiness_fields(self):
+        return [self[field] for field, _, _ in READINESS_QUESTIONS]
+
+    def clean(self):
+        data = super().clean()
+        currency = data.get("currency") or settings.DEFAULT_CURRENCY
+        data["budget_min"] = _to_minor_or_error(self, "budget_min", currency)
+        data["budget_max"] = _to_minor_or_error(self, "budget_max", currency)
+        return data
+
+    def service_kwargs(self) -> dict:
+        data = self.cleaned_data
+        kwargs = {
+            name: data[name]
+            for name in ("title", "description", "currency", "budget_min", "budget_max", "deadline")
+        }
+        kwargs["data_description"] = data.get("data_description", "")
+        for field, _, _ in READINESS_QUESTIONS:
+            kwargs[field] = data[field]
+        kwargs["skills"] = parse_tags(data.get("skills", ""))
+        return kwargs
+
+
+class WithdrawForm(forms.Form):
+    reason = forms.CharField(required=False, max_length=500)
+
+
+class InviteForm(forms.Form):
+    engineer = forms.IntegerField(min_value=1)
+    message = forms.CharField(required=False, max_length=2000)
+
+
+# --- Consultations and proposals ---------------------------------------------------------------
+
+
+class MessageForm(forms.Form):
+    body = forms.CharField(
+        label="Message",
+        max_length=10_000,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Write a message…"}),
+    )
+
+
+class DeclineForm(forms.Form):
+    reason = forms.CharField(required=False, max_length=200, label="Reason (optional)")
+
+
+class ProposalForm(forms.Form):
+    scope = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 5}),
+        help_text="What you will do, what you will deliver, and how success is measured.",
+    )
+    price = MoneyField(label="Total price")
+
+    def __init__(self, *args, currency: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.currency = currency
+        self.fields["price"].help_text = f"In {currency.upper()}; the milestones must add up to it."
+
+    def clean(self):
+        data = super().clean()
+        data["price"] = _to_minor_or_error(self, "price", self.currency)
+        return data
+
+
+class ProposalMilestoneForm(forms.Form):
+    title = forms.CharField(max_length=140)
+    amount = MoneyField()
+    due_date = forms.DateField(widget=DateInput())
+
+    def __init__(self, *args, currency: str = "usd", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.currency = currency
+
+    def clean_due_date(self):
+        due: date = self.cleaned_data["due_date"]
+        if due < timezone.localdate():
+            raise forms.ValidationError("The due date is in the past.")
+        return due
+
+    def clean(self):
+        data = super().clean()
+        if "amount" in data:
+            data["amount"] = _to_minor_or_error(self, "amount", self.currency)
+        return data
+
+
+class BaseMilestoneFormSet(forms.BaseFormSet):
+    def __init__(self, *args, currency: str, **kwargs):
+        self.currency = currency
+        self.extra_errors: list[str] = []
+        super().__init__(*args, **kwargs)
+
+    def get_form_kwargs(self, index):
+        return {**self.form_kwargs, "currency": self.currency}
+
+    def group_errors(self) -> list[str]:
+        return [*self.non_form_errors(), *self.extra_errors]
+
+    def milestones(self) -> list[dict]:
+        return [form.cleaned_data for form in self.forms if form.has_changed() and form.cleaned_data]
+
+
+MilestoneFormSet = forms.formset_factory(
+    ProposalMilestoneForm,
+    formset=BaseMilestoneFormSet,
+    extra=0,
+    min_num=1,
+    validate_min=False,
+    max_num=20,
+    validate_max=True,
+    absolute_max=20,
+)
+
+
+def proposal_forms(data=None, *, currency: str) -> tuple[ProposalForm, BaseMilestoneFormSet]:
+    return ProposalForm(data, currency=currency), MilestoneFormSet(
+        data, currency=currency, prefix="milestones"
+    )
+
+
+def proposal_validate(form: ProposalForm, formset: BaseMilestoneFormSet) -> bool:
+    """Field checks, then the rule the price form and the rows share: the amounts add up to the price."""
+    valid = form.is_valid() & formset.is_valid()
+    if not valid:
+        return False
+    milestones = formset.milestones()
+    if not milestones:
+        formset.extra_errors.append("Add at least one milestone.")
+        return False
+    total = sum(item["amount"] for item in milestones)
+    if total != form.cleaned_data["price"]:
+        formset.extra_errors.append(
+            f"The milestones add up to {format_money(total, form.currency)}, but the price is "
+            f"{format_money(form.cleaned_data['price'], form.currency)}. They must be equal."
+        )
+        return False
+    return True
+
+
+def proposal_apply_service_errors(form: ProposalForm, formset: BaseMilestoneFormSet, error) -> None:
+    details = error.details if isinstance(error.details, dict) else {}
+    placed = False
+    for key, messages in details.items():
+        match = MILESTONE_FIELD.match(key)
+        if match:
+            index, field = int(match.group(1)), match.group(2)
+            rows = [row for row in formset.forms if row.has_changed()]
+            if index < len(rows) and field in rows[index].fields:
+                for message in messages:
+                    rows[index].add_error(field, message)
+                placed = True
+        elif key == "milestones":
+            formset.extra_errors.extend(messages)
+            placed = True
+        elif key in form.fields:
+            for message in messages:
+                form.add_error(key, message)
+            placed = True
+    if not placed:
+        form.add_error(None, error.message)
+
+
+# --- Engagements ---------------------------------------------------------------------------------
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput())
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        if isinstance(data, list | tuple):
+            return [super(MultipleFileField, self).clean(item, initial) for item in data]
+        return [super().clean(data, initial)] if data else []
+
+
+class DeliveryForm(forms.Form):
+    message = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}), help_text="What you are delivering and how to check it."
+    )
+    links = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "https://…"}),
+        help_text="One link per line (repository, model card, report).",
+    )
+    attachments = MultipleFileField(required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        limit_mb = settings.ATTACHMENT_MAX_BYTES / (1024 * 1024)
+        self.fields["attachments"].help_text = (
+            f"Up to {settings.ATTACHMENT_MAX_FILES} files, {limit_mb:g} MB each: "
+            + ", ".join(sorted(settings.ATTACHMENT_EXTENSIONS))
+        )
+        self.fields["attachments"].widget.attrs["accept"] = ",".join(
+            f".{ext}" for ext in sorted(settings.ATTACHMENT_EXTENSIONS)
+        )
+
+    def link_list(self) -> list[str]:
+        return [line.strip() for line in self.cleaned_data.get("links", "").splitlines() if line.strip()]
+
+
+class RevisionForm(forms.Form):
+    comment = forms.CharField(
+        label="What needs to change?", max_length=5000, widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+
+class ApproveForm(forms.Form):
+    note = forms.CharField(required=False, max_length=2000, label="Note (optional)")
+
+
+class DisputeForm(forms.Form):
+    reason = forms.CharField(
+        label="Why are you opening a dispute?", max_length=5000, widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+
+class CancelForm(forms.Form):
+    reason = forms.CharField(required=False, max_length=500, label="Reason (optional)")
+
+
+class ReviewForm(forms.Form):
+    rating = forms.TypedChoiceField(
+        choices=[(value, f"{value}") for value in range(5, 0, -1)], coerce=int, widget=forms.RadioSelect
+    )
+    text = forms.CharField(
+        label="Your review", required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 4})
+    )
+
+
+# --- Profiles ------------------------------------------------------------------------------------
+
+
+class EngineerProfileForm(forms.Form):
+    headline = forms.CharField(max_length=140, required=False)
+    bio = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 6}))
+    skills = forms.CharField(required=False, max_length=500, help_text="Comma-separated tags.")
+    rate_type = forms.ChoiceField(label="Rate", choices=EngineerProfile.RateType.choices)
+    rate_amount = MoneyField(label="Rate amount", required=False, help_text="In major units, e.g. 120")
+    currency = forms.ChoiceField(choices=CURRENCY_CHOICES)
+    availability = forms.ChoiceField(choices=EngineerProfile.Availability.choices, widget=forms.RadioSelect)
+
+    @classmethod
+    def initial_from(cls, profile: EngineerProfile) -> dict:
+        return {
+            "headline": profile.headline,
+            "bio": profile.bio,
+            "skills": ", ".join(skill.name for skill in profile.skills.all()),
+            "rate_type": profile.rate_type,
+            "rate_amount": minor_to_major(profile.rate_amount, profile.currency)
+            if profile.rate_amount
+            else "",
+            "currency": profile.currency,
+            "availability": profile.availability,
+        }
+
+    def clean(self):
+        data = super().clean()
+        currency = data.get("currency") or settings.DEFAULT_CURRENCY
+        if data.get("rate_amount") in (None, ""):
+            data["rate_amount"] = 0
+        else:
+            data["rate_amount"] = _to_minor_or_error(self, "rate_amount", currency)
+        return data
+
+    def service_kwargs(self) -> dict:
+        data = self.cleaned_data
+        kwargs = {
+            name: data[name]
+            for name in ("headline", "bio", "rate_type", "rate_amount", "currency", "availability")
+        }
+        kwargs["skills"] = parse_tags(data.get("skills", ""))
+        return kwargs

@@ -1,0 +1,109 @@
+"""Home, sign-up and the per-role dashboard. Log-in, log-out and password reset are Django's views."""
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from core.errors import ApplicationError
+from marketplace import selectors
+from marketplace.forms import SignUpForm
+from marketplace.models import Engagement, HiringRequest
+from marketplace.services import users as user_services
+from marketplace.views.common import report
+
+DASHBOARD_ROWS = 8
+
+
+def home(request):
+    return render(request, "marketplace/home.html")
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request):
+    if request.user.is_authenticated:
+        return redirect("dashboard")
+    form = SignUpForm(request.POST or None, initial={"role": request.GET.get("role", "client")})
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                user = user_services.user_sign_up(
+                    username=data["username"],
+                    email=data["email"],
+                    password=data["password"],
+                    role=data["role"],
+                    first_name=data["first_name"],
+                    last_name=data["last_name"],
+                )
+            except ApplicationError as exc:
+                status = report(request, exc, form)
+            else:
+                login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+                if user.is_engineer:
+                    messages.success(
+                        request, "Welcome to Tunehire! Complete your profile so clients can find you."
+                    )
+                    return redirect("profile-edit")
+                messages.success(request, "Welcome to Tunehire! Raise your first request when you are ready.")
+                return redirect("dashboard")
+        else:
+            status = 400
+    return render(request, "registration/signup.html", {"form": form}, status=status)
+
+
+def profile_completeness(profile) -> tuple[int, list[str]]:
+    """(percent complete, what is missing) for an engineer's profile."""
+    checks = [
+        (bool(profile.headline), "a headline"),
+        (len(profile.bio) >= 40, "a bio of a few sentences"),
+        (bool(profile.skills.all()), "your skills"),
+        (profile.rate_amount > 0, "your rate"),
+        (bool(profile.user.active_badges), "a vetting badge"),
+    ]
+    done = sum(1 for ok, _ in checks if ok)
+    return round(100 * done / len(checks)), [label for ok, label in checks if not ok]
+
+
+@login_required
+def dashboard(request):
+    user = request.user
+    context = {
+        "unread": list(selectors.notification_list(user=user).filter(read_at__isnull=True)[:5]),
+    }
+    if user.is_client:
+        counts = {state: 0 for state in HiringRequest.State.values}
+        for state in selectors.request_list(user=user).values_list("state", flat=True):
+            counts[state] += 1
+        context.update(
+            state_counts=[(value, label, counts[value]) for value, label in HiringRequest.State.choices],
+            active_requests=list(
+                selectors.request_list(user=user).filter(
+                    state__in=[
+                        HiringRequest.State.DRAFT,
+                        HiringRequest.State.OPEN,
+                        HiringRequest.State.CONSULTING,
+                    ]
+                )[:DASHBOARD_ROWS]
+            ),
+            engagements=list(
+                selectors.engagement_list(user=user).filter(state=Engagement.State.ACTIVE)[:DASHBOARD_ROWS]
+            ),
+        )
+        return render(request, "marketplace/dashboard_client.html", context)
+    if user.is_engineer:
+        profile = selectors.engineer_get(username=user.username)
+        percent, missing = profile_completeness(profile)
+        context.update(
+            profile=profile,
+            completeness=percent,
+            missing=missing,
+            consultations=list(selectors.consultation_list(user=user).filter(state="open")[:DASHBOARD_ROWS]),
+            engagements=list(
+                selectors.engagement_list(user=user).filter(state=Engagement.State.ACTIVE)[:DASHBOARD_ROWS]
+            ),
+        )
+        return render(request, "marketplace/dashboard_engineer.html", context)
+    return render(request, "marketplace/dashboard_staff.html", context)

@@ -1,0 +1,244 @@
+"""Engagements (both parties): milestones with the actions each role may take now, deliveries with
+their attachments, the timeline of every transition, and the client's review after completion."""
+
+from dataclasses import dataclass, field
+
+from django.contrib import messages
+from django.http import FileResponse, Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from core.errors import ApplicationError, NotFoundError, ValidationError
+from marketplace import selectors
+from marketplace.forms import (
+    ApproveForm,
+    CancelForm,
+    DeliveryForm,
+    DisputeForm,
+    ReviewForm,
+    RevisionForm,
+    apply_service_errors,
+)
+from marketplace.models import Engagement, Milestone, Review
+from marketplace.services import engagements as engagement_services
+from marketplace.views.common import fetch, paginate, report, role_required
+
+# What a party may do from the page: URL action -> (fsm transition, form class).
+ACTIONS = {
+    "start": ("start_work", None),
+    "submit": ("submit", DeliveryForm),
+    "approve": ("approve", ApproveForm),
+    "revision": ("request_revision", RevisionForm),
+    "dispute": ("open_dispute", DisputeForm),
+    "cancel": ("cancel", CancelForm),
+}
+STATE_LABELS = {
+    "milestone": dict(Milestone.State.choices),
+    "engagement": dict(Engagement.State.choices),
+}
+RELEASED = {Milestone.State.APPROVED, Milestone.State.PAYOUT_PENDING, Milestone.State.PAID}
+IN_ESCROW = {
+    Milestone.State.FUNDED,
+    Milestone.State.IN_PROGRESS,
+    Milestone.State.SUBMITTED,
+    Milestone.State.DISPUTED,
+}
+
+
+@dataclass
+class MilestonePanel:
+    milestone: Milestone
+    actions: dict = field(default_factory=dict)  # action -> form (or None for a plain button)
+
+
+@role_required("client", "engineer")
+def engagement_list(request):
+    page = paginate(request, selectors.engagement_list(user=request.user))
+    rows = []
+    for engagement in page.object_list:
+        milestones = list(engagement.milestones.all())
+        done = sum(1 for m in milestones if m.state in RELEASED)
+        rows.append(
+            {"engagement": engagement, "milestones": milestones, "done": done, "count": len(milestones)}
+        )
+    return render(request, "marketplace/engagements/list.html", {"page": page, "rows": rows})
+
+
+def _timeline(engagement: Engagement, milestones: list[Milestone]) -> list[dict]:
+    titles = {m.pk: f"Milestone {m.position}: {m.title}" for m in milestones}
+    entries = []
+    for log in selectors.engagement_timeline(engagement=engagement):
+        model = log.content_type.model
+        labels = STATE_LABELS.get(model, {})
+        entries.append(
+            {
+                "log": log,
+                "subject": titles.get(log.object_id, "Milestone") if model == "milestone" else "Engagement",
+                "from_label": labels.get(log.from_state, log.from_state),
+                "to_label": labels.get(log.to_state, log.to_state),
+                "actor": log.actor.display_name if log.actor else "Tunehire (automatic)",
+            }
+        )
+    return entries
+
+
+def _render_engagement(
+    request,
+    engagement: Engagement,
+    *,
+    bound: tuple[int, str, object] | None = None,
+    review_form: ReviewForm | None = None,
+    status: int = 200,
+):
+    user = request.user
+    milestones = list(engagement.milestones.all())
+    is_client = engagement.client_id == user.pk
+    is_engineer = engagement.engineer_id == user.pk
+    panels = []
+    for milestone in milestones:
+        panel = MilestonePanel(milestone=milestone)
+        if is_client or is_engineer:
+            available = {t.name for t in milestone.get_available_user_state_transitions(user)}
+            for action, (transition, form_class) in ACTIONS.items():
+                if transition not in available:
+                    continue
+                if bound and bound[0] == milestone.pk and bound[1] == action:
+                    panel.actions[action] = bound[2]
+                else:
+                    panel.actions[action] = form_class(prefix=f"m{milestone.pk}") if form_class else None
+        panels.append(panel)
+    try:
+        review = engagement.review
+    except Review.DoesNotExist:
+        review = None
+    can_review = is_client and engagement.state == Engagement.State.COMPLETED and review is None
+    total = engagement.total or 1
+    released = sum(m.amount for m in milestones if m.state in RELEASED)
+    escrow = sum(m.amount for m in milestones if m.state in IN_ESCROW)
+    context = {
+        "engagement": engagement,
+        "panels": panels,
+        "is_client": is_client,
+        "is_engineer": is_engineer,
+        "timeline": _timeline(engagement, milestones),
+        "review": review,
+        "review_form": review_form or (ReviewForm() if can_review else None),
+        "released": released,
+        "escrow": escrow,
+        "released_percent": round(100 * released / total),
+        "escrow_percent": round(100 * escrow / total),
+    }
+    return render(request, "marketplace/engagements/detail.html", context, status=status)
+
+
+def _engagement(request, pk: int) -> Engagement:
+    return fetch(selectors.engagement_get, user=request.user, engagement_id=pk)
+
+
+@role_required("client", "engineer")
+def engagement_detail(request, pk: int):
+    return _render_engagement(request, _engagement(request, pk))
+
+
+def _call_action(request, action: str, milestone: Milestone, form) -> None:
+    actor, pk = request.user, milestone.pk
+    if action == "start":
+        engagement_services.milestone_start(actor=actor, milestone_id=pk)
+    elif action == "submit":
+        engagement_services.milestone_submit(
+            actor=actor,
+            milestone_id=pk,
+            message=form.cleaned_data["message"],
+            links=form.link_list(),
+            files=form.cleaned_data["attachments"],
+        )
+    elif action == "approve":
+        engagement_services.milestone_approve(actor=actor, milestone_id=pk, note=form.cleaned_data["note"])
+    elif action == "revision":
+        engagement_services.milestone_request_revision(
+            actor=actor, milestone_id=pk, comment=form.cleaned_data["comment"]
+        )
+    elif action == "dispute":
+        engagement_services.milestone_open_dispute(
+            actor=actor, milestone_id=pk, reason=form.cleaned_data["reason"]
+        )
+    elif action == "cancel":
+        engagement_services.milestone_cancel(actor=actor, milestone_id=pk, reason=form.cleaned_data["reason"])
+
+
+SUCCESS_MESSAGES = {
+    "start": "Work started. The client was told.",
+    "submit": "Delivery submitted for the client's review.",
+    "approve": "Milestone approved. The payout is on its way to the engineer.",
+    "revision": "Revision requested. The engineer was told what to change.",
+    "dispute": "Dispute opened. Payouts on this milestone are frozen while an admin mediates.",
+    "cancel": "Milestone cancelled.",
+}
+
+
+@role_required("client", "engineer")
+@require_POST
+def milestone_action(request, pk: int, action: str):
+    if action not in ACTIONS:
+        raise Http404("No such action.")
+    milestone = fetch(selectors.milestone_get, user=request.user, milestone_id=pk)
+    form_class = ACTIONS[action][1]
+    form = form_class(request.POST, request.FILES, prefix=f"m{pk}") if form_class else None
+    status = 200
+    if form is not None and not form.is_valid():
+        messages.error(request, "Please correct the fields marked below.")
+        status = 400
+    else:
+        try:
+            _call_action(request, action, milestone, form)
+        except NotFoundError as exc:
+            raise Http404(exc.message) from exc
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+            status = exc.status
+            if form is not None and isinstance(exc, ValidationError):
+                apply_service_errors(form, exc)
+        else:
+            messages.success(request, SUCCESS_MESSAGES[action])
+            return redirect(reverse("engagement-detail", args=[milestone.engagement_id]) + f"#milestone-{pk}")
+    engagement = _engagement(request, milestone.engagement_id)
+    return _render_engagement(request, engagement, bound=(pk, action, form), status=status)
+
+
+@role_required("client")
+@require_POST
+def engagement_review(request, pk: int):
+    engagement = _engagement(request, pk)
+    form = ReviewForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Please choose a rating from 1 to 5.")
+        return _render_engagement(request, engagement, review_form=form, status=400)
+    try:
+        engagement_services.review_create(
+            actor=request.user,
+            engagement_id=pk,
+            rating=form.cleaned_data["rating"],
+            text=form.cleaned_data["text"],
+        )
+    except ApplicationError as exc:
+        status = report(request, exc, form)
+        return _render_engagement(request, _engagement(request, pk), review_form=form, status=status)
+    messages.success(request, "Thank you! Your review is on the engineer's profile.")
+    return redirect(reverse("engagement-detail", args=[pk]) + "#review")
+
+
+@role_required("client", "engineer")
+def attachment_download(request, pk: int):
+    attachment = fetch(selectors.delivery_attachment_get, user=request.user, attachment_id=pk)
+    try:
+        handle = attachment.file.open("rb")
+    except FileNotFoundError as exc:
+        raise Http404("The file is no longer available.") from exc
+    # Always a download, never rendered inline: the name and type came from the uploader.
+    return FileResponse(
+        handle,
+        as_attachment=True,
+        filename=attachment.original_name,
+        content_type="application/octet-stream",
+    )

@@ -1,0 +1,104 @@
+// Small progressive enhancements; every page works without them.
+(function () {
+  "use strict";
+
+  // Proposal form: add and remove milestone rows (a Django formset), and show the running total.
+  function setupMilestones(form) {
+    var rows = form.querySelector("#milestone-rows");
+    var template = form.querySelector("#milestone-template");
+    var total = form.querySelector('input[name="milestones-TOTAL_FORMS"]');
+    var addButton = form.querySelector("[data-add-milestone]");
+    var totalLabel = form.querySelector("[data-milestone-total]");
+    var price = form.querySelector('input[name="price"]');
+    var currency = form.getAttribute("data-currency") || "";
+    if (!rows || !template || !total || !addButton) return;
+
+    function parse(value) {
+      var number = parseFloat(String(value || "").replace(/,/g, ""));
+      return isNaN(number) ? 0 : number;
+    }
+
+    // Rows are numbered 0..n-1 in their names and ids; keep that true after a removal.
+    function renumber() {
+      var all = rows.querySelectorAll("[data-milestone-row]");
+      all.forEach(function (row, index) {
+        row.querySelectorAll("[name], [id], label[for]").forEach(function (element) {
+          ["name", "id", "for"].forEach(function (attribute) {
+            var value = element.getAttribute(attribute);
+            if (value) element.setAttribute(attribute, value.replace(/milestones-\d+-/, "milestones-" + index + "-"));
+          });
+        });
+        var remove = row.querySelector("[data-remove-milestone]");
+        if (remove) remove.hidden = all.length < 2;
+      });
+      total.value = String(all.length);
+    }
+
+    function updateTotal() {
+      if (!totalLabel) return;
+      var sum = 0;
+      rows.querySelectorAll('input[name$="-amount"]').forEach(function (input) {
+        sum += parse(input.value);
+      });
+      var target = parse(price && price.value);
+      var text = "Milestones total " + sum.toLocaleString(undefined, { maximumFractionDigits: 2 }) + " " + currency;
+      if (target) {
+        var diff = Math.round((target - sum) * 100) / 100;
+        text += diff === 0 ? " ✓ matches the price" : " (" + (diff > 0 ? diff + " left to assign" : -diff + " over the price") + ")";
+      }
+      totalLabel.textContent = text;
+      totalLabel.classList.toggle("ok", target > 0 && Math.abs(target - sum) < 0.005);
+    }
+
+    addButton.addEventListener("click", function () {
+      var index = parseInt(total.value, 10) || 0;
+      var html = template.innerHTML.replace(/__prefix__/g, String(index));
+      var wrapper = document.createElement("div");
+      wrapper.innerHTML = html.trim();
+      var row = wrapper.firstElementChild;
+      rows.appendChild(row);
+      renumber();
+      var first = row.querySelector("input");
+      if (first) first.focus();
+    });
+
+    rows.addEventListener("click", function (event) {
+      var button = event.target.closest("[data-remove-milestone]");
+      if (!button) return;
+      button.closest("[data-milestone-row]").remove();
+      renumber();
+      updateTotal();
+    });
+
+    form.addEventListener("input", updateTotal);
+    renumber();
+    updateTotal();
+  }
+
+  function init(root) {
+    root.querySelectorAll("#proposal-form").forEach(setupMilestones);
+  }
+
+  // Ask before irreversible actions.
+  document.addEventListener("submit", function (event) {
+    var message = event.target.getAttribute && event.target.getAttribute("data-confirm");
+    if (message && !window.confirm(message)) event.preventDefault();
+  });
+
+  // Close an open popover when clicking elsewhere.
+  document.addEventListener("click", function (event) {
+    document.querySelectorAll("details.popover[open]").forEach(function (details) {
+      if (!details.contains(event.target)) details.removeAttribute("open");
+    });
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    init(document);
+    var thread = document.querySelector(".thread");
+    if (thread) thread.scrollTop = thread.scrollHeight;
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    var thread = document.querySelector(".thread");
+    if (thread) thread.scrollTop = thread.scrollHeight;
+  });
+})();

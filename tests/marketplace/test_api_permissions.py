@@ -1,0 +1,509 @@
+"""Every /api/v1/ endpoint x every kind of user: the exact status each one gets.
+
+The parties are the client who owns the object and the engineer who takes part in it; "other" users
+are strangers to the object (404: its existence must not leak); users who can see an object but may
+not act on it (staff, an invited engineer on the client's request) get 403; staff act only where a
+transition allows staff. Each cell is its own test on fresh objects built through services.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import resolve
+from rest_framework.test import APIClient
+
+from marketplace.api.urls import urlpatterns as api_urlpatterns
+from marketplace.models import Milestone
+from marketplace.services import engagements as engagement_services
+from marketplace.services import notifications as notification_services
+from marketplace.services import requests as request_services
+from tests.factories import (
+    PASSWORD,
+    ClientFactory,
+    EngineerFactory,
+    HiringRequestFactory,
+    StaffFactory,
+    milestone_in_state,
+    milestone_plan,
+    open_request,
+    proposal_for,
+)
+
+pytestmark = pytest.mark.django_db
+
+ROLES = ("anonymous", "client", "other_client", "engineer", "other_engineer", "staff")
+S = Milestone.State
+
+
+@dataclass
+class Call:
+    method: str
+    url: str
+    client: object  # the owning client
+    engineer: object  # the engineer taking part
+    data: dict | Callable | None = None
+    format: str = "json"
+    extra: dict = field(default_factory=dict)
+
+
+def _parties():
+    return ClientFactory(), EngineerFactory()
+
+
+def _consulting_request():
+    """An open request the engineer is invited to (so it is in consulting)."""
+    client, engineer = _parties()
+    hiring_request = open_request(client=client)
+    consultation = request_services.consultation_invite(
+        actor=client, request_id=hiring_request.pk, engineer_id=engineer.pk, message="Can you help?"
+    )
+    return hiring_request, consultation
+
+
+def _proposal():
+    hiring_request = open_request()
+    consultation, proposal = proposal_for(hiring_request=hiring_request)
+    return consultation, proposal
+
+
+def _milestone(state):
+    milestone = milestone_in_state(state)
+    return milestone, milestone.engagement
+
+
+def _delivered_attachment():
+    milestone, engagement = _milestone(S.IN_PROGRESS)
+    delivery = engagement_services.milestone_submit(
+        actor=engagement.engineer,
+        milestone_id=milestone.pk,
+        message="Report attached.",
+        files=[SimpleUploadedFile("report.txt", b"eval: 0.91\n", content_type="text/plain")],
+    )
+    return delivery.attachments.get(), engagement
+
+
+# --- Endpoints ---------------------------------------------------------------------------------------
+
+
+def token():
+    client, engineer = _parties()
+    return Call(
+        "post",
+        "/api/v1/auth/token/",
+        client,
+        engineer,
+        data=lambda actor: {"username": (actor or client).username, "password": PASSWORD},
+    )
+
+
+def signup():
+    client, engineer = _parties()
+    return Call(
+        "post",
+        "/api/v1/auth/signup/",
+        client,
+        engineer,
+        data={
+            "username": "newcomer",
+            "email": "newcomer@example.com",
+            "password": PASSWORD,
+            "role": "client",
+        },
+    )
+
+
+def me():
+    return Call("get", "/api/v1/me/", *_parties())
+
+
+def my_profile():
+    return Call("patch", "/api/v1/me/profile/", *_parties(), data={"headline": "QLoRA on small budgets"})
+
+
+def skills():
+    return Call("get", "/api/v1/skills/", *_parties())
+
+
+def engineers():
+    return Call("get", "/api/v1/engineers/", *_parties())
+
+
+def engineer_detail():
+    client, engineer = _parties()
+    return Call("get", f"/api/v1/engineers/{engineer.username}/", client, engineer)
+
+
+def request_list():
+    return Call("get", "/api/v1/requests/", *_parties())
+
+
+def request_create():
+    return Call(
+        "post",
+        "/api/v1/requests/",
+        *_parties(),
+        data={
+            "title": "Tune a router",
+            "description": "Intent routing.",
+            "budget_min": 1000,
+            "budget_max": 2000,
+        },
+    )
+
+
+def request_detail():
+    hiring_request, consultation = _consulting_request()
+    return Call("get", f"/api/v1/requests/{hiring_request.pk}/", hiring_request.client, consultation.engineer)
+
+
+def request_update():
+    hiring_request, consultation = _consulting_request()
+    return Call(
+        "patch",
+        f"/api/v1/requests/{hiring_request.pk}/",
+        hiring_request.client,
+        consultation.engineer,
+        data={"title": "Sharper title"},
+    )
+
+
+def request_publish():
+    # A draft has no invited engineer yet; the "engineer" is one with a thread on another request.
+    client, engineer = _parties()
+    draft = HiringRequestFactory(client=client)
+    return Call("post", f"/api/v1/requests/{draft.pk}/publish/", client, engineer)
+
+
+def request_withdraw():
+    hiring_request, consultation = _consulting_request()
+    return Call(
+        "post",
+        f"/api/v1/requests/{hiring_request.pk}/withdraw/",
+        hiring_request.client,
+        consultation.engineer,
+        data={"reason": "Budget moved."},
+    )
+
+
+def request_matches():
+    hiring_request, consultation = _consulting_request()
+    return Call(
+        "get", f"/api/v1/requests/{hiring_request.pk}/matches/", hiring_request.client, consultation.engineer
+    )
+
+
+def request_invite():
+    hiring_request, consultation = _consulting_request()
+    invitee = EngineerFactory()
+    return Call(
+        "post",
+        f"/api/v1/requests/{hiring_request.pk}/invitations/",
+        hiring_request.client,
+        consultation.engineer,
+        data={"engineer": invitee.pk, "message": "Would you consult?"},
+    )
+
+
+def consultation_list():
+    return Call("get", "/api/v1/consultations/", *_parties())
+
+
+def consultation_detail():
+    hiring_request, consultation = _consulting_request()
+    return Call(
+        "get", f"/api/v1/consultations/{consultation.pk}/", hiring_request.client, consultation.engineer
+    )
+
+
+def message_list():
+    hiring_request, consultation = _consulting_request()
+    return Call(
+        "get",
+        f"/api/v1/consultations/{consultation.pk}/messages/",
+        hiring_request.client,
+        consultation.engineer,
+    )
+
+
+def message_create():
+    hiring_request, consultation = _consulting_request()
+    return Call(
+        "post",
+        f"/api/v1/consultations/{consultation.pk}/messages/",
+        hiring_request.client,
+        consultation.engineer,
+        data={"body": "What data do you have?"},
+    )
+
+
+def consultation_decline():
+    hiring_request, consultation = _consulting_request()
+    return Call(
+        "post",
+        f"/api/v1/consultations/{consultation.pk}/decline/",
+        hiring_request.client,
+        consultation.engineer,
+        data={"reason": "Fully booked."},
+    )
+
+
+def proposal_create():
+    hiring_request, consultation = _consulting_request()
+    plan = milestone_plan(100_000, 50_000)
+    return Call(
+        "post",
+        f"/api/v1/consultations/{consultation.pk}/proposals/",
+        hiring_request.client,
+        consultation.engineer,
+        data={
+            "scope": "Audit, tune, evaluate.",
+            "price": 150_000,
+            "milestones": [{**item, "due_date": item["due_date"].isoformat()} for item in plan],
+        },
+    )
+
+
+def proposal_detail():
+    consultation, proposal = _proposal()
+    return Call(
+        "get", f"/api/v1/proposals/{proposal.pk}/", consultation.request.client, consultation.engineer
+    )
+
+
+def proposal_withdraw():
+    consultation, proposal = _proposal()
+    return Call(
+        "post",
+        f"/api/v1/proposals/{proposal.pk}/withdraw/",
+        consultation.request.client,
+        consultation.engineer,
+    )
+
+
+def proposal_accept():
+    consultation, proposal = _proposal()
+    return Call(
+        "post", f"/api/v1/proposals/{proposal.pk}/accept/", consultation.request.client, consultation.engineer
+    )
+
+
+def engagement_list():
+    return Call("get", "/api/v1/engagements/", *_parties())
+
+
+def engagement_detail():
+    _, engagement = _milestone(S.FUNDED)
+    return Call("get", f"/api/v1/engagements/{engagement.pk}/", engagement.client, engagement.engineer)
+
+
+def engagement_timeline():
+    _, engagement = _milestone(S.FUNDED)
+    return Call(
+        "get", f"/api/v1/engagements/{engagement.pk}/timeline/", engagement.client, engagement.engineer
+    )
+
+
+def engagement_review():
+    _, engagement = _milestone(S.APPROVED)  # Its only milestone approved: the engagement is complete.
+    return Call(
+        "post",
+        f"/api/v1/engagements/{engagement.pk}/review/",
+        engagement.client,
+        engagement.engineer,
+        data={"rating": 5, "text": "Clear reports."},
+    )
+
+
+def milestone_detail():
+    milestone, engagement = _milestone(S.FUNDED)
+    return Call("get", f"/api/v1/milestones/{milestone.pk}/", engagement.client, engagement.engineer)
+
+
+def _milestone_action(state, action, data=None, format="json"):
+    def setup():
+        milestone, engagement = _milestone(state)
+        return Call(
+            "post",
+            f"/api/v1/milestones/{milestone.pk}/{action}/",
+            engagement.client,
+            engagement.engineer,
+            data=data,
+            format=format,
+        )
+
+    return setup
+
+
+def attachment_download():
+    attachment, engagement = _delivered_attachment()
+    return Call(
+        "get", f"/api/v1/attachments/{attachment.pk}/download/", engagement.client, engagement.engineer
+    )
+
+
+def notification_list():
+    return Call("get", "/api/v1/notifications/", *_parties())
+
+
+def notification_mark_read():
+    client, engineer = _parties()
+    notification_services.notify(user=client, kind="test", message="Hello")
+    return Call("post", "/api/v1/notifications/mark-read/", client, engineer, data={})
+
+
+# (route name, method, setup, expected status for each of ROLES)
+MATRIX = [
+    ("api-token", "post", token, (200, 200, 200, 200, 200, 200)),
+    ("api-signup", "post", signup, (201, 201, 201, 201, 201, 201)),
+    ("api-me", "get", me, (401, 200, 200, 200, 200, 200)),
+    ("api-my-profile", "patch", my_profile, (401, 403, 403, 200, 200, 403)),
+    # Engineers' profiles are public, like the profile pages.
+    ("api-skill-list", "get", skills, (200, 200, 200, 200, 200, 200)),
+    ("api-engineer-list", "get", engineers, (200, 200, 200, 200, 200, 200)),
+    ("api-engineer-detail", "get", engineer_detail, (200, 200, 200, 200, 200, 200)),
+    ("api-request-list", "get", request_list, (401, 200, 200, 200, 200, 200)),
+    ("api-request-list", "post", request_create, (401, 201, 201, 403, 403, 403)),
+    ("api-request-detail", "get", request_detail, (401, 200, 404, 200, 404, 200)),
+    # Writes on a request are its client's alone: for everyone else it is not theirs to find.
+    ("api-request-detail", "patch", request_update, (401, 200, 404, 403, 404, 403)),
+    ("api-request-publish", "post", request_publish, (401, 200, 404, 404, 404, 403)),
+    ("api-request-withdraw", "post", request_withdraw, (401, 200, 404, 403, 404, 403)),
+    ("api-request-matches", "get", request_matches, (401, 200, 404, 403, 404, 403)),
+    ("api-request-invitations", "post", request_invite, (401, 201, 404, 403, 404, 403)),
+    ("api-consultation-list", "get", consultation_list, (401, 200, 200, 200, 200, 200)),
+    ("api-consultation-detail", "get", consultation_detail, (401, 200, 404, 200, 404, 200)),
+    ("api-consultation-messages", "get", message_list, (401, 200, 404, 200, 404, 200)),
+    ("api-consultation-messages", "post", message_create, (401, 201, 404, 201, 404, 403)),
+    ("api-consultation-decline", "post", consultation_decline, (401, 403, 404, 200, 404, 403)),
+    ("api-consultation-proposals", "post", proposal_create, (401, 403, 404, 201, 404, 403)),
+    ("api-proposal-detail", "get", proposal_detail, (401, 200, 404, 200, 404, 200)),
+    ("api-proposal-withdraw", "post", proposal_withdraw, (401, 403, 404, 200, 404, 403)),
+    ("api-proposal-accept", "post", proposal_accept, (401, 201, 404, 403, 404, 403)),
+    ("api-engagement-list", "get", engagement_list, (401, 200, 200, 200, 200, 200)),
+    ("api-engagement-detail", "get", engagement_detail, (401, 200, 404, 200, 404, 200)),
+    ("api-engagement-timeline", "get", engagement_timeline, (401, 200, 404, 200, 404, 200)),
+    ("api-engagement-review", "post", engagement_review, (401, 201, 404, 403, 404, 403)),
+    ("api-milestone-detail", "get", milestone_detail, (401, 200, 404, 200, 404, 200)),
+    ("api-milestone-start", "post", _milestone_action(S.FUNDED, "start"), (401, 403, 404, 200, 404, 403)),
+    (
+        "api-milestone-submit",
+        "post",
+        _milestone_action(S.IN_PROGRESS, "submit", {"message": "Adapter attached."}, "multipart"),
+        (401, 403, 404, 201, 404, 403),
+    ),
+    (
+        "api-milestone-request-revision",
+        "post",
+        _milestone_action(S.SUBMITTED, "request-revision", {"comment": "Add the eval report."}),
+        (401, 200, 404, 403, 404, 403),
+    ),
+    (
+        "api-milestone-approve",
+        "post",
+        _milestone_action(S.SUBMITTED, "approve", {}),
+        (401, 200, 404, 403, 404, 200),
+    ),
+    (
+        "api-milestone-dispute",
+        "post",
+        _milestone_action(S.FUNDED, "dispute", {"reason": "Nothing delivered."}),
+        (401, 200, 404, 200, 404, 403),
+    ),
+    (
+        "api-milestone-cancel",
+        "post",
+        _milestone_action(S.PENDING_FUNDING, "cancel", {}),
+        (401, 200, 404, 403, 404, 200),
+    ),
+    ("api-attachment-download", "get", attachment_download, (401, 200, 404, 200, 404, 200)),
+    ("api-notification-list", "get", notification_list, (401, 200, 200, 200, 200, 200)),
+    ("api-notification-mark-read", "post", notification_mark_read, (401, 200, 200, 200, 200, 200)),
+]
+
+CELLS = [
+    pytest.param(route, method, setup, role, expected[index], id=f"{route[4:]}-{method}-{role}")
+    for route, method, setup, expected in MATRIX
+    for index, role in enumerate(ROLES)
+]
+
+
+def _actor(call: Call, role: str):
+    return {
+        "anonymous": lambda: None,
+        "client": lambda: call.client,
+        "other_client": ClientFactory,
+        "engineer": lambda: call.engineer,
+        "other_engineer": EngineerFactory,
+        "staff": StaffFactory,
+    }[role]()
+
+
+@pytest.mark.parametrize(("route", "method", "setup", "role", "expected"), CELLS)
+def test_permission_matrix(route, method, setup, role, expected):
+    call = setup()
+    assert (resolve(call.url).url_name, call.method) == (route, method)
+    actor = _actor(call, role)
+    api = APIClient()
+    if actor is not None:
+        api.force_authenticate(actor)
+    data = call.data(actor) if callable(call.data) else call.data
+    response = getattr(api, call.method)(call.url, data, format=call.format)
+    assert response.status_code == expected, getattr(response, "data", response)
+    if expected >= 400:
+        assert set(response.json()["error"]) == {"code", "message", "details"}
+    if expected == 401:
+        assert response["WWW-Authenticate"] == "Token"
+
+
+def test_matrix_covers_every_api_route_and_method():
+    """A new endpoint, or a new method on one, without its row in the matrix fails here."""
+    answered = set()
+    for pattern in api_urlpatterns:
+        view = pattern.callback
+        if hasattr(view, "actions"):  # A viewset route: {method: action}.
+            methods = set(view.actions) - {"head"}
+        else:
+            methods = {m for m in view.view_class.http_method_names if m not in ("head", "options")}
+            methods &= {m for m in methods if hasattr(view.view_class, m)}
+        answered |= {(pattern.name, method) for method in methods}
+    assert answered == {(route, method) for route, method, _, _ in MATRIX}
+
+
+@pytest.mark.parametrize(
+    ("url", "make_row"),
+    [
+        ("/api/v1/requests/", _consulting_request),
+        ("/api/v1/consultations/", _consulting_request),
+        ("/api/v1/engagements/", lambda: _milestone(S.FUNDED)),
+        (
+            "/api/v1/notifications/",
+            lambda: notification_services.notify(user=ClientFactory(), kind="x", message="Hi"),
+        ),
+    ],
+)
+def test_lists_leave_out_other_users_rows(url, make_row):
+    make_row()
+    for user in (ClientFactory(), EngineerFactory()):
+        api = APIClient()
+        api.force_authenticate(user)
+        body = api.get(url).json()
+        assert (body["count"], body["results"]) == (0, [])
+    staff = APIClient()
+    staff.force_authenticate(StaffFactory())
+    expected = 0 if url == "/api/v1/notifications/" else 1  # Notifications are personal, even for staff.
+    assert staff.get(url).json()["count"] == expected
+
+
+def test_request_detail_shows_consultations_to_its_client_only():
+    hiring_request, consultation = _consulting_request()
+    url = f"/api/v1/requests/{hiring_request.pk}/"
+    api = APIClient()
+    api.force_authenticate(hiring_request.client)
+    owner_view = api.get(url).json()
+    assert [c["engineer"]["id"] for c in owner_view["consultations"]] == [consultation.engineer_id]
+    api.force_authenticate(consultation.engineer)
+    engineer_view = api.get(url).json()
+    assert engineer_view["consultations"] is None
+    assert engineer_view["readiness_summary"] == owner_view["readiness_summary"]

@@ -1,0 +1,167 @@
+"""Pages: engineer public profile, profile editing, notifications."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from marketplace.models import EngineerProfile, Notification
+from marketplace.services import engagements as engagement_services
+from tests.factories import ClientFactory, EngineerFactory, engagement, milestone_in_state
+from vetting.models import Badge
+
+pytestmark = pytest.mark.django_db
+
+
+def _badge(engineer, title, **kwargs):
+    return Badge.objects.create(
+        engineer=engineer,
+        challenge_slug=title.lower().replace(" ", "-"),
+        title=title,
+        band=kwargs.pop("band", "strong"),
+        score=kwargs.pop("score", 0.9),
+        awarded_at=timezone.now(),
+        **kwargs,
+    )
+
+
+def test_public_profile_shows_badges_reviews_and_rating(client):
+    milestone = milestone_in_state("approved")
+    eng = milestone.engagement
+    engagement_services.review_create(
+        actor=eng.client, engagement_id=eng.pk, rating=4, text="Clear <reports>."
+    )
+    _badge(eng.engineer, "Ticket to JSON", band="exceptional", score=0.97)
+    _badge(eng.engineer, "Old challenge", revoked_at=timezone.now())
+    response = client.get(reverse("engineer-detail", args=[eng.engineer.username]))
+    assert response.status_code == 200
+    content = response.content.decode()
+    profile = eng.engineer.engineer_profile
+    assert profile.headline in content
+    assert "Ticket to JSON" in content
+    assert "Exceptional · score 0.97" in content
+    assert "Old challenge" not in content
+    assert "Clear &lt;reports&gt;." in content
+    assert "★★★★☆ 4.0 (1 review)" in content
+    assert eng.client.display_name in content
+    assert "120.00 USD per hour" in content
+
+
+def test_unknown_or_client_username_is_404(client, client_user):
+    assert client.get(reverse("engineer-detail", args=["nobody"])).status_code == 404
+    assert client.get(reverse("engineer-detail", args=[client_user.username])).status_code == 404
+
+
+def test_profile_query_count_does_not_grow_with_reviews(client):
+    def profile_queries(engineer):
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(reverse("engineer-detail", args=[engineer.username])).status_code == 200
+        return len(queries)
+
+    few = milestone_in_state("approved").engagement
+    engagement_services.review_create(actor=few.client, engagement_id=few.pk, rating=5)
+    many = EngineerFactory()
+    for _ in range(5):
+        eng = engagement(engineer=many, amounts=(10_000,))
+        milestone = eng.milestones.get()
+        engagement_services.milestone_mark_funded(milestone_id=milestone.pk)
+        engagement_services.milestone_start(actor=many, milestone_id=milestone.pk)
+        engagement_services.milestone_submit(actor=many, milestone_id=milestone.pk, message="Done")
+        engagement_services.milestone_approve(actor=eng.client, milestone_id=milestone.pk)
+        engagement_services.review_create(actor=eng.client, engagement_id=eng.pk, rating=4)
+    assert profile_queries(few.engineer) == profile_queries(many)
+
+
+def test_engineer_edits_profile(client, engineer_user):
+    client.force_login(engineer_user)
+    response = client.get(reverse("profile-edit"))
+    assert response.status_code == 200
+    assert response.context["form"].initial["rate_amount"] == "120"
+    response = client.post(
+        reverse("profile-edit"),
+        {
+            "headline": "QLoRA on a budget",
+            "bio": "I make small models good.",
+            "skills": "QLoRA, Evaluation",
+            "rate_type": "project",
+            "rate_amount": "4,500",
+            "currency": "eur",
+            "availability": "limited",
+        },
+    )
+    assert response.status_code == 302
+    profile = EngineerProfile.objects.get(user=engineer_user)
+    assert (profile.headline, profile.rate_amount, profile.currency) == ("QLoRA on a budget", 450_000, "eur")
+    assert sorted(s.name for s in profile.skills.all()) == ["Evaluation", "QLoRA"]
+    content = client.get(reverse("engineer-detail", args=[engineer_user.username])).content.decode()
+    assert "4,500.00 EUR typical project" in content
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "message"),
+    [
+        ({"rate_amount": "lots"}, "rate_amount", "Enter an amount such as"),
+        ({"availability": "always"}, "availability", "Select a valid choice."),
+        ({"headline": "x" * 141}, "headline", "at most 140 characters"),
+    ],
+)
+def test_profile_bad_input_shows_field_error(client, engineer_user, overrides, field, message):
+    client.force_login(engineer_user)
+    data = {"rate_type": "hourly", "currency": "usd", "availability": "available", **overrides}
+    response = client.post(reverse("profile-edit"), data)
+    assert response.status_code == 400
+    assert any(message in error for error in response.context["form"].errors[field])
+
+
+def test_clients_have_no_profile_to_edit(client, client_user):
+    client.force_login(client_user)
+    assert client.get(reverse("profile-edit")).status_code == 403
+
+
+def test_notifications_list_and_mark_all_read(client, client_user):
+    Notification.objects.create(user=client_user, kind="x", message="First <i>news</i>", url="/dashboard/")
+    Notification.objects.create(user=ClientFactory(), kind="x", message="Someone else's news")
+    client.force_login(client_user)
+    response = client.get(reverse("notification-list"))
+    content = response.content.decode()
+    assert "First &lt;i&gt;news&lt;/i&gt;" in content
+    assert "Someone else" not in content
+    assert response.context["unread_notifications"] == 1
+    response = client.post(reverse("notification-read-all"), follow=True)
+    assert b"Marked 1 notification as read." in response.content
+    assert response.context["unread_notifications"] == 0
+
+
+def test_opening_a_notification_marks_it_read_and_follows_its_link(client, client_user):
+    mine = Notification.objects.create(user=client_user, kind="x", message="Go", url="/engagements/")
+    evil = Notification.objects.create(
+        user=client_user, kind="x", message="Off-site", url="https://evil.test/"
+    )
+    theirs = Notification.objects.create(user=ClientFactory(), kind="x", message="Theirs", url="/")
+    client.force_login(client_user)
+    response = client.post(reverse("notification-open", args=[mine.pk]))
+    assert response.url == "/engagements/"
+    mine.refresh_from_db()
+    assert mine.read_at is not None
+    assert client.post(reverse("notification-open", args=[evil.pk])).url == reverse("notification-list")
+    assert client.post(reverse("notification-open", args=[theirs.pk])).status_code == 404
+    theirs.refresh_from_db()
+    assert theirs.read_at is None
+
+
+def test_notification_list_query_count_does_not_grow_with_rows(client, client_user):
+    def make(count):
+        Notification.objects.bulk_create(
+            Notification(user=client_user, kind="x", message=f"News {i}", url="/dashboard/")
+            for i in range(count)
+        )
+
+    make(1)
+    client.force_login(client_user)
+    with CaptureQueriesContext(connection) as one:
+        assert client.get(reverse("notification-list")).status_code == 200
+    make(49)
+    with CaptureQueriesContext(connection) as fifty:
+        assert client.get(reverse("notification-list")).status_code == 200
+    assert len(one) == len(fifty)
