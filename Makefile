@@ -20,6 +20,7 @@ install: $(STAMP)
 run: $(STAMP)
 	mkdir -p var
 	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py prepare_models
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/honcho -f Procfile start
 

@@ -4,8 +4,9 @@
 
 Seeds a separate benchmark database (the configured engine: `<name>_bench` on PostgreSQL, var/bench.sqlite3
 on SQLite) with 1,000 requests and 200 engineers, serves the app with gunicorn, and drives each endpoint
-with keep-alive clients for a fixed time. The baseline is /api/v1/ping/, which goes through the same
-middleware, authentication and rendering but does no work of its own. Prints one JSON line per endpoint;
+with keep-alive clients for a fixed time, in one-second turns that rotate between the paths. The baseline
+is /api/v1/ping/, which goes through the same middleware, authentication and rendering but does no work
+of its own. Prints one JSON line per endpoint;
 the last line is the headline: the slowest endpoint's requests per second against the baseline's.
 """
 
@@ -27,6 +28,7 @@ from urllib.parse import urlparse
 BASE_DIR = Path(__file__).resolve().parent.parent
 N_REQUESTS = 1000
 N_ENGINEERS = 200
+TURN_SECONDS = 1.0
 SKILLS = [
     "LoRA",
     "QLoRA",
@@ -59,7 +61,7 @@ def prepare_database(url: str) -> None:
     import psycopg
 
     parsed = urlparse(url)
-    admin = parsed._replace(path="/postgres").geturl()
+    admin = parsed._replace(path="/postgres", query="").geturl()
     with psycopg.connect(admin, autocommit=True) as conn:
         name = parsed.path.lstrip("/")
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -72,6 +74,7 @@ def seed() -> dict:
 
     django.setup()
     from django.core.management import call_command
+    from django.db import connection
     from django.utils import timezone
     from rest_framework.authtoken.models import Token
 
@@ -164,6 +167,10 @@ def seed() -> dict:
             links=["https://example.com/report"],
         )
     matching_request = requests[1]
+    # A live database has planner statistics (and, on PostgreSQL, a visibility map for index-only scans);
+    # a freshly bulk-loaded one has neither until autovacuum comes round.
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE" if connection.vendor == "postgresql" else "ANALYZE")
     return {
         "token": Token.objects.create(user=client).key,
         "matching_request": matching_request.pk,
@@ -222,6 +229,27 @@ def drive(port: int, path: str, token: str, seconds: float, concurrency: int) ->
     return {"requests": sum(counts), "seconds": round(elapsed, 2), "rps": round(sum(counts) / elapsed, 1)}
 
 
+def measure(port: int, paths: dict[str, str], token: str, seconds: float, concurrency: int) -> dict:
+    """Drive each path for `seconds` in all, in one-second turns taken in rotating order, so that a
+    change in the machine's load during the run weighs on every path alike (the ratios stay fair)."""
+    turns = max(1, round(seconds / TURN_SECONDS))
+    totals = {name: {"requests": 0, "seconds": 0.0} for name in paths}
+    names = list(paths)
+    for turn in range(turns):
+        for name in names[turn % len(names) :] + names[: turn % len(names)]:
+            result = drive(port, paths[name], token, seconds / turns, concurrency)
+            totals[name]["requests"] += result["requests"]
+            totals[name]["seconds"] += result["seconds"]
+    return {
+        name: {
+            "requests": total["requests"],
+            "seconds": round(total["seconds"], 2),
+            "rps": round(total["requests"] / total["seconds"], 1),
+        }
+        for name, total in totals.items()
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=8.0)
@@ -274,11 +302,14 @@ def main() -> None:
         # Warm every worker's connections and caches before measuring.
         for path in ["/api/v1/ping/", *endpoints.values()]:
             drive(port, path, ids["token"], 1.0, args.concurrency)
-        baseline = drive(port, "/api/v1/ping/", ids["token"], args.seconds, args.concurrency)
+        measured = measure(
+            port, {"baseline": "/api/v1/ping/", **endpoints}, ids["token"], args.seconds, args.concurrency
+        )
+        baseline = measured.pop("baseline")
         print(json.dumps({"bench": "api_load.baseline", "path": "/api/v1/ping/", **baseline}), flush=True)
         results = {}
         for name, path in endpoints.items():
-            results[name] = drive(port, path, ids["token"], args.seconds, args.concurrency)
+            results[name] = measured[name]
             print(
                 json.dumps(
                     {

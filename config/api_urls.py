@@ -7,4 +7,6 @@ from core.api import PingView
 urlpatterns = [
     path("ping/", PingView.as_view(), name="api-ping"),
     path("", include("marketplace.api.urls")),
+    path("", include("sandbox.api.urls")),
+    path("", include("payments.api.urls")),
 ]

@@ -9,5 +9,9 @@ app = Celery("tunehire")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 # Sandbox jobs go to their own queue, served by one worker process per GPU.
 app.conf.task_queues = (Queue("default"), Queue("gpu"))
-app.conf.task_routes = {"sandbox.tasks.*": {"queue": "gpu"}}
+app.conf.task_routes = {
+    # The reaper must run while every gpu worker is busy with a long job.
+    "sandbox.tasks.reap_stale_jobs": {"queue": "default"},
+    "sandbox.tasks.*": {"queue": "gpu"},
+}
 app.autodiscover_tasks()

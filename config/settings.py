@@ -31,6 +31,7 @@ PRODUCTION_REQUIRED = (
     "DEFAULT_FROM_EMAIL",
     "EMAIL_URL",
     "CACHE_URL",
+    "VETTING_SECRET_SEED",
 )
 if PRODUCTION:
     missing = [name for name in PRODUCTION_REQUIRED if not env.str(name, default="")]
@@ -212,6 +213,7 @@ SPECTACULAR_SETTINGS = {
         "EngagementStateEnum": "marketplace.models.Engagement.State",
         "MilestoneStateEnum": "marketplace.models.Milestone.State",
         "ReadinessEnum": "marketplace.models.Readiness",
+        "JobStateEnum": "sandbox.models.Job.State",
     },
 }
 
@@ -243,9 +245,77 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "milestones-auto-approve": {
         "task": "marketplace.tasks.milestones_auto_approve",
-        "schedule": timedelta(minutes=env.int("AUTO_APPROVE_SWEEP_MINUTES", default=15)),
+        "schedule": timedelta(seconds=env.int("AUTO_APPROVE_SWEEP_SECONDS", default=900)),
     },
 }
+
+# Sandbox: isolated fine-tuning jobs on the gpu queue.
+# Jobs' folders (one per job and attempt: spec.json + the only writable output folder).
+SANDBOX_ROOT = env.path("SANDBOX_ROOT", default=str(VAR_DIR / "sandbox"))
+# Without bubblewrap, jobs are refused unless this is true (then every run logs a loud warning).
+SANDBOX_ALLOW_UNISOLATED = env.bool("SANDBOX_ALLOW_UNISOLATED", default=False)
+# The device this gpu worker owns ("cpu" or "cuda:N"); run one worker per GPU, each with its own.
+SANDBOX_DEVICE = env.str("SANDBOX_DEVICE", default="cpu")
+# OMP/MKL threads inside the sandbox; 0 means every CPU the worker may use.
+SANDBOX_CPU_THREADS = env.int("SANDBOX_CPU_THREADS", default=0)
+SANDBOX_DEFAULT_WALL_SECONDS = env.int("SANDBOX_DEFAULT_WALL_SECONDS", default=3600)
+# Must stay below the broker's visibility timeout (6 h), or a running job would be redelivered.
+SANDBOX_MAX_WALL_SECONDS = env.int("SANDBOX_MAX_WALL_SECONDS", default=5 * 3600)
+SANDBOX_DEFAULT_MEMORY_MB = env.int("SANDBOX_DEFAULT_MEMORY_MB", default=8192)
+SANDBOX_DEFAULT_OUTPUT_MB = env.int("SANDBOX_DEFAULT_OUTPUT_MB", default=1024)
+# Attempts per job: a job whose worker died is retried once, then failed as `infrastructure`.
+SANDBOX_MAX_ATTEMPTS = env.int("SANDBOX_MAX_ATTEMPTS", default=2)
+# How often a running job's progress and heartbeat are written (and its cancel flag read).
+SANDBOX_HEARTBEAT_SECONDS = env.int("SANDBOX_HEARTBEAT_SECONDS", default=5)
+# A running job whose heartbeat is older than this has lost its worker.
+SANDBOX_STALE_SECONDS = env.int("SANDBOX_STALE_SECONDS", default=120)
+# Engine module run for each job kind (`python -m MODULE SPEC.json OUTPUT_DIR`).
+SANDBOX_ENGINES = {"train": "sandbox.engines.train", "evaluate": "sandbox.engines.evaluate"}
+CELERY_BEAT_SCHEDULE["sandbox-reap-stale"] = {
+    "task": "sandbox.tasks.reap_stale_jobs",
+    "schedule": timedelta(seconds=env.int("SANDBOX_REAP_SECONDS", default=60)),
+    # Not the gpu queue: its workers are busy with long jobs exactly when one needs reaping.
+    "options": {"queue": "default"},
+}
+
+# Base models and uploaded adapters.
+# Where `manage.py prepare_models` caches converted base models (the engines read them from there).
+SANDBOX_MODEL_CACHE_DIR = env.path("SANDBOX_MODEL_CACHE_DIR", default=str(VAR_DIR / "models"))
+# Local checkpoint folders usable as base models besides the built-in ones: "name=/path,other=/path".
+BASE_MODELS_EXTRA = env.dict("BASE_MODELS_EXTRA", default={})
+DEFAULT_BASE_MODEL = env.str("DEFAULT_BASE_MODEL", default="smollm2-135m-instruct")
+# Uploaded LoRA adapters (sandbox.adapters): rank cap, size of adapter_model.safetensors, and the cap
+# on its JSON header, checked before the header is read.
+ADAPTER_MAX_RANK = env.int("ADAPTER_MAX_RANK", default=64)
+ADAPTER_MAX_BYTES = env.int("ADAPTER_MAX_BYTES", default=256 * 1024 * 1024)
+ADAPTER_MAX_HEADER_BYTES = env.int("ADAPTER_MAX_HEADER_BYTES", default=1024 * 1024)
+
+# Vetting: hidden evaluation sets are generated from VETTING_SECRET_SEED (kept out of the repository).
+VETTING_SECRET_SEED = env.str("VETTING_SECRET_SEED", default="dev-only-vetting-seed-never-use-in-production")
+# Pass rule: general-set score after tuning / before, at least this (per challenge; new challenges
+# start with this value, staff calibrate it from reference runs).
+VETTING_FORGETTING_MIN_RATIO = env.float("VETTING_FORGETTING_MIN_RATIO", default=0.95)
+# Ladder margin for released feedback scores; unset: about one standard error of the feedback split
+# (0.05 for 100 items, 0.03 for 400), see vetting.ladder.margin_for.
+VETTING_LADDER_MARGIN = env.float("VETTING_LADDER_MARGIN", default=None)
+# Attempts per engineer per challenge in a rolling window (new challenges start with these).
+VETTING_ATTEMPT_LIMIT = env.int("VETTING_ATTEMPT_LIMIT", default=3)
+VETTING_ATTEMPT_WINDOW_DAYS = env.int("VETTING_ATTEMPT_WINDOW_DAYS", default=7)
+# Eval-set split sizes: generated versions have exactly these, uploads at least these.
+VETTING_MIN_FEEDBACK_ITEMS = env.int("VETTING_MIN_FEEDBACK_ITEMS", default=100)
+VETTING_MIN_FINAL_ITEMS = env.int("VETTING_MIN_FINAL_ITEMS", default=200)
+VETTING_MIN_GENERAL_ITEMS = env.int("VETTING_MIN_GENERAL_ITEMS", default=60)
+# Bootstrap intervals: resamples and seed (same scores + seed -> same interval).
+VETTING_BOOTSTRAP_RESAMPLES = env.int("VETTING_BOOTSTRAP_RESAMPLES", default=2000)
+VETTING_BOOTSTRAP_SEED = env.int("VETTING_BOOTSTRAP_SEED", default=20240917)
+# Near duplicates (warnings) and contamination (count): token-set Jaccard at or above this.
+VETTING_NEAR_DUPLICATE_JACCARD = env.float("VETTING_NEAR_DUPLICATE_JACCARD", default=0.85)
+# The pre-run estimate: billable training tokens per device second, and the device price per hour in
+# minor units of VETTING_COST_CURRENCY.
+VETTING_TRAIN_TOKENS_PER_SECOND = env.int("VETTING_TRAIN_TOKENS_PER_SECOND", default=4000)
+VETTING_DEVICE_COST_PER_HOUR = env.int("VETTING_DEVICE_COST_PER_HOUR", default=250)
+VETTING_COST_CURRENCY = env.str("VETTING_COST_CURRENCY", default="usd")
+VETTING_MAX_DATASET_BYTES = env.int("VETTING_MAX_DATASET_BYTES", default=50 * 1024 * 1024)
 
 # Stripe: the local Stripe-compatible server unless real keys are set.
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
@@ -255,6 +325,38 @@ if STRIPE_USES_LOCAL_SERVER:
     STRIPE_SECRET_KEY = "sk_test_local"  # noqa: S105 (the local server accepts any key)
 STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="pk_test_local")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="whsec_local")
+
+# Payments: Stripe client behaviour, reconciliation and recovery sweeps.
+# Stripe client: per-request timeout (seconds) and the SDK's automatic retries. Retries resend the same
+# idempotency key, so a request whose answer was lost is replayed by Stripe, never executed twice.
+STRIPE_API_TIMEOUT = env.int("STRIPE_API_TIMEOUT", default=20)
+STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
+
+# Reconciliation compares the ledger with Stripe over this many days back.
+RECONCILIATION_WINDOW_DAYS = env.int("RECONCILIATION_WINDOW_DAYS", default=3)
+# A payout, refund or webhook event left half-done this long (worker lost, broker down) is resumed.
+PAYMENTS_RESUME_AFTER_MINUTES = env.int("PAYMENTS_RESUME_AFTER_MINUTES", default=10)
+
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "payments-resume-stalled": {
+            "task": "payments.tasks.payments_resume_stalled",
+            "schedule": timedelta(minutes=5),
+        },
+        "payments-holds-alert": {
+            "task": "payments.tasks.holds_alert",
+            "schedule": timedelta(hours=6),
+        },
+        "payments-reconcile": {
+            "task": "payments.tasks.reconciliation_run",
+            "schedule": timedelta(hours=env.int("RECONCILIATION_EVERY_HOURS", default=1)),
+        },
+    }
+)
+
+# Procfile (not settings): the local Stripe server, with the app's endpoint registered once it answers
+# (webhook registrations live in the server's memory, so they go with its process):
+# stripe: sh -c '.venv/bin/python manage.py stripe_local_setup --wait 60 & exec .venv/bin/python -m payments.localstripe --port 8420 --data-file var/localstripe.pickle'
 
 # Marketplace rules
 AUTO_APPROVE_DAYS = env.int("AUTO_APPROVE_DAYS", default=14)

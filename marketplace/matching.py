@@ -5,26 +5,36 @@ The score (0-100) is computed in the database so that ranking 10,000 engineers c
   25 x best score of an active vetting badge on one of those skills
   20 x rating, shrunk towards 3.5 stars by two phantom reviews (one 5-star review is not a record)
   10 x availability (available 1, limited 0.5, not taking work 0)
+
+A ranking depends on the request only through its skills, and otherwise on the engineers' side alone, so
+`cached_ranking` keeps rendered rankings per skill set under the matching version, a counter that database
+triggers bump on every write to that side (migration 0003). Who is already invited is not part of it.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 
+from django.apps import apps as global_apps
+from django.core.cache import cache as django_cache
+from django.db import connection
 from django.db.models import (
     Case,
-    Count,
+    Exists,
     ExpressionWrapper,
     F,
     FloatField,
+    Func,
+    IntegerField,
     OuterRef,
     Prefetch,
-    Q,
     Subquery,
     Value,
     When,
 )
 from django.db.models.functions import Cast, Coalesce
 
-from marketplace.models import EngineerProfile, HiringRequest, User
+from marketplace.models import Consultation, EngineerProfile, HiringRequest, User
 from vetting.models import Badge
 
 WEIGHT_SKILLS = 45.0
@@ -33,6 +43,9 @@ WEIGHT_RATING = 20.0
 WEIGHT_AVAILABILITY = 10.0
 PRIOR_RATING = 3.5
 PRIOR_REVIEWS = 2
+# A cached ranking is dropped by the next write to the engineers' side; this bounds how long an unused
+# one stays in memory (and how stale one could be, were a trigger ever missing).
+CACHE_SECONDS = 300
 
 
 @dataclass
@@ -44,27 +57,145 @@ class Match:
     invited: bool = False
 
 
+BUMP = "UPDATE marketplace_matching_version SET value = value + 1 WHERE id = 1"
+# Only these columns of a user matter to a ranking (login times, passwords and e-mails do not).
+USER_COLUMNS = ("username", "first_name", "last_name", "is_active", "is_staff", "role")
+
+
+def _version_sources(apps) -> list[tuple[str, tuple[str, ...]]]:
+    """(table, the columns whose update bumps the version, or () for any) for each table a ranking is
+    made of. Ratings come from the profile (review_create updates rating_count and rating_sum)."""
+    profile, badge = apps.get_model("marketplace", "EngineerProfile"), apps.get_model("vetting", "Badge")
+    return [
+        (profile._meta.db_table, ()),
+        (profile.skills.through._meta.db_table, ()),
+        (apps.get_model("marketplace", "Skill")._meta.db_table, ()),
+        (badge._meta.db_table, ()),
+        (badge.skills.through._meta.db_table, ()),
+        (apps.get_model("marketplace", "User")._meta.db_table, USER_COLUMNS),
+    ]
+
+
+def _triggers(vendor: str, apps) -> list[str]:
+    if vendor == "sqlite":  # Row triggers only.
+        statements = []
+        for table, columns in _version_sources(apps):
+            events = {"insert": "INSERT", "update": "UPDATE", "delete": "DELETE"}
+            if columns:  # A new user has no profile yet: the profile's own insert bumps the version.
+                events = {"update": f"UPDATE OF {', '.join(columns)}", "delete": "DELETE"}
+            statements += [
+                f"CREATE TRIGGER IF NOT EXISTS matching_version_{table}_{name} AFTER {event} ON {table} "
+                f"BEGIN {BUMP}; END"
+                for name, event in events.items()
+            ]
+        return statements
+    statements = [
+        "CREATE OR REPLACE FUNCTION marketplace_matching_version_bump() RETURNS trigger LANGUAGE plpgsql "
+        f"AS $$ BEGIN {BUMP}; RETURN NULL; END $$"
+    ]
+    for table, columns in _version_sources(apps):
+        events = f"UPDATE OF {', '.join(columns)} OR DELETE" if columns else "INSERT OR UPDATE OR DELETE"
+        statements.append(
+            f"CREATE OR REPLACE TRIGGER matching_version_{table} AFTER {events} OR TRUNCATE ON {table} "
+            "FOR EACH STATEMENT EXECUTE FUNCTION marketplace_matching_version_bump()"
+        )
+    return statements
+
+
+def install_version_triggers(connection, apps=global_apps) -> None:
+    """Create the triggers that bump the matching version (migration 0003, with its historical `apps`);
+    idempotent."""
+    with connection.cursor() as cursor:
+        for sql in _triggers(connection.vendor, apps):
+            cursor.execute(sql)
+
+
+@cache
+def _sqlite_trigger_count() -> int:
+    return len(_triggers("sqlite", global_apps))
+
+
+def matching_version() -> int | None:
+    """The current matching version; None when it cannot be trusted, so that nothing is cached.
+
+    SQLite drops a table's triggers when a migration rebuilds the table (any AlterField there): a
+    missing trigger is put back here, and the version bumped past whatever it missed meanwhile.
+    PostgreSQL alters tables in place and keeps them."""
+    if connection.vendor != "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT value FROM marketplace_matching_version WHERE id = 1")
+            return cursor.fetchone()[0]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT value, (SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE %s) "
+            "FROM marketplace_matching_version WHERE id = 1",
+            ["matching_version_%"],
+        )
+        value, present = cursor.fetchone()
+        if present == _sqlite_trigger_count():
+            return value
+    install_version_triggers(connection)
+    with connection.cursor() as cursor:
+        cursor.execute(BUMP)
+    return None
+
+
+def cached_ranking(
+    *, hiring_request: HiringRequest, limit: int, render: Callable[[list[Match]], list]
+) -> list:
+    """`render(engineer_match(...))`, from the cache when the engineers' side has not changed since it
+    was rendered for a request with the same skills. `invited` in what comes back is as it was then:
+    the caller sets it afresh. `hiring_request` carries `skill_ids` (selectors.request_for_matching)."""
+    version = matching_version()  # Read first: what is rendered below is at least this recent.
+    key = f"matches:{version}:{limit}:{','.join(map(str, hiring_request.skill_ids))}"
+    rows = django_cache.get(key) if version is not None else None
+    if rows is None:
+        rows = render(engineer_match(hiring_request=hiring_request, limit=limit))
+        if version is not None:
+            django_cache.set(key, rows, CACHE_SECONDS)
+    return rows
+
+
 def engineer_match(*, hiring_request: HiringRequest, limit: int = 20) -> list[Match]:
-    skill_ids = list(hiring_request.skills.values_list("pk", flat=True))
+    """The `limit` best engineers for the request, best first, in the same few queries whatever the limit.
+    Reads `hiring_request.skill_ids` where the caller has them (selectors.request_for_matching)."""
+    skill_ids = getattr(hiring_request, "skill_ids", None)
+    if skill_ids is None:
+        skill_ids = [skill.pk for skill in hiring_request.skills.all()]
     wanted = max(len(skill_ids), 1)
+    float_field = FloatField()
+    # Correlated subqueries rather than a join with GROUP BY: each is an index lookup per engineer.
+    overlap = (
+        EngineerProfile.skills.through.objects.filter(
+            engineerprofile_id=OuterRef("pk"), skill_id__in=skill_ids
+        )
+        .order_by()
+        .annotate(count=Func(Value(1), function="COUNT"))
+        .values("count")
+    )
     best_badge = (
         Badge.objects.filter(engineer=OuterRef("user_id"), revoked_at__isnull=True, skills__in=skill_ids)
         .order_by("-score")
         .values("score")[:1]
     )
-    float_field = FloatField()
+    badges = Badge.objects.filter(revoked_at__isnull=True).annotate(
+        relevant=Exists(Badge.skills.through.objects.filter(badge_id=OuterRef("pk"), skill_id__in=skill_ids))
+    )
     profiles = (
         EngineerProfile.objects.filter(
             user__is_active=True, user__role=User.Role.ENGINEER, user__is_staff=False
         )
         .annotate(
-            overlap=Count("skills", filter=Q(skills__in=skill_ids), distinct=True),
+            overlap=Coalesce(Subquery(overlap, output_field=IntegerField()), Value(0)),
             badge_score=Coalesce(Subquery(best_badge, output_field=float_field), Value(0.0)),
             availability_weight=Case(
                 When(availability=EngineerProfile.Availability.AVAILABLE, then=Value(1.0)),
                 When(availability=EngineerProfile.Availability.LIMITED, then=Value(0.5)),
                 default=Value(0.0),
                 output_field=float_field,
+            ),
+            invited=Exists(
+                Consultation.objects.filter(request_id=hiring_request.pk, engineer_id=OuterRef("user_id"))
             ),
         )
         .annotate(
@@ -80,17 +211,9 @@ def engineer_match(*, hiring_request: HiringRequest, limit: int = 20) -> list[Ma
             )
         )
         .select_related("user")
-        .prefetch_related(
-            "skills",
-            Prefetch(
-                "user__badges",
-                queryset=Badge.objects.filter(revoked_at__isnull=True).prefetch_related("skills"),
-                to_attr="active_badges",
-            ),
-        )
+        .prefetch_related("skills", Prefetch("user__badges", queryset=badges, to_attr="active_badges"))
         .order_by("-match_score", "user__username")[:limit]
     )
-    invited = set(hiring_request.consultations.values_list("engineer_id", flat=True))
     wanted_ids = set(skill_ids)
     matches = []
     for profile in profiles:
@@ -100,25 +223,21 @@ def engineer_match(*, hiring_request: HiringRequest, limit: int = 20) -> list[Ma
                 profile=profile,
                 score=round(profile.match_score, 1),
                 matched_skills=matched,
-                reasons=_reasons(profile, matched, len(skill_ids), wanted_ids),
-                invited=profile.user_id in invited,
+                reasons=_reasons(profile, matched, len(skill_ids)),
+                invited=profile.invited,
             )
         )
     return matches
 
 
-def _reasons(profile: EngineerProfile, matched: list[str], wanted: int, wanted_ids: set[int]) -> list[str]:
+def _reasons(profile: EngineerProfile, matched: list[str], wanted: int) -> list[str]:
     reasons = []
     if wanted:
         if matched:
             reasons.append(f"Has {len(matched)} of {wanted} requested skills: {', '.join(matched)}")
         else:
             reasons.append("None of the requested skills")
-    relevant = [
-        badge
-        for badge in profile.user.active_badges
-        if any(skill.pk in wanted_ids for skill in badge.skills.all())
-    ]
+    relevant = [badge for badge in profile.user.active_badges if badge.relevant]
     if relevant:
         best = max(relevant, key=lambda badge: badge.score)
         reasons.append(f"Vetted: {best.title} ({best.get_band_display().lower()}, score {best.score:.2f})")

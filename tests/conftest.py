@@ -4,6 +4,8 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from tests.browser import browser  # noqa: F401 - the session browser fixture, for any test
+
 
 @pytest.fixture(autouse=True)
 def _media_root(settings, tmp_path):

@@ -18,11 +18,14 @@ PRODUCTION_ENV = {
     "DEFAULT_FROM_EMAIL": "Tunehire <no-reply@tunehire.example.com>",
     "EMAIL_URL": "smtp+tls://user:pass@smtp.example.com:587",
     "CACHE_URL": "redis://127.0.0.1:6379/1",
+    "VETTING_SECRET_SEED": "deploy-check-" + "s33d" * 10,
 }
 
 
 def _manage(*args: str, env: dict) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in PRODUCTION_ENV and k != "DJANGO_SETTINGS_MODULE"}
+    # The browser tests set DJANGO_ALLOW_ASYNC_UNSAFE for themselves; a deployment never has it.
+    test_only = {"DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    clean = {k: v for k, v in os.environ.items() if k not in PRODUCTION_ENV and k not in test_only}
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,

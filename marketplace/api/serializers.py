@@ -4,9 +4,17 @@ Input serializers check shapes and types only; the services own the rules (budge
 milestone sums, attachment limits) and raise core errors that name the field. Input errors are
 reported by path (`milestones[0].amount`), the same way the services name nested fields.
 Output serializers read only what the selectors prefetched, so lists cost the same for 1 and 50 rows.
+
+The output serializers on the busiest read paths (requests, matches, engagements) declare their fields
+as usual, which is what the OpenAPI document describes, and render them by hand (`render`): DRF's generic
+per-field walk costs more than the queries behind those endpoints. They render model instances and the
+rows of the selectors' prepared queries alike, exactly as the declared fields would
+(tests/marketplace/test_api_perf_serializers.py checks each against DRF's generic rendering).
 """
 
+from django.db.models.manager import BaseManager
 from django.urls import reverse
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import empty
@@ -35,6 +43,52 @@ from marketplace.models import (
 from vetting.models import Badge
 
 NON_FIELD = api_settings.NON_FIELD_ERRORS_KEY
+_DATETIME = serializers.DateTimeField()
+
+
+def _datetime(value, tz) -> str | None:
+    """As DRF's DateTimeField renders it: ISO 8601 in the current time zone `tz`, `Z` for UTC."""
+    if value is None:
+        return None
+    if isinstance(value, str) or timezone.is_naive(value):  # Not from the database (USE_TZ): DRF's way.
+        return _DATETIME.to_representation(value)
+    text = value.astimezone(tz).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _date(value) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _all(related):
+    """The objects of a relation: its related manager's (prefetched), or the list a selector made."""
+    return related.all() if isinstance(related, BaseManager) else related
+
+
+class RenderedList(serializers.ListSerializer):
+    """Many objects, each rendered by the child's `render`, with the time zone looked up once."""
+
+    def to_representation(self, data) -> list:
+        render, tz = self.child.render, timezone.get_current_timezone()
+        return [render(item, tz) for item in _all(data)]
+
+
+# An output serializer rendered by hand: `render(obj, tz)` makes what its declared fields would (which the
+# OpenAPI document describes); its Meta has `list_serializer_class = RenderedList`. (A comment, not a
+# docstring: drf-spectacular would describe every such serializer with it.)
+class Rendered:
+    def to_representation(self, instance) -> dict:
+        return self.render(instance, timezone.get_current_timezone())
+
+
+def _skill_names_of(instance) -> list[str]:
+    """The names of the skills, from the `skill_names` column where the selector added one."""
+    names = getattr(instance, "skill_names", None)
+    return [skill.name for skill in instance.skills.all()] if names is None else names
+
+
+def _user_brief(user: User) -> dict:
+    return {"id": user.pk, "username": user.username, "display_name": user.display_name}
 
 
 def flatten_errors(detail, prefix: str = "") -> dict[str, list]:
@@ -127,12 +181,16 @@ class ErrorSerializer(serializers.Serializer):
 # --- Users ------------------------------------------------------------------------------------------
 
 
-class UserBriefSerializer(serializers.ModelSerializer):
+class UserBriefSerializer(Rendered, serializers.ModelSerializer):
     display_name = serializers.CharField(read_only=True)
 
     class Meta:
         model = User
         fields = ["id", "username", "display_name"]
+        list_serializer_class = RenderedList
+
+    def render(self, user: User, tz) -> dict:
+        return _user_brief(user)
 
 
 class MeSerializer(serializers.ModelSerializer):
@@ -171,13 +229,47 @@ class SkillSerializer(serializers.ModelSerializer):
 # --- Engineers --------------------------------------------------------------------------------------
 
 
-class BadgeSerializer(serializers.ModelSerializer):
+def _badge(badge: Badge, tz) -> dict:
+    return {
+        "id": badge.pk,
+        "challenge_slug": badge.challenge_slug,
+        "title": badge.title,
+        "band": str(badge.band),
+        "score": float(badge.score),
+        "awarded_at": _datetime(badge.awarded_at, tz),
+    }
+
+
+class BadgeSerializer(Rendered, serializers.ModelSerializer):
     class Meta:
         model = Badge
         fields = ["id", "challenge_slug", "title", "band", "score", "awarded_at"]
+        list_serializer_class = RenderedList
+
+    def render(self, badge: Badge, tz) -> dict:
+        return _badge(badge, tz)
 
 
-class EngineerSerializer(serializers.ModelSerializer):
+def _engineer(profile: EngineerProfile, tz) -> dict:
+    user = profile.user
+    rating_average = profile.rating_average
+    return {
+        "id": profile.user_id,
+        "username": user.username,
+        "display_name": user.display_name,
+        "headline": profile.headline,
+        "skills": [skill.name for skill in profile.skills.all()],
+        "rate_type": str(profile.rate_type),
+        "rate_amount": profile.rate_amount,
+        "currency": str(profile.currency),
+        "availability": str(profile.availability),
+        "rating_average": None if rating_average is None else float(rating_average),
+        "rating_count": profile.rating_count,
+        "badges": [_badge(badge, tz) for badge in user.active_badges],
+    }
+
+
+class EngineerSerializer(Rendered, serializers.ModelSerializer):
     """An engineer's public profile; `id` is the user id that invitations take."""
 
     id = serializers.IntegerField(source="user_id", read_only=True)
@@ -203,12 +295,24 @@ class EngineerSerializer(serializers.ModelSerializer):
             "rating_count",
             "badges",
         ]
+        list_serializer_class = RenderedList
+
+    def render(self, profile: EngineerProfile, tz) -> dict:
+        return _engineer(profile, tz)
 
 
-class ReviewSerializer(serializers.ModelSerializer):
+def _review(review: Review, tz) -> dict:
+    return {"rating": review.rating, "text": review.text, "created_at": _datetime(review.created_at, tz)}
+
+
+class ReviewSerializer(Rendered, serializers.ModelSerializer):
     class Meta:
         model = Review
         fields = ["rating", "text", "created_at"]
+        list_serializer_class = RenderedList
+
+    def render(self, review: Review, tz) -> dict:
+        return _review(review, tz)
 
 
 class EngineerDetailSerializer(EngineerSerializer):
@@ -216,6 +320,12 @@ class EngineerDetailSerializer(EngineerSerializer):
 
     class Meta(EngineerSerializer.Meta):
         fields = [*EngineerSerializer.Meta.fields, "bio", "reviews"]
+
+    def render(self, profile: EngineerProfile, tz) -> dict:
+        data = _engineer(profile, tz)
+        data["bio"] = profile.bio
+        data["reviews"] = [_review(review, tz) for review in profile.user.recent_reviews]
+        return data
 
 
 class ProfileInput(Input):
@@ -232,7 +342,7 @@ class EngineerFilterInput(Input):
     skill = serializers.SlugField(required=False, help_text="Only engineers with this skill (its slug).")
 
 
-class MatchSerializer(serializers.Serializer):
+class MatchSerializer(Rendered, serializers.Serializer):
     engineer = EngineerSerializer(source="profile")
     score = serializers.FloatField(
         help_text="0-100: skills 45, vetting badge 25, rating 20, availability 10."
@@ -240,6 +350,18 @@ class MatchSerializer(serializers.Serializer):
     matched_skills = serializers.ListField(child=serializers.CharField())
     reasons = serializers.ListField(child=serializers.CharField())
     invited = serializers.BooleanField()
+
+    class Meta:
+        list_serializer_class = RenderedList
+
+    def render(self, match, tz) -> dict:
+        return {
+            "engineer": _engineer(match.profile, tz),
+            "score": float(match.score),
+            "matched_skills": [str(name) for name in match.matched_skills],
+            "reasons": [str(reason) for reason in match.reasons],
+            "invited": bool(match.invited),
+        }
 
 
 # --- Requests ---------------------------------------------------------------------------------------
@@ -251,7 +373,7 @@ class RequestBriefSerializer(serializers.ModelSerializer):
         fields = ["id", "title", "state"]
 
 
-class RequestSerializer(serializers.ModelSerializer):
+class RequestSerializer(Rendered, serializers.ModelSerializer):
     client = UserBriefSerializer(read_only=True)
     skills = _skill_names()
 
@@ -270,6 +392,22 @@ class RequestSerializer(serializers.ModelSerializer):
             "created_at",
             "published_at",
         ]
+        list_serializer_class = RenderedList
+
+    def render(self, hiring_request: HiringRequest, tz) -> dict:
+        return {
+            "id": hiring_request.pk,
+            "title": hiring_request.title,
+            "state": str(hiring_request.state),
+            "client": _user_brief(hiring_request.client),
+            "skills": _skill_names_of(hiring_request),
+            "currency": str(hiring_request.currency),
+            "budget_min": hiring_request.budget_min,
+            "budget_max": hiring_request.budget_max,
+            "deadline": _date(hiring_request.deadline),
+            "created_at": _datetime(hiring_request.created_at, tz),
+            "published_at": _datetime(hiring_request.published_at, tz),
+        }
 
 
 class ReadinessAnswerSerializer(serializers.Serializer):
@@ -307,6 +445,10 @@ class RequestDetailSerializer(RequestSerializer):
             "readiness_summary",
             "consultations",
         ]
+
+    def render(self, hiring_request: HiringRequest, tz) -> dict:
+        # One request at a time, off the busy paths: DRF's generic rendering of the declared fields.
+        return serializers.ModelSerializer.to_representation(self, hiring_request)
 
     @extend_schema_field(ReadinessAnswerSerializer(many=True))
     def get_readiness(self, hiring_request: HiringRequest) -> list[dict]:
@@ -464,7 +606,24 @@ class ProposalInput(Input):
 # --- Engagements ------------------------------------------------------------------------------------
 
 
-class MilestoneSerializer(serializers.ModelSerializer):
+def _milestone(milestone: Milestone, tz) -> dict:
+    return {
+        "id": milestone.pk,
+        "position": milestone.position,
+        "title": milestone.title,
+        "amount": milestone.amount,
+        "currency": str(milestone.currency),
+        "due_date": _date(milestone.due_date),
+        "state": str(milestone.state),
+        "funded_at": _datetime(milestone.funded_at, tz),
+        "submitted_at": _datetime(milestone.submitted_at, tz),
+        "auto_approve_at": _datetime(milestone.auto_approve_at, tz),
+        "approved_at": _datetime(milestone.approved_at, tz),
+        "revision_count": milestone.revision_count,
+    }
+
+
+class MilestoneSerializer(Rendered, serializers.ModelSerializer):
     class Meta:
         model = Milestone
         fields = [
@@ -481,23 +640,65 @@ class MilestoneSerializer(serializers.ModelSerializer):
             "approved_at",
             "revision_count",
         ]
+        list_serializer_class = RenderedList
+
+    def render(self, milestone: Milestone, tz) -> dict:
+        return _milestone(milestone, tz)
 
 
-class AttachmentSerializer(serializers.ModelSerializer):
+class AttachmentSerializer(Rendered, serializers.ModelSerializer):
     name = serializers.CharField(source="original_name", read_only=True)
     download_url = serializers.SerializerMethodField()
 
     class Meta:
         model = DeliveryAttachment
         fields = ["id", "name", "size", "content_type", "download_url"]
+        list_serializer_class = RenderedList
 
     def get_download_url(self, attachment: DeliveryAttachment) -> str:
-        path = reverse("api-attachment-download", args=[attachment.pk])
-        request = self.context.get("request")
-        return request.build_absolute_uri(path) if request is not None else path
+        return _download_url(attachment, self.context.get("request"))
+
+    def render(self, attachment: DeliveryAttachment, tz) -> dict:
+        return _attachment(attachment, self.context.get("request"))
 
 
-class DeliverySerializer(serializers.ModelSerializer):
+def _download_url(attachment: DeliveryAttachment, request) -> str:
+    path = reverse("api-attachment-download", args=[attachment.pk])
+    return request.build_absolute_uri(path) if request is not None else path
+
+
+def _attachment(attachment: DeliveryAttachment, request) -> dict:
+    return {
+        "id": attachment.pk,
+        "name": attachment.original_name,
+        "size": attachment.size,
+        "content_type": attachment.content_type,
+        "download_url": _download_url(attachment, request),
+    }
+
+
+def _delivery(delivery: Delivery, request, tz) -> dict:
+    return {
+        "id": delivery.pk,
+        "milestone": delivery.milestone_id,
+        "author": _user_brief(delivery.author),
+        "message": delivery.message,
+        "links": [None if link is None else str(link) for link in delivery.links],
+        "attachments": [_attachment(attachment, request) for attachment in _all(delivery.attachments)],
+        "review": str(delivery.review),
+        "review_comment": delivery.review_comment,
+        "reviewed_at": _datetime(delivery.reviewed_at, tz),
+        "created_at": _datetime(delivery.created_at, tz),
+    }
+
+
+def _milestone_detail(milestone: Milestone, request, tz) -> dict:
+    data = _milestone(milestone, tz)
+    data["deliveries"] = [_delivery(delivery, request, tz) for delivery in _all(milestone.deliveries)]
+    return data
+
+
+class DeliverySerializer(Rendered, serializers.ModelSerializer):
     author = UserBriefSerializer(read_only=True)
     links = serializers.ListField(child=serializers.URLField(), read_only=True)
     attachments = AttachmentSerializer(many=True, read_only=True)
@@ -516,6 +717,10 @@ class DeliverySerializer(serializers.ModelSerializer):
             "reviewed_at",
             "created_at",
         ]
+        list_serializer_class = RenderedList
+
+    def render(self, delivery: Delivery, tz) -> dict:
+        return _delivery(delivery, self.context.get("request"), tz)
 
 
 class MilestoneDetailSerializer(MilestoneSerializer):
@@ -524,8 +729,27 @@ class MilestoneDetailSerializer(MilestoneSerializer):
     class Meta(MilestoneSerializer.Meta):
         fields = [*MilestoneSerializer.Meta.fields, "deliveries"]
 
+    def render(self, milestone: Milestone, tz) -> dict:
+        return _milestone_detail(milestone, self.context.get("request"), tz)
 
-class EngagementSerializer(serializers.ModelSerializer):
+
+def _engagement(engagement: Engagement, milestones: list[dict], tz) -> dict:
+    return {
+        "id": engagement.pk,
+        "title": engagement.title,
+        "state": str(engagement.state),
+        "request": engagement.request_id,
+        "client": _user_brief(engagement.client),
+        "engineer": _user_brief(engagement.engineer),
+        "currency": str(engagement.currency),
+        "total": engagement.total,
+        "milestones": milestones,
+        "created_at": _datetime(engagement.created_at, tz),
+        "completed_at": _datetime(engagement.completed_at, tz),
+    }
+
+
+class EngagementSerializer(Rendered, serializers.ModelSerializer):
     client = UserBriefSerializer(read_only=True)
     engineer = UserBriefSerializer(read_only=True)
     milestones = MilestoneSerializer(many=True, read_only=True)
@@ -545,6 +769,12 @@ class EngagementSerializer(serializers.ModelSerializer):
             "created_at",
             "completed_at",
         ]
+        list_serializer_class = RenderedList
+
+    def render(self, engagement: Engagement, tz) -> dict:
+        return _engagement(
+            engagement, [_milestone(milestone, tz) for milestone in _all(engagement.milestones)], tz
+        )
 
 
 class EngagementDetailSerializer(EngagementSerializer):
@@ -557,7 +787,16 @@ class EngagementDetailSerializer(EngagementSerializer):
     @extend_schema_field(ReviewSerializer(allow_null=True))
     def get_review(self, engagement: Engagement) -> dict | None:
         review = getattr(engagement, "review", None)  # The reverse one-to-one raises when absent.
-        return ReviewSerializer(review).data if review is not None else None
+        return _review(review, timezone.get_current_timezone()) if review is not None else None
+
+    def render(self, engagement: Engagement, tz) -> dict:
+        request = self.context.get("request")
+        milestones = [_milestone_detail(milestone, request, tz) for milestone in _all(engagement.milestones)]
+        data = _engagement(engagement, milestones, tz)
+        data["consultation"] = engagement.consultation_id
+        data["proposal"] = engagement.proposal_id
+        data["review"] = self.get_review(engagement)
+        return data
 
 
 class TimelineEntrySerializer(serializers.Serializer):

@@ -80,6 +80,8 @@ class HiringRequest(FSMModelMixin, TimeStampedModel):
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name = "request"
+        # A client's requests, newest first: a page is read in index order and stops at its LIMIT.
+        indexes = [models.Index(fields=["client", "created_at", "id"], name="request_client_created")]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(budget_min__lte=models.F("budget_max")), name="request_budget_range"

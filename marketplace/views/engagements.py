@@ -4,6 +4,7 @@ their attachments, the timeline of every transition, and the client's review aft
 from dataclasses import dataclass, field
 
 from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -23,6 +24,7 @@ from marketplace.forms import (
 from marketplace.models import Engagement, Milestone, Review
 from marketplace.services import engagements as engagement_services
 from marketplace.views.common import fetch, paginate, report, role_required
+from payments.selectors import engagement_payments
 
 # What a party may do from the page: URL action -> (fsm transition, form class).
 ACTIONS = {
@@ -50,6 +52,7 @@ IN_ESCROW = {
 class MilestonePanel:
     milestone: Milestone
     actions: dict = field(default_factory=dict)  # action -> form (or None for a plain button)
+    payments: object = None  # payments.selectors.MilestonePayments: funding, payout, refunds
 
 
 @role_required("client", "engineer")
@@ -108,6 +111,9 @@ def _render_engagement(
                 else:
                     panel.actions[action] = form_class(prefix=f"m{milestone.pk}") if form_class else None
         panels.append(panel)
+    money = engagement_payments(engagement=engagement, milestones=milestones)
+    for panel in panels:
+        panel.payments = money.by_milestone[panel.milestone.pk]
     try:
         review = engagement.review
     except Review.DoesNotExist:
@@ -128,6 +134,7 @@ def _render_engagement(
         "escrow": escrow,
         "released_percent": round(100 * released / total),
         "escrow_percent": round(100 * escrow / total),
+        "payout_eligibility": money.eligibility,
     }
     return render(request, "marketplace/engagements/detail.html", context, status=status)
 
@@ -136,7 +143,7 @@ def _engagement(request, pk: int) -> Engagement:
     return fetch(selectors.engagement_get, user=request.user, engagement_id=pk)
 
 
-@role_required("client", "engineer")
+@login_required  # staff too: they settle disputes and cancel with a refund from this page
 def engagement_detail(request, pk: int):
     return _render_engagement(request, _engagement(request, pk))
 

@@ -13,6 +13,7 @@ import socket
 from pathlib import Path
 
 from aiohttp import web
+from localstripe import webhooks
 
 from . import build_app
 
@@ -24,6 +25,8 @@ def main() -> None:
     parser.add_argument("--port-file", type=Path, help="write the bound port here once listening")
     parser.add_argument("--data-file", type=Path, help="keep the state in this file across restarts")
     parser.add_argument("--quiet", action="store_true", help="no access log")
+    parser.add_argument("--webhook", help="deliver every event, signed, to this URL (the app's endpoint)")
+    parser.add_argument("--webhook-secret", default="whsec_local", help="signing secret for --webhook")
     args = parser.parse_args()
 
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
@@ -33,6 +36,9 @@ def main() -> None:
     port = sock.getsockname()[1]
 
     app = build_app(data_file=args.data_file)
+    if args.webhook:
+        # Registered in-process so that `make run` needs no second step once the server is up.
+        webhooks.register_webhook("app", args.webhook, args.webhook_secret, None)
 
     async def announce(app: web.Application) -> None:
         print(f"local Stripe server on http://{args.host}:{port}", flush=True)

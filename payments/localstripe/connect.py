@@ -854,7 +854,11 @@ async def confirm_payment_intent(request: web.Request) -> web.Response:
 async def stripe_js(request: web.Request) -> web.Response:
     with open(Path(localstripe.__file__).parent / "localstripe-v3.js") as f:
         source = f.read()
-    return web.Response(text=source + STRIPE_JS_CARD_CONFIRMATION, content_type="application/javascript")
+    # In a block: localstripe's top-level `class Element` would otherwise shadow the DOM's global
+    # `Element` for every script on the page (htmx's `instanceof Element` checks fail silently).
+    # `Stripe` is assigned without a declaration, so it still becomes the page's global.
+    text = "{\n" + source + STRIPE_JS_CARD_CONFIRMATION + "}\n"
+    return web.Response(text=text, content_type="application/javascript")
 
 
 def api_nested(func: Callable) -> Callable:

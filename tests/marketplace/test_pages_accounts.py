@@ -184,7 +184,7 @@ def test_staff_dashboard(client):
     client.force_login(StaffFactory())
     response = client.get(reverse("dashboard"))
     assert response.status_code == 200
-    assert b"Open the admin" in response.content
+    assert b"Open the payout desk" in response.content
 
 
 def test_csrf_is_enforced_on_forms():

@@ -4,8 +4,10 @@ Views stay thin: parse with an input serializer, call one service or selector, r
 never mapped here; core errors and DRF's propagate to core.api.exception_handler.
 """
 
+from django.core.paginator import Paginator
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import status, viewsets
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 
 from marketplace.api.serializers import ErrorSerializer
@@ -50,6 +52,25 @@ class ApiMixin:
 
     def created(self, serializer_class, instance) -> Response:
         return self.render(serializer_class, instance, status.HTTP_201_CREATED)
+
+
+class _RowPaginator(Paginator):
+    """Fetches the page first, with the count that comes on its rows, then pages as Django does."""
+
+    def page(self, number):
+        try:
+            offset = (int(number) - 1) * self.per_page
+        except (TypeError, ValueError):
+            offset = -1  # Not a page number: Django's own checks below say so.
+        if offset >= 0:
+            self.object_list.fetch(offset, self.per_page)
+        return super().page(number)
+
+
+class RowPagination(PageNumberPagination):
+    """Page-number pagination of a selectors.RowList in one query per page (the count comes with it)."""
+
+    django_paginator_class = _RowPaginator
 
 
 class ApiViewSet(ApiMixin, viewsets.GenericViewSet):

@@ -25,7 +25,7 @@ class EngagementViewSet(ApiViewSet):
         "URLs) and the client's review.",
     )
     def retrieve(self, request, pk: int):
-        engagement = selectors.engagement_get(user=request.user, engagement_id=pk)
+        engagement = selectors.engagement_detail(user=request.user, engagement_id=pk)
         return self.render(s.EngagementDetailSerializer, engagement)
 
     @extend_schema(

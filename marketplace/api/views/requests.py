@@ -2,15 +2,19 @@
 
 from drf_spectacular.utils import extend_schema
 from rest_framework.decorators import action
+from rest_framework.response import Response
 
 from marketplace import selectors
 from marketplace.api import serializers as s
-from marketplace.api.views.base import ApiViewSet, errors
+from marketplace.api.views.base import ApiViewSet, RowPagination, errors
+from marketplace.matching import cached_ranking
 from marketplace.services import requests as services
 
 
 class RequestViewSet(ApiViewSet):
     """A client's hiring requests: draft, edit, publish, withdraw, match and invite."""
+
+    pagination_class = RowPagination
 
     @extend_schema(
         tags=["requests"],
@@ -20,7 +24,9 @@ class RequestViewSet(ApiViewSet):
     )
     def list(self, request):
         state = self.parse_query(s.RequestFilterInput).get("state")
-        return self.render_page(s.RequestSerializer, selectors.request_list(user=request.user, state=state))
+        return self.render_page(
+            s.RequestSerializer, selectors.request_summaries(user=request.user, state=state)
+        )
 
     @extend_schema(
         tags=["requests"],
@@ -77,8 +83,16 @@ class RequestViewSet(ApiViewSet):
     @action(detail=True, methods=["get"])
     def matches(self, request, pk: int):
         limit = self.parse_query(s.MatchFilterInput)["limit"]
-        matches = selectors.request_matches(user=request.user, request_id=pk, limit=limit)
-        return self.render_many(s.MatchSerializer, matches)
+        hiring_request = selectors.request_for_matching(user=request.user, request_id=pk)
+        rows = cached_ranking(
+            hiring_request=hiring_request,
+            limit=limit,
+            render=lambda matches: s.MatchSerializer(matches, many=True, context=self.context()).data,
+        )
+        invited = set(hiring_request.invited_ids)
+        for row in rows:
+            row["invited"] = row["engineer"]["id"] in invited
+        return Response(rows)
 
     @extend_schema(
         tags=["requests"],

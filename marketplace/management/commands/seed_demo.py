@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
@@ -58,6 +59,7 @@ class Command(BaseCommand):
     help = "Create demo users and a small marketplace to click through."
 
     def handle(self, *args, **options):
+        call_command("vetting_seed_challenges")
         if User.objects.filter(username="client").exists():
             self.stdout.write("Demo data already present.")
         else:

@@ -1,0 +1,263 @@
+"""Input and output shapes of the payments API. Amounts are integer minor units with an ISO currency."""
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from marketplace.models import User
+from payments.models import CancellationRequest, Funding, Payout, Refund
+from payments.selectors import PERIODS
+from payments.services.accounts import payout_eligibility
+
+
+class PartySerializer(serializers.ModelSerializer):
+    display_name = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = User
+        fields = ["id", "username", "display_name"]
+        ref_name = "PaymentsParty"
+
+
+# --- Funding ------------------------------------------------------------------------------------------
+
+
+class FundingCheckoutSerializer(serializers.Serializer):
+    funding = serializers.IntegerField(source="funding.pk", help_text="Our funding attempt's id.")
+    milestone = serializers.IntegerField(source="funding.milestone_id")
+    payment_intent = serializers.CharField(source="funding.payment_intent_id")
+    status = serializers.CharField(help_text="Stripe's PaymentIntent status.")
+    amount = serializers.IntegerField(source="funding.amount", help_text="Minor units.")
+    currency = serializers.CharField(source="funding.currency")
+    client_secret = serializers.CharField(
+        allow_null=True,
+        help_text="For Stripe.js `confirmCardPayment`; null once there is nothing left to pay.",
+    )
+    publishable_key = serializers.CharField()
+    js_url = serializers.CharField(help_text="Load Stripe.js from here.")
+
+
+class FundingSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Funding
+        fields = [
+            "id",
+            "attempt",
+            "state",
+            "payment_intent_id",
+            "charge_id",
+            "amount",
+            "currency",
+            "failure_code",
+            "failure_message",
+            "failed_at",
+            "succeeded_at",
+        ]
+
+
+class FundingStatusSerializer(serializers.Serializer):
+    milestone = serializers.IntegerField(source="milestone.pk")
+    milestone_state = serializers.CharField(source="milestone.state")
+    amount = serializers.IntegerField(source="milestone.amount", help_text="Minor units.")
+    currency = serializers.CharField(source="milestone.currency")
+    status = serializers.ChoiceField(
+        choices=["awaiting_payment", "payment_failed", "funded", "closed"],
+        help_text="`payment_failed`: the last card was declined (see `failure_message`); another may be tried.",
+    )
+    failure_message = serializers.CharField()
+    funding = FundingSerializer(allow_null=True, help_text="The paid attempt, else the latest.")
+
+
+# --- Payout account -----------------------------------------------------------------------------------
+
+
+class PayoutAccountSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["not_started", "incomplete", "ready"])
+    ready = serializers.BooleanField(source="eligibility.ready")
+    missing = serializers.ListField(
+        child=serializers.CharField(), source="eligibility.reasons", help_text="What Stripe still needs."
+    )
+    stripe_account_id = serializers.CharField(
+        source="account.stripe_account_id", allow_null=True, default=None
+    )
+    details_submitted = serializers.BooleanField(source="account.details_submitted", default=False)
+    payouts_enabled = serializers.BooleanField(source="account.payouts_enabled", default=False)
+    transfers_active = serializers.BooleanField(source="account.transfers_active", default=False)
+    requirements_due = serializers.ListField(
+        child=serializers.CharField(), source="account.requirements_due", default=list
+    )
+    synced_at = serializers.DateTimeField(source="account.synced_at", allow_null=True, default=None)
+
+
+class OnboardingLinkInput(serializers.Serializer):
+    return_url = serializers.URLField(
+        required=False,
+        help_text="Where Stripe sends the engineer afterwards; the payout settings page by default.",
+    )
+    refresh_url = serializers.URLField(
+        required=False,
+        help_text="Where Stripe sends the engineer if the link expired; it should make a new one.",
+    )
+
+
+class OnboardingLinkSerializer(serializers.Serializer):
+    url = serializers.URLField(help_text="Stripe's hosted onboarding; single-use, valid for minutes.")
+
+
+# --- Payouts and refunds ------------------------------------------------------------------------------
+
+
+class MilestoneBriefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    state = serializers.CharField()
+    engagement = serializers.IntegerField(source="engagement_id")
+
+
+class EligibilitySerializer(serializers.Serializer):
+    ready = serializers.BooleanField()
+    missing = serializers.ListField(child=serializers.CharField(), source="reasons")
+
+
+class PayoutSerializer(serializers.ModelSerializer):
+    milestone = MilestoneBriefSerializer(read_only=True)
+    engineer = PartySerializer(read_only=True)
+    engineer_eligibility = serializers.SerializerMethodField()
+    chargeback_open = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Payout
+        fields = [
+            "id",
+            "milestone",
+            "engineer",
+            "kind",
+            "state",
+            "amount",
+            "fee",
+            "net",
+            "fee_bps",
+            "currency",
+            "transfer_id",
+            "attempts",
+            "failure_code",
+            "failure_message",
+            "approved_at",
+            "paid_at",
+            "created_at",
+            "engineer_eligibility",
+            "chargeback_open",
+        ]
+
+    @extend_schema_field(EligibilitySerializer)
+    def get_engineer_eligibility(self, payout: Payout) -> dict:
+        cache = self.context.setdefault("eligibility", {})
+        if payout.engineer_id not in cache:
+            cache[payout.engineer_id] = payout_eligibility(engineer=payout.engineer)
+        return EligibilitySerializer(cache[payout.engineer_id]).data
+
+    def get_chargeback_open(self, payout: Payout) -> bool:
+        return any(c.is_open for c in payout.funding.chargebacks.all())
+
+
+class RefundSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Refund
+        fields = [
+            "id",
+            "milestone",
+            "kind",
+            "state",
+            "amount",
+            "currency",
+            "reason",
+            "stripe_refund_id",
+            "attempts",
+            "failure_code",
+            "failure_message",
+            "succeeded_at",
+            "created_at",
+        ]
+
+
+# --- Cancellations and disputes -----------------------------------------------------------------------
+
+
+class CancellationReasonInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000)
+
+
+class CancellationNoteInput(serializers.Serializer):
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class CancellationSerializer(serializers.ModelSerializer):
+    requested_by = PartySerializer(read_only=True)
+    responded_by = PartySerializer(read_only=True, allow_null=True)
+
+    class Meta:
+        model = CancellationRequest
+        fields = [
+            "id",
+            "milestone",
+            "state",
+            "reason",
+            "requested_by",
+            "responded_by",
+            "responded_at",
+            "response_note",
+            "created_at",
+        ]
+
+
+class DisputeResolveInput(serializers.Serializer):
+    release_amount = serializers.IntegerField(min_value=0, help_text="To the engineer, minor units.")
+    refund_amount = serializers.IntegerField(min_value=0, help_text="To the client, minor units.")
+    currency = serializers.CharField(max_length=3, help_text="The milestone's currency.")
+    note = serializers.CharField(max_length=2000)
+
+    def validate_currency(self, value: str) -> str:
+        return value.lower()
+
+
+class DisputeSettlementSerializer(serializers.Serializer):
+    milestone = MilestoneBriefSerializer()
+    payout = PayoutSerializer(allow_null=True)
+    refund = RefundSerializer(allow_null=True)
+
+
+# --- Ledger -------------------------------------------------------------------------------------------
+
+
+class LedgerQuery(serializers.Serializer):
+    period = serializers.ChoiceField(choices=list(PERIODS), default="day")
+    start = serializers.DateField(required=False, help_text="Default: 29 days before `end`.")
+    end = serializers.DateField(required=False, help_text="Default: today (UTC).")
+
+
+class LedgerRowSerializer(serializers.Serializer):
+    start = serializers.DateField()
+    end = serializers.DateField(help_text="Inclusive.")
+    currency = serializers.CharField()
+    funded = serializers.IntegerField()
+    released = serializers.IntegerField(help_text="Transferred plus fees.")
+    transferred = serializers.IntegerField()
+    fees = serializers.IntegerField()
+    refunded = serializers.IntegerField()
+    held_change = serializers.IntegerField()
+    held = serializers.IntegerField(help_text="In escrow at the end of the period.")
+
+
+class LedgerReportSerializer(serializers.Serializer):
+    period = serializers.CharField()
+    start = serializers.DateField()
+    end = serializers.DateField()
+    rows = LedgerRowSerializer(many=True)
+    totals = LedgerRowSerializer(many=True, help_text="Per currency over the range; `held` at its end.")
+    opening = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Held per currency at `start`."
+    )
+    balanced = serializers.SerializerMethodField()
+    violations = serializers.ListField(child=serializers.CharField())
+
+    def get_balanced(self, report) -> bool:
+        return not report.violations

@@ -1,0 +1,70 @@
+"""The client's funding page: pay a milestone into escrow by card with Stripe.js, then wait (htmx
+polling) until Stripe's webhook has marked it funded."""
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
+
+from core.errors import ApplicationError, InvalidTransitionError
+from payments import selectors
+from payments.pages.common import back_to_milestone, read, report_error
+from payments.services.funding import funding_checkout, funding_sync
+
+# Stripe PaymentIntent statuses after the card was accepted, while the webhook is on its way.
+PAID_AT_STRIPE = ("processing", "succeeded", "requires_capture")
+RESYNC_EVERY = 10
+
+
+def _fee_percent() -> str:
+    return f"{settings.PLATFORM_FEE_BPS / 100:g}"
+
+
+@login_required
+def funding_page(request, pk: int):
+    status = read(selectors.funding_status_for_client, user=request.user, milestone_id=pk)
+    context = {"status": status, "milestone": status.milestone, "fee_percent": _fee_percent()}
+    http_status = 200
+    if status.payable:
+        try:
+            checkout = funding_checkout(actor=request.user, milestone_id=pk)
+        except InvalidTransitionError as exc:
+            messages.error(request, exc.message)
+            return back_to_milestone(status.milestone)
+        except ApplicationError as exc:
+            report_error(request, exc)
+            context["unavailable"] = True
+            http_status = exc.status
+        else:
+            status = read(selectors.funding_status_for_client, user=request.user, milestone_id=pk)
+            context.update(
+                status=status,
+                checkout=checkout,
+                processing=status.payable and checkout.status in PAID_AT_STRIPE,
+                test_mode=checkout.publishable_key.startswith("pk_test"),
+            )
+    return render(request, "payments/funding.html", context, status=http_status)
+
+
+@login_required
+def funding_status_partial(request, pk: int):
+    """Polled each second once Stripe.js has confirmed the card, until the webhook marked it funded.
+
+    Should the webhook be late, every `RESYNC_EVERY`th poll reads the PaymentIntent from Stripe
+    itself, as the webhook's handler would (it only ever moves the funding forward).
+    """
+    status = read(selectors.funding_status_for_client, user=request.user, milestone_id=pk)
+    try:
+        poll = max(0, int(request.GET.get("poll", "0")))
+    except ValueError:
+        poll = 0
+    funding = status.funding
+    if status.payable and funding and funding.payment_intent_id and poll and poll % RESYNC_EVERY == 0:
+        try:
+            funding_sync(payment_intent_id=funding.payment_intent_id)
+        except ApplicationError:
+            pass  # the next poll tries again; the webhook may still come
+        else:
+            status = read(selectors.funding_status_for_client, user=request.user, milestone_id=pk)
+    context = {"status": status, "milestone": status.milestone, "processing": True, "poll": poll + 1}
+    return render(request, "payments/_funding_status.html", context)

@@ -1,0 +1,457 @@
+"""LoRA training engine: `python -m sandbox.engines.train SPEC.json OUTPUT_DIR`.
+
+SPEC.json: {"base_model_dir", "dataset_path" (chat JSONL), "hyperparameters": {...}, "device"}.
+Writes OUTPUT_DIR/adapter/ (PEFT: adapter_model.safetensors + adapter_config.json) and
+OUTPUT_DIR/metrics.json, and prints JSON-lines events (progress, log, done or error) on stdout.
+
+The loop is written by hand rather than with `transformers.Trainer` because the speed comes from
+what a generic trainer cannot assume about this data: batches of similar lengths padded only to
+their own longest example, no attention mask (right padding under a causal mask needs none), and
+the output layer run only on the positions whose next token is scored (assistant tokens), which
+spares most of the 49k-wide vocabulary projection and its softmax.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+import sys
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sandbox.engines.chat import (
+    EncodedChat,
+    describe_lengths,
+    encode_chat,
+    length_bucketed_batches,
+    right_padded,
+)
+from sandbox.engines.common import (
+    IGNORE_INDEX,
+    EngineError,
+    Progress,
+    check_messages,
+    configure_torch,
+    eos_token_ids,
+    linear_module_names,
+    load_tokenizer,
+    log,
+    raise_problems,
+    read_jsonl,
+    resolve_device,
+    run_engine,
+    spec_dir,
+    spec_file,
+)
+
+if TYPE_CHECKING:
+    import torch
+    from peft import PeftModel
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+MAX_RANK = 256
+MAX_GRAD_NORM = 1.0  # as transformers.Trainer, so that results compare
+SCHEDULERS = {"linear": "linear", "cosine": "cosine", "constant": "constant_with_warmup"}
+_MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+# --- hyperparameters -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Hyperparameters:
+    rank: int = 16
+    alpha: float = 32.0
+    dropout: float = 0.05
+    target_modules: tuple[str, ...] | str = "all-linear"
+    learning_rate: float = 2e-4
+    lr_scheduler: str = "linear"
+    warmup_ratio: float = 0.0
+    epochs: int = 1
+    batch_size: int = 8
+    gradient_accumulation: int = 1
+    max_seq_length: int = 1024
+    seed: int = 0
+    qlora: bool = False
+
+
+def _integer(low: int, high: int) -> Callable[[Any], int]:
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValueError(f"must be an integer from {low} to {high}")
+        return value
+
+    return check
+
+
+def _number(low: float, high: float, *, low_open: bool = False, high_open: bool = False) -> Callable:
+    left, right = "(" if low_open else "[", ")" if high_open else "]"
+
+    def check(value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise ValueError(f"must be a number in {left}{low}, {high}{right}")
+        too_low = value <= low if low_open else value < low
+        too_high = value >= high if high_open else value > high
+        if too_low or too_high:
+            raise ValueError(f"must be a number in {left}{low}, {high}{right}")
+        return float(value)
+
+    return check
+
+
+def _scheduler(value: Any) -> str:
+    if value not in SCHEDULERS:
+        raise ValueError("must be one of " + ", ".join(SCHEDULERS))
+    return value
+
+
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
+
+
+def _targets(value: Any) -> tuple[str, ...] | str:
+    if value == "all-linear":
+        return value
+    if not isinstance(value, list) or not value or len(value) > 32:
+        raise ValueError('must be "all-linear" or a list of 1 to 32 module names')
+    bad = [item for item in value if not isinstance(item, str) or not _MODULE_NAME.match(item)]
+    if bad:
+        raise ValueError(f"{bad[0]!r} is not a module name such as q_proj")
+    return tuple(dict.fromkeys(value))
+
+
+_CHECKS: dict[str, Callable[[Any], Any]] = {
+    "rank": _integer(1, MAX_RANK),
+    "alpha": _number(0, 4096, low_open=True),
+    "dropout": _number(0, 1, high_open=True),
+    "target_modules": _targets,
+    "learning_rate": _number(0, 1, low_open=True),
+    "lr_scheduler": _scheduler,
+    "warmup_ratio": _number(0, 1, high_open=True),
+    "epochs": _integer(1, 100),
+    "batch_size": _integer(1, 1024),
+    "gradient_accumulation": _integer(1, 1024),
+    "max_seq_length": _integer(16, 32768),
+    "seed": _integer(0, 2**32 - 1),
+    "qlora": _boolean,
+}
+
+
+def parse_hyperparameters(raw: Any) -> Hyperparameters:
+    """Validate every key, naming each bad one; keys left out take the defaults above."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise EngineError("hyperparameters: must be an object")
+    problems = [f"hyperparameters.{key}: unknown key" for key in raw if key not in _CHECKS]
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in _CHECKS:
+            try:
+                values[key] = _CHECKS[key](value)
+            except ValueError as exc:
+                problems.append(f"hyperparameters.{key}: {exc}")
+    raise_problems("invalid hyperparameters", problems)
+    return Hyperparameters(**values)
+
+
+# --- data ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class TrainingData:
+    examples: list[EncodedChat]
+    truncated: int
+    dropped: int
+
+
+def load_dataset(
+    path: Path, tokenizer: PreTrainedTokenizerBase, max_seq_length: int, end_of_turn: set[int]
+) -> TrainingData:
+    examples: list[EncodedChat] = []
+    problems: list[str] = []
+    truncated = dropped = 0
+    for number, record in read_jsonl(path, "dataset"):
+        where = f"dataset line {number}"
+        try:
+            if not isinstance(record, dict):
+                raise EngineError(f"{where}: must be an object with 'messages'")
+            messages = check_messages(record.get("messages"), where)
+            if not any(message["role"] == "assistant" for message in messages):
+                raise EngineError(f"{where}: no assistant message to learn from")
+            try:
+                example = encode_chat(tokenizer, messages, max_seq_length, end_of_turn)
+            except EngineError as exc:
+                raise EngineError(f"{where}: {exc}") from exc
+        except EngineError as exc:
+            problems.append(str(exc))
+            continue
+        truncated += example.truncated
+        if example.loss_tokens == 0:
+            dropped += 1  # truncation cut every assistant token: nothing left to learn
+            continue
+        examples.append(example)
+    raise_problems("invalid dataset", problems)
+    if not examples:
+        raise EngineError("dataset: no example has an assistant token within max_seq_length")
+    return TrainingData(examples, truncated, dropped)
+
+
+# --- model ---------------------------------------------------------------------------------------
+
+
+def check_qlora_possible(device: torch.device) -> None:
+    if device.type != "cuda":
+        raise EngineError(
+            "hyperparameters.qlora: QLoRA needs a CUDA GPU and bitsandbytes (4-bit weights); "
+            f"this job runs on {device.type}. Set qlora to false to train LoRA in full precision."
+        )
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError as exc:
+        raise EngineError(
+            "hyperparameters.qlora: QLoRA needs the bitsandbytes package, which this host lacks"
+        ) from exc
+
+
+def load_base_model(base_dir: Path, device: torch.device, qlora: bool) -> PreTrainedModel:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    kwargs: dict[str, Any] = {"local_files_only": True, "dtype": torch.float32}
+    if device.type == "cuda":
+        # The frozen base in bf16 halves memory and traffic; the LoRA weights stay fp32 (see attach_lora).
+        kwargs["dtype"] = torch.bfloat16
+        if qlora:
+            from transformers import BitsAndBytesConfig
+
+            kwargs["quantization_config"] = BitsAndBytesConfig(
+                load_in_4bit=True,
+                bnb_4bit_quant_type="nf4",
+                bnb_4bit_use_double_quant=True,
+                bnb_4bit_compute_dtype=torch.bfloat16,
+            )
+            kwargs["device_map"] = {"": device.index or 0}
+    model = AutoModelForCausalLM.from_pretrained(base_dir, **kwargs)
+    if not qlora:
+        model.to(device)
+    model.config.use_cache = False
+    return model
+
+
+def resolve_targets(model: PreTrainedModel, targets: tuple[str, ...] | str) -> list[str] | str:
+    if targets == "all-linear":
+        return targets  # peft expands it to every linear layer except the output layer
+    names = linear_module_names(model)
+    short = sorted({name.rsplit(".", 1)[-1] for name in names})
+    missing = [t for t in targets if not any(n == t or n.endswith("." + t) for n in names)]
+    if missing:
+        raise EngineError(
+            f"hyperparameters.target_modules: {', '.join(missing)} not a linear layer of this base model; "
+            f"it has {', '.join(short)}"
+        )
+    return list(targets)
+
+
+def attach_lora(model: PreTrainedModel, hp: Hyperparameters) -> PeftModel:
+    import torch
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+    if hp.qlora:
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    config = LoraConfig(
+        r=hp.rank,
+        lora_alpha=hp.alpha,
+        lora_dropout=hp.dropout,
+        target_modules=resolve_targets(model, hp.target_modules),
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+    torch.manual_seed(hp.seed)  # the LoRA A matrices are initialised at random
+    peft_model = get_peft_model(model, config)
+    for parameter in peft_model.parameters():
+        if parameter.requires_grad:
+            parameter.data = parameter.data.float()
+    return peft_model
+
+
+# --- the loop ------------------------------------------------------------------------------------
+
+
+def plan_steps(lengths: list[int], hp: Hyperparameters) -> list[list[list[int]]]:
+    """Every optimizer step of the run, each a list of micro-batches of example indices.
+
+    Planned up front so that the total is known for progress and the schedule, and so that each step's
+    count of scored tokens is known before its first backward pass (the loss is a mean over them).
+    """
+    rng = random.Random(hp.seed)  # noqa: S311 - a shuffle, not a secret
+    steps: list[list[list[int]]] = []
+    for _ in range(hp.epochs):
+        batches = length_bucketed_batches(lengths, hp.batch_size, rng)
+        accumulation = hp.gradient_accumulation
+        steps.extend(batches[k : k + accumulation] for k in range(0, len(batches), accumulation))
+    return steps
+
+
+def summed_loss(
+    backbone: torch.nn.Module, head: torch.nn.Module, input_ids: torch.Tensor, labels: torch.Tensor
+) -> torch.Tensor:
+    """Sum of the cross-entropy over scored tokens, projecting to the vocabulary only where scored."""
+    import torch.nn.functional as F
+
+    hidden = backbone(input_ids=input_ids, use_cache=False).last_hidden_state
+    targets = labels[:, 1:]
+    scored = targets != IGNORE_INDEX
+    logits = head(hidden[:, :-1][scored])
+    return F.cross_entropy(logits.float(), targets[scored], reduction="sum")
+
+
+def autocast_for(device: torch.device) -> AbstractContextManager:
+    import torch
+
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()
+
+
+@dataclass
+class LoopResult:
+    steps: int
+    losses: list[float]
+    trained_tokens: int
+    loss_tokens: int
+    padding_tokens: int
+    train_seconds: float
+
+
+def train_loop(
+    model: PeftModel, data: list[EncodedChat], hp: Hyperparameters, pad_id: int, device: torch.device
+) -> LoopResult:
+    import torch
+    from transformers import get_scheduler
+
+    plan = plan_steps([len(example.input_ids) for example in data], hp)
+    trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
+    optimizer = torch.optim.AdamW(
+        trainable, lr=hp.learning_rate, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0
+    )
+    scheduler = get_scheduler(
+        SCHEDULERS[hp.lr_scheduler],
+        optimizer,
+        num_warmup_steps=math.ceil(hp.warmup_ratio * len(plan)),
+        num_training_steps=len(plan),
+    )
+    inner = model.get_base_model()
+    backbone, head = inner.get_decoder(), inner.get_output_embeddings()
+    model.train()
+    progress = Progress(total_steps=len(plan))
+    losses: list[float] = []
+    loss_tokens = padding_tokens = 0
+    for number, step in enumerate(plan, start=1):
+        batches = [[data[index] for index in batch] for batch in step]
+        scored = sum(example.loss_tokens for batch in batches for example in batch)
+        real = sum(len(example.input_ids) for batch in batches for example in batch)
+        total = torch.zeros((), device=device)
+        for batch in batches:
+            input_ids, labels = right_padded(batch, pad_id, device)
+            padding_tokens += input_ids.numel() - sum(len(example.input_ids) for example in batch)
+            with autocast_for(device):
+                loss_sum = summed_loss(backbone, head, input_ids, labels)
+            (loss_sum / scored).backward()
+            total += loss_sum.detach()
+        torch.nn.utils.clip_grad_norm_(trainable, MAX_GRAD_NORM)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        loss = total.item() / scored  # one device sync per step, not per micro-batch
+        if not math.isfinite(loss):
+            raise EngineError(
+                f"training diverged: the loss is not finite at step {number}; lower learning_rate"
+            )
+        losses.append(loss)
+        loss_tokens += scored
+        progress.step(number, tokens=real, loss=round(loss, 6))
+    return LoopResult(len(plan), losses, progress.tokens, loss_tokens, padding_tokens, progress.elapsed)
+
+
+# --- the engine ----------------------------------------------------------------------------------
+
+
+@dataclass
+class TrainResult:
+    model: PeftModel
+    tokenizer: PreTrainedTokenizerBase
+    metrics: dict[str, Any]
+
+
+def run_training(spec: dict[str, Any], output_dir: Path) -> TrainResult:
+    """Train and save; returns the in-memory model as well, for tests and benchmarks."""
+    hp = parse_hyperparameters(spec.get("hyperparameters"))
+    device = resolve_device(spec.get("device", "cpu"))
+    base_dir = spec_dir(spec, "base_model_dir")
+    dataset_path = spec_file(spec, "dataset_path")
+    if hp.qlora:
+        check_qlora_possible(device)
+    configure_torch(device, spec.get("cpu_threads"))
+    output_dir.mkdir(parents=True, exist_ok=True)
+
+    tokenizer = load_tokenizer(base_dir)
+    started = time.perf_counter()
+    data = load_dataset(dataset_path, tokenizer, hp.max_seq_length, eos_token_ids(tokenizer))
+    lengths = describe_lengths([len(example.input_ids) for example in data.examples])
+    log(
+        f"dataset: {len(data.examples)} examples, lengths {lengths}, {data.truncated} truncated, "
+        f"{data.dropped} dropped (no assistant token within max_seq_length)"
+    )
+    model = attach_lora(load_base_model(base_dir, device, hp.qlora), hp)
+    trainable = sum(parameter.numel() for parameter in model.parameters() if parameter.requires_grad)
+    log(f"model loaded on {device} in {time.perf_counter() - started:.1f}s; {trainable} trainable parameters")
+
+    result = train_loop(model, data.examples, hp, int(tokenizer.pad_token_id), device)
+
+    adapter_dir = output_dir / "adapter"
+    model.save_pretrained(adapter_dir, safe_serialization=True)
+    (adapter_dir / "README.md").unlink(missing_ok=True)  # a generated model card; nobody reads it here
+    for path in adapter_dir.iterdir():
+        path.chmod(0o644)  # safetensors writes 0600; the evaluation sandbox may read it as another user
+    metrics = {
+        "trained_tokens": result.trained_tokens,
+        "loss_tokens": result.loss_tokens,
+        "padding_tokens": result.padding_tokens,
+        "trainable_parameters": trainable,
+        "steps": result.steps,
+        "epochs": hp.epochs,
+        "examples": len(data.examples),
+        "truncated_examples": data.truncated,
+        "dropped_examples": data.dropped,
+        "first_loss": result.losses[0],
+        "final_loss": result.losses[-1],
+        "mean_loss": sum(result.losses) / len(result.losses),
+        "train_seconds": round(result.train_seconds, 3),
+        "tokens_per_second": round(result.trained_tokens / max(result.train_seconds, 1e-9), 2),
+        "adapter_bytes": (adapter_dir / "adapter_model.safetensors").stat().st_size,
+        "device": str(device),
+        "dtype": "bfloat16" if device.type == "cuda" else "float32",
+        "hyperparameters": asdict(hp),
+    }
+    return TrainResult(model, tokenizer, metrics)
+
+
+def main(spec: dict[str, Any], output_dir: Path) -> dict[str, Any]:
+    import torch
+
+    # CPU kernels are deterministic for a given thread count; this warns about any op that is not.
+    # Set here rather than in run_training because it is process-wide.
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    return run_training(spec, output_dir).metrics
+
+
+if __name__ == "__main__":
+    sys.exit(run_engine(main))

@@ -1,0 +1,196 @@
+"""The evaluation engine: batched, left-padded, length-sorted greedy generation gives exactly what
+one-prompt-at-a-time `generate` gives, in input order, stops when every row has ended, and keeps its
+command-line contract."""
+
+# The fixtures are imported from engine_fixtures (tests/sandbox/conftest.py is shared), so their
+# names are redefined as test parameters on purpose.
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+import torch
+from peft import PeftModel
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from sandbox.engines.common import EngineError
+from sandbox.engines.evaluate import greedy_generate, load_model, run_evaluation
+from tests.sandbox.engine_fixtures import (
+    COLOURS,
+    COUNT_ANSWER,
+    COUNT_QUESTION,
+    colour_question,
+    run_cli,
+    write_jsonl,
+)
+
+WORDS = [
+    "the",
+    "customer",
+    "asks",
+    "about",
+    "a",
+    "refund",
+    "for",
+    "the",
+    "router",
+    "order",
+    "and",
+    "the",
+    "meeting",
+    "moved",
+    "to",
+    "Thursday",
+]
+
+
+def varied_prompts(count: int, seed: int = 0) -> list[dict]:
+    rng = random.Random(seed)
+    prompts = []
+    for index in range(count):
+        text = " ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 40)))
+        messages = [{"role": "user", "content": text}]
+        if index % 2:
+            messages.insert(0, {"role": "system", "content": "Be brief."})
+        prompts.append({"id": f"p{index}", "messages": messages})
+    return prompts
+
+
+def one_at_a_time(model, tokenizer, prompts: list[dict], max_new_tokens: int) -> list[list[int]]:
+    outputs = []
+    with torch.inference_mode():
+        for prompt in prompts:
+            ids = tokenizer.apply_chat_template(
+                prompt["messages"], add_generation_prompt=True, return_tensors="pt", return_dict=True
+            )
+            generated = model.generate(**ids, max_new_tokens=max_new_tokens, do_sample=False)
+            outputs.append(generated[0, ids["input_ids"].shape[1] :].tolist())
+    return outputs
+
+
+def eval_spec(model_dir: Path, prompts_path: Path, adapter: Path | None = None, **overrides) -> dict:
+    return {
+        "base_model_dir": str(model_dir),
+        "adapter_dir": str(adapter) if adapter else None,
+        "prompts_path": str(prompts_path),
+        "max_new_tokens": 12,
+        "batch_size": 4,
+        "device": "cpu",
+        "cpu_threads": 1,
+        **overrides,
+    }
+
+
+def read_generations(output: Path) -> list[dict]:
+    return [json.loads(line) for line in (output / "generations.jsonl").read_text().splitlines()]
+
+
+def test_command_line_batched_generation_equals_one_at_a_time(tiny_model_dir, tmp_path):
+    prompts = varied_prompts(10)
+    path = write_jsonl(tmp_path / "prompts.jsonl", prompts)
+    status, events, output = run_cli("evaluate", eval_spec(tiny_model_dir, path), tmp_path / "run")
+    assert status == 0, events
+    progress = [event for event in events if event["event"] == "progress"]
+    assert [event["step"] for event in progress] == [1, 2, 3] and progress[0]["total_steps"] == 3
+    assert events[-1]["event"] == "done" and events[-1]["prompts"] == 10
+
+    generations = read_generations(output)
+    assert [g["id"] for g in generations] == [p["id"] for p in prompts]  # input order, not sorted order
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    expected = one_at_a_time(model, tokenizer, prompts, 12)
+    lengths = set()
+    for generation, tokens, prompt in zip(generations, expected, prompts, strict=True):
+        text_tokens = tokens[:-1] if tokens and tokens[-1] == tokenizer.eos_token_id else tokens
+        assert generation["output"] == tokenizer.decode(text_tokens, skip_special_tokens=True)
+        assert generation["output_tokens"] == len(tokens)
+        prompt_ids = tokenizer.apply_chat_template(
+            prompt["messages"], add_generation_prompt=True, return_dict=False
+        )
+        assert generation["prompt_tokens"] == len(prompt_ids)
+        lengths.add(len(prompt_ids))
+    assert len(lengths) >= 8  # the batches really were left-padded
+
+
+def test_with_an_adapter_every_row_stops_at_its_end_and_matches_generate(
+    trained, adapter_dir, tiny_model_dir, tmp_path
+):
+    prompts = [{"id": thing, "messages": colour_question(thing)} for thing in COLOURS]
+    prompts += [{"id": "count", "messages": COUNT_QUESTION}]
+    prompts += [{"id": p["id"], "messages": p["messages"]} for p in varied_prompts(5, seed=3)]
+    path = write_jsonl(tmp_path / "prompts.jsonl", prompts)
+    metrics = run_evaluation(
+        eval_spec(tiny_model_dir, path, adapter_dir, max_new_tokens=16), tmp_path / "out"
+    )
+    generations = {g["id"]: g for g in read_generations(tmp_path / "out")}
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    unmerged = PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(tiny_model_dir), adapter_dir
+    ).eval()
+    expected = one_at_a_time(unmerged, tokenizer, prompts, 16)
+    for prompt, tokens in zip(prompts, expected, strict=True):
+        assert generations[prompt["id"]]["output_tokens"] == len(tokens), prompt["id"]
+        text_tokens = tokens[:-1] if tokens[-1] == tokenizer.eos_token_id else tokens
+        assert generations[prompt["id"]]["output"] == tokenizer.decode(text_tokens, skip_special_tokens=True)
+    right = sum(generations[thing]["output"] == colour for thing, colour in COLOURS.items())
+    assert right >= 6
+    assert metrics["ended_with_eos"] >= 9
+    # Early stop: batches ran as many steps as their longest answer, not max_new_tokens each.
+    assert metrics["forward_passes"] < metrics["batches"] * 16
+
+
+def test_rows_that_end_are_dropped_and_the_rest_still_match(adapter_dir, tiny_model_dir):
+    """Three short answers and one long one (counting) in one batch: the ended rows leave the batch
+    (the cache is compacted) and the long row still generates what it generates alone."""
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    merged = load_model(tiny_model_dir, adapter_dir, torch.device("cpu"), merge=True)
+    prompts = [{"messages": colour_question(thing)} for thing in ("sky", "grass", "snow")]
+    prompts.append({"messages": COUNT_QUESTION})
+    ids = [
+        tokenizer.apply_chat_template(p["messages"], add_generation_prompt=True, return_dict=False)
+        for p in prompts
+    ]
+    with torch.inference_mode():
+        generated = greedy_generate(
+            merged,
+            ids,
+            pad_id=tokenizer.pad_token_id,
+            end_ids={tokenizer.eos_token_id},
+            max_new_tokens=30,
+            device=torch.device("cpu"),
+        )
+    assert generated.outputs == one_at_a_time(merged, tokenizer, prompts, 30)
+    assert tokenizer.decode(generated.outputs[3], skip_special_tokens=True) == COUNT_ANSWER
+    assert generated.compactions >= 1
+    # It stopped when the last row ended, not at max_new_tokens.
+    assert generated.passes == len(generated.outputs[3]) < 30
+
+
+def test_prompts_are_checked(tiny_model_dir, tmp_path):
+    path = write_jsonl(
+        tmp_path / "prompts.jsonl",
+        [
+            {"id": 1, "messages": [{"role": "user", "content": "hi"}]},
+            {"id": 1, "messages": [{"role": "user", "content": "again"}]},
+            {"id": 2, "messages": [{"role": "robot", "content": "x"}]},
+        ],
+    )
+    with pytest.raises(EngineError) as caught:
+        run_evaluation(eval_spec(tiny_model_dir, path), tmp_path / "out")
+    assert "prompts line 2: duplicate id 1" in str(caught.value)
+    assert "prompts line 3: message 0 has role 'robot'" in str(caught.value)
+
+
+def test_an_adapter_folder_with_a_pickle_is_refused(tiny_model_dir, adapter_dir, tmp_path):
+    hostile = tmp_path / "adapter"
+    hostile.mkdir()
+    for item in adapter_dir.iterdir():
+        (hostile / item.name).write_bytes(item.read_bytes())
+    (hostile / "adapter_model.bin").write_bytes(b"not even opened")
+    path = write_jsonl(tmp_path / "prompts.jsonl", [{"id": 1, "messages": colour_question("sky")}])
+    with pytest.raises(EngineError, match="pickle files are not accepted"):
+        run_evaluation(eval_spec(tiny_model_dir, path, hostile), tmp_path / "out")

@@ -1,0 +1,564 @@
+"""Services: seeding, eval-set versions, submissions, attempts, results, Ladder release, badges."""
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from core.errors import InvalidTransitionError, PermissionDeniedError, ValidationError
+from core.models import TransitionLog
+from marketplace.selectors import engineer_get
+from tests.factories import ClientFactory, EngineerFactory, StaffFactory
+from tests.vetting.conftest import GOOD_COST, evaluated_submission, fraction, generations, task_dataset
+from vetting import services
+from vetting.challenges import Split
+from vetting.models import AttemptGrant, Badge, Challenge, EvalBaseline, EvalSetVersion, Submission
+from vetting.selectors import attempt_status, challenge_public, leaderboard
+
+pytestmark = pytest.mark.django_db
+
+
+def all_generations(eval_set, *, tuned=1.0, few_shot=0.3, zero_shot=0.0, general_base=0.9, general_tuned=0.9):
+    return {
+        "fine_tuned": generations(eval_set, right=fraction(tuned)),
+        "few_shot": generations(eval_set, right=fraction(few_shot), prompt_tokens=900),
+        "zero_shot": generations(eval_set, right=fraction(zero_shot)),
+        "general_base": generations(eval_set, general=True, right=fraction(general_base)),
+        "general_fine_tuned": generations(eval_set, general=True, right=fraction(general_tuned)),
+    }
+
+
+def record(submission, **shares):
+    return services.submission_record_results(
+        submission_id=submission.pk,
+        generations=all_generations(submission.eval_set, **shares),
+        cost=GOOD_COST,
+    )
+
+
+# --- seeding and eval sets --------------------------------------------------------------------------
+
+
+def test_seed_command_is_idempotent_and_keeps_staff_calibration(settings):
+    settings.VETTING_SECRET_SEED = "seed-for-this-test"
+    call_command("vetting_seed_challenges", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    assert Challenge.objects.count() == 3
+    assert EvalSetVersion.objects.filter(is_active=True).count() == 3
+    ticket = Challenge.objects.get(slug="support-ticket-json")
+    eval_set = ticket.eval_sets.get()
+    assert eval_set.stats["counts"] == {"feedback": 100, "final": 200, "general": 80}
+    assert {skill.name for skill in ticket.skills.all()} == {"LoRA", "JSON extraction"}
+    Challenge.objects.filter(pk=ticket.pk).update(pass_threshold=0.7, instructions="edited")
+    call_command("vetting_seed_challenges", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    ticket.refresh_from_db()
+    assert ticket.pass_threshold == 0.7  # calibration is staff's
+    assert ticket.instructions.startswith("The input is a customer message")  # texts are the code's
+    assert EvalSetVersion.objects.count() == 3
+
+
+def test_rotation_generates_a_new_active_version_with_other_items(ticket):
+    first = ticket.eval_sets.get(is_active=True)
+    second = services.evalset_generate(actor=None, challenge_id=ticket.pk)
+    first.refresh_from_db()
+    assert (second.version, second.is_active, first.is_active) == (2, True, False)
+    assert not set(first.items.values_list("input", flat=True)) & set(
+        second.items.filter(split__in=Split.HIDDEN).values_list("input", flat=True)
+    )
+    staff = StaffFactory()
+    services.evalset_activate(actor=staff, evalset_id=first.pk)
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.is_active and not second.is_active
+
+
+def test_only_staff_manage_eval_sets(ticket, engineer_user):
+    with pytest.raises(PermissionDeniedError):
+        services.evalset_generate(actor=engineer_user, challenge_id=ticket.pk)
+    with pytest.raises(PermissionDeniedError):
+        services.evalset_activate(actor=engineer_user, evalset_id=ticket.eval_sets.get().pk)
+    with pytest.raises(PermissionDeniedError):
+        services.evalset_upload(actor=engineer_user, challenge_id=ticket.pk, data=b"")
+
+
+def upload_lines(challenge, feedback=100, final=200):
+    target = {
+        "product": "api",
+        "category": "bug",
+        "urgency": "high",
+        "refund_requested": False,
+        "order_id": None,
+    }
+    lines = [
+        json.dumps({"split": split, "input": f"Uploaded {split} message number {index}", "target": target})
+        for split, count in (("feedback", feedback), ("final", final))
+        for index in range(count)
+    ]
+    return lines
+
+
+def test_upload_reports_each_problem_with_its_line(ticket):
+    staff = StaffFactory()
+    lines = upload_lines(ticket)
+    lines[4] = "not json"
+    lines[9] = json.dumps({"split": "train", "input": "x", "target": {}})
+    lines[14] = json.dumps({"split": "final", "input": "y", "target": {"product": "api"}})
+    lines[19] = lines[0]
+    with pytest.raises(ValidationError) as caught:
+        services.evalset_upload(actor=staff, challenge_id=ticket.pk, data="\n".join(lines).encode())
+    errors = [(e["line"], e["code"]) for e in caught.value.details["errors"]]
+    assert errors[:4] == [
+        (5, "invalid_json"),
+        (10, "unknown_split"),
+        (15, "invalid_target"),
+        (20, "duplicate_input"),
+    ]
+    assert (None, "too_few_items") in errors  # 98 feedback items left
+    assert caught.value.message.startswith("The eval set has 5 problem(s); line 5:")
+    assert ticket.eval_sets.count() == 1
+
+
+def test_upload_creates_a_version_with_statistics_and_the_general_set(ticket):
+    staff = StaffFactory()
+    eval_set = services.evalset_upload(
+        actor=staff, challenge_id=ticket.pk, data="\n".join(upload_lines(ticket)).encode(), activate=True
+    )
+    assert (eval_set.version, eval_set.is_active, eval_set.source) == (2, True, "uploaded")
+    assert eval_set.stats["counts"] == {"feedback": 100, "final": 200, "general": 80}
+    assert eval_set.stats["final"]["labels"]["category"] == {"bug": 200}
+    assert eval_set.created_by == staff
+    assert ticket.eval_sets.filter(is_active=True).get() == eval_set
+
+
+# --- submissions ----------------------------------------------------------------------------------
+
+
+def test_a_valid_dataset_is_queued_with_its_report_and_starts_nothing(ticket, engineer_user):
+    from sandbox.models import Job
+
+    submission = services.submission_create(
+        actor=engineer_user,
+        challenge_id=ticket.pk,
+        kind="dataset",
+        dataset=task_dataset(ticket, 40),
+        hyperparameters={"rank": 8},
+    )
+    assert submission.state == Submission.State.QUEUED
+    assert submission.validation_report["ok"] and submission.validation_report["stats"]["examples"] == 40
+    assert submission.hyperparameters["rank"] == 8 and submission.hyperparameters["epochs"] == 2
+    assert submission.dataset.read() == task_dataset(ticket, 40)
+    assert (
+        submission.steps["validate"]["status"] == "done" and submission.steps["train"]["status"] == "pending"
+    )
+    assert submission.eval_set == ticket.eval_sets.get(is_active=True)
+    assert Job.objects.count() == 0  # enqueueing is the pipeline's
+    transitions = TransitionLog.objects.filter(timeline_key=submission.timeline_key).values_list(
+        "to_state", flat=True
+    )
+    assert list(transitions) == ["validating", "queued"]
+
+
+def test_an_invalid_dataset_is_rejected_with_line_numbers_and_starts_nothing(ticket, engineer_user):
+    from sandbox.models import Job
+
+    data = task_dataset(ticket, 30).replace(b"\n", b"\nnot json\n", 1)
+    submission = services.submission_create(
+        actor=engineer_user,
+        challenge_id=ticket.pk,
+        kind="dataset",
+        dataset=data,
+        hyperparameters={"rank": 999},
+    )
+    assert submission.state == Submission.State.REJECTED
+    errors = [(e["line"], e["code"]) for e in submission.validation_report["errors"]]
+    assert errors == [(2, "invalid_json"), (None, "hyperparameter")]
+    assert "hyperparameters.rank" in submission.validation_report["errors"][1]["message"]
+    assert not submission.dataset
+    assert Job.objects.count() == 0
+    assert attempt_status(engineer=engineer_user, challenge=ticket).left == 3
+
+
+def test_contamination_is_counted_in_the_report(ticket, engineer_user):
+    hidden = list(ticket.eval_sets.get().items.filter(split="final").values_list("input", flat=True)[:3])
+    lines = task_dataset(ticket, 30).decode().splitlines()
+    for index, text in enumerate(hidden):
+        record_ = json.loads(lines[index])
+        record_["messages"][1]["content"] = ticket.prompt.user_content(text)
+        lines[index] = json.dumps(record_)
+    submission = services.submission_create(
+        actor=engineer_user, challenge_id=ticket.pk, kind="dataset", dataset="\n".join(lines)
+    )
+    assert submission.validation_report["contamination"] == {
+        "overlapping_examples": 3,
+        "excluded_from_training": 3,
+    }
+    trained_on = submission.dataset.read().decode()
+    assert len(trained_on.splitlines()) == 27
+    assert not any(json.dumps(text)[1:-1] in trained_on for text in hidden)
+
+
+def test_a_rejected_dataset_is_not_checked_for_contamination(ticket, engineer_user):
+    hidden = ticket.eval_sets.get().items.filter(split="final").first().input
+    lines = task_dataset(ticket, 30).decode().splitlines()
+    record_ = json.loads(lines[0])
+    record_["messages"][1]["content"] = ticket.prompt.user_content(hidden)
+    lines[0] = json.dumps(record_)
+    lines.append("not json")
+    submission = services.submission_create(
+        actor=engineer_user, challenge_id=ticket.pk, kind="dataset", dataset="\n".join(lines)
+    )
+    assert submission.state == Submission.State.REJECTED
+    assert submission.validation_report["contamination"]["overlapping_examples"] is None
+
+
+def test_only_engineers_and_staff_submit(ticket):
+    with pytest.raises(PermissionDeniedError):
+        services.submission_create(
+            actor=ClientFactory(), challenge_id=ticket.pk, kind="dataset", dataset=task_dataset(ticket, 30)
+        )
+
+
+def test_missing_dataset_or_kind_is_a_validation_error(ticket, engineer_user):
+    with pytest.raises(ValidationError):
+        services.submission_create(actor=engineer_user, challenge_id=ticket.pk, kind="dataset")
+    with pytest.raises(ValidationError):
+        services.submission_create(actor=engineer_user, challenge_id=ticket.pk, kind="weights", dataset=b"x")
+
+
+# --- attempts -------------------------------------------------------------------------------------
+
+
+def submit(challenge, engineer, **kwargs):
+    return services.submission_create(
+        actor=engineer,
+        challenge_id=challenge.pk,
+        kind="dataset",
+        dataset=task_dataset(challenge, 25),
+        **kwargs,
+    )
+
+
+def test_three_attempts_per_rolling_week(ticket, engineer_user):
+    for _ in range(3):
+        assert submit(ticket, engineer_user).state == Submission.State.QUEUED
+    status = attempt_status(engineer=engineer_user, challenge=ticket)
+    assert (status.used_in_window, status.left) == (3, 0)
+    with pytest.raises(PermissionDeniedError) as caught:
+        submit(ticket, engineer_user)
+    assert caught.value.code == "attempt_limit"
+    oldest = Submission.objects.filter(engineer=engineer_user).order_by("created_at").first()
+    assert status.next_available_at == oldest.created_at + timedelta(days=7)
+    # A week later the oldest attempt leaves the window.
+    Submission.objects.filter(pk=oldest.pk).update(created_at=timezone.now() - timedelta(days=7, minutes=1))
+    assert attempt_status(engineer=engineer_user, challenge=ticket).left == 1
+    assert submit(ticket, engineer_user).state == Submission.State.QUEUED
+
+
+def test_attempts_are_per_challenge(seeded, engineer_user):
+    ticket, triage = seeded["support-ticket-json"], seeded["ml-incident-triage"]
+    for _ in range(3):
+        submit(ticket, engineer_user)
+    assert attempt_status(engineer=engineer_user, challenge=triage).left == 3
+
+
+def test_rejected_and_errored_submissions_do_not_use_an_attempt(ticket, engineer_user):
+    rejected = services.submission_create(
+        actor=engineer_user, challenge_id=ticket.pk, kind="dataset", dataset=b"not json\n"
+    )
+    assert rejected.state == Submission.State.REJECTED
+    queued = submit(ticket, engineer_user)
+    services.submission_error(submission_id=queued.pk, step="train", message="The worker lost its GPU.")
+    assert attempt_status(engineer=engineer_user, challenge=ticket).left == 3
+
+
+def test_staff_grants_extra_attempts_which_are_used_once(ticket, engineer_user):
+    staff = StaffFactory()
+    for _ in range(3):
+        submit(ticket, engineer_user)
+    with pytest.raises(PermissionDeniedError):
+        services.attempt_grant(
+            actor=engineer_user, engineer_id=engineer_user.pk, challenge_id=ticket.pk, attempts=5, reason="me"
+        )
+    with pytest.raises(ValidationError):
+        services.attempt_grant(
+            actor=staff, engineer_id=engineer_user.pk, challenge_id=ticket.pk, attempts=1, reason=" "
+        )
+    grant = services.attempt_grant(
+        actor=staff, engineer_id=engineer_user.pk, challenge_id=ticket.pk, attempts=1, reason="Worker outage"
+    )
+    assert attempt_status(engineer=engineer_user, challenge=ticket).left == 1
+    granted = submit(ticket, engineer_user)
+    assert granted.attempt_grant == grant
+    assert attempt_status(engineer=engineer_user, challenge=ticket).left == 0
+    with pytest.raises(PermissionDeniedError):
+        submit(ticket, engineer_user)
+    # The granted attempt errored on the platform: the grant is good again, and outlives the window.
+    services.submission_error(submission_id=granted.pk, step="evaluate", message="Evaluation job crashed.")
+    Submission.objects.update(created_at=timezone.now() - timedelta(days=30))
+    status = attempt_status(engineer=engineer_user, challenge=ticket)
+    assert (status.granted_left, status.left) == (1, 4)
+    assert AttemptGrant.objects.get().granted_by == staff
+
+
+def test_staff_have_no_attempt_limit(ticket):
+    staff = StaffFactory()
+    for _ in range(4):
+        assert submit(ticket, staff).state == Submission.State.QUEUED
+    assert attempt_status(engineer=staff, challenge=ticket).left is None
+
+
+# --- results, verdict, ladder, badges ------------------------------------------------------------------
+
+
+def test_a_pass_records_every_figure_and_awards_a_badge(ticket, engineer_user):
+    submission = evaluated_submission(ticket, engineer_user)
+    submission = record(submission)
+    assert submission.state == Submission.State.PASSED
+    assert (submission.base_score, submission.few_shot_score, submission.fine_tuned_score) == (0.0, 0.3, 1.0)
+    assert submission.delta_ci[0] > 0 and submission.fine_tuned_ci == [1.0, 1.0]
+    assert (
+        submission.general_base_score,
+        submission.general_fine_tuned_score,
+        submission.forgetting_ratio,
+    ) == (
+        0.9,
+        0.9,
+        1.0,
+    )
+    assert submission.feedback_score == 1.0 and submission.released_feedback_score == 1.0
+    assert submission.feedback_released
+    assert submission.band == "exceptional" and submission.verdict["passed"]
+    assert submission.cost == {**GOOD_COST, "prompt_tokens_saved_per_call": 600.0}
+    assert submission.figures["feedback"]["few_shot"] == 0.3 and submission.figures["general"]["items"] == 80
+    assert {step: s["status"] for step, s in submission.steps.items()} == dict.fromkeys(
+        Submission.STEPS, "done"
+    )
+    badge = Badge.objects.get(engineer=engineer_user)
+    assert (badge.challenge, badge.submission, badge.challenge_slug) == (ticket, submission, ticket.slug)
+    assert (badge.band, badge.score, badge.title) == ("exceptional", 1.0, ticket.title)
+    assert {s.name for s in badge.skills.all()} == {"LoRA", "JSON extraction"}
+    assert [b.pk for b in engineer_get(username=engineer_user.username).user.active_badges] == [badge.pk]
+
+
+def test_a_fail_names_the_rule_and_awards_nothing(ticket, engineer_user):
+    submission = record(evaluated_submission(ticket, engineer_user), general_tuned=0.5)
+    assert submission.state == Submission.State.FAILED
+    assert [r["rule"] for r in submission.verdict["rules"] if not r["passed"]] == ["forgetting"]
+    assert submission.forgetting_ratio == pytest.approx(0.5 / 0.9, abs=1e-3)
+    assert not Badge.objects.exists() and submission.band == ""
+
+
+def test_over_the_wall_time_budget_fails(ticket, engineer_user):
+    submission = evaluated_submission(ticket, engineer_user)
+    submission = services.submission_record_results(
+        submission_id=submission.pk,
+        generations=all_generations(submission.eval_set),
+        cost={**GOOD_COST, "device_seconds": ticket.max_wall_seconds + 1},
+    )
+    assert [r["rule"] for r in submission.verdict["rules"] if not r["passed"]] == ["budget"]
+
+
+def test_baselines_are_stored_once_and_reused(ticket, engineer_user):
+    record(evaluated_submission(ticket, engineer_user))
+    assert EvalBaseline.objects.count() == 3
+    second = evaluated_submission(ticket, EngineerFactory())
+    eval_set = second.eval_set
+    second = services.submission_record_results(
+        submission_id=second.pk,
+        generations={
+            "fine_tuned": generations(eval_set, right=fraction(0.9)),
+            "general_fine_tuned": generations(eval_set, general=True, right=fraction(0.9)),
+        },
+        cost=GOOD_COST,
+    )
+    assert second.state == Submission.State.PASSED and second.few_shot_score == 0.3
+
+
+def test_results_need_baselines_and_complete_generations(ticket, engineer_user):
+    submission = evaluated_submission(ticket, engineer_user)
+    eval_set = submission.eval_set
+    with pytest.raises(ValidationError) as caught:
+        services.submission_record_results(
+            submission_id=submission.pk,
+            generations={
+                "fine_tuned": generations(eval_set),
+                "general_fine_tuned": generations(eval_set, general=True),
+            },
+            cost=GOOD_COST,
+        )
+    assert caught.value.code == "missing_baseline"
+    partial = all_generations(eval_set)
+    partial["fine_tuned"] = partial["fine_tuned"][:-2]
+    with pytest.raises(ValidationError) as caught:
+        services.submission_record_results(submission_id=submission.pk, generations=partial, cost=GOOD_COST)
+    assert caught.value.code == "incomplete_generations" and "miss 2 item(s)" in caught.value.message
+    submission.refresh_from_db()
+    assert submission.state == Submission.State.EVALUATING
+
+
+def test_results_only_for_an_evaluating_submission(ticket, engineer_user):
+    submission = submit(ticket, engineer_user)
+    with pytest.raises(InvalidTransitionError):
+        services.submission_record_results(submission_id=submission.pk, generations={}, cost={})
+
+
+def test_the_ladder_releases_only_clear_improvements(ticket, engineer_user):
+    first = record(evaluated_submission(ticket, engineer_user), tuned=0.6)
+    assert (first.feedback_score, first.released_feedback_score, first.feedback_released) == (0.6, 0.6, True)
+    second = record(evaluated_submission(ticket, engineer_user), tuned=0.63)
+    assert (second.feedback_score, second.released_feedback_score, second.feedback_released) == (
+        0.63,
+        0.6,
+        False,
+    )
+    third = record(evaluated_submission(ticket, engineer_user), tuned=0.8)
+    assert (third.released_feedback_score, third.feedback_released) == (0.8, True)
+    assert third.figures["feedback"]["ladder_margin"] == 0.05
+
+
+def test_the_ladder_does_not_release_a_worse_score(ticket, engineer_user):
+    record(evaluated_submission(ticket, engineer_user), tuned=0.7)
+    worse = record(evaluated_submission(ticket, engineer_user), tuned=0.5)
+    assert (worse.released_feedback_score, worse.feedback_released) == (0.7, False)
+
+
+def test_a_better_pass_raises_the_badge_and_a_worse_one_leaves_it(ticket, engineer_user):
+    record(evaluated_submission(ticket, engineer_user), tuned=0.85)
+    badge = Badge.objects.get()
+    assert (badge.band, badge.score) == ("pass", 0.85)
+    best = record(evaluated_submission(ticket, engineer_user), tuned=0.95)
+    record(evaluated_submission(ticket, engineer_user), tuned=0.9)
+    badge.refresh_from_db()
+    assert Badge.objects.count() == 1
+    assert (badge.band, badge.score, badge.submission) == ("exceptional", 0.95, best)
+
+
+def test_staff_revoke_a_badge_with_a_reason(ticket, engineer_user):
+    record(evaluated_submission(ticket, engineer_user))
+    badge = Badge.objects.get()
+    with pytest.raises(PermissionDeniedError):
+        services.badge_revoke(actor=engineer_user, badge_id=badge.pk, reason="mine")
+    staff = StaffFactory()
+    with pytest.raises(ValidationError):
+        services.badge_revoke(actor=staff, badge_id=badge.pk, reason="  ")
+    services.badge_revoke(actor=staff, badge_id=badge.pk, reason="Dataset copied from another engineer.")
+    badge.refresh_from_db()
+    assert badge.revoked_at and badge.revoked_by == staff and not badge.active
+    assert badge.revoked_reason == "Dataset copied from another engineer."
+    assert engineer_get(username=engineer_user.username).user.active_badges == []
+    with pytest.raises(InvalidTransitionError):
+        services.badge_revoke(actor=staff, badge_id=badge.pk, reason="again")
+
+
+def test_staff_reference_runs_get_a_verdict_but_no_badge(ticket):
+    staff = StaffFactory()
+    submission = record(evaluated_submission(ticket, staff))
+    assert submission.state == Submission.State.PASSED and not Badge.objects.exists()
+
+
+def test_an_errored_step_is_recorded(ticket, engineer_user):
+    submission = services.submission_start_training(submission_id=submit(ticket, engineer_user).pk, job_id=7)
+    assert submission.job_ids == {"train": 7} and submission.steps["train"]["status"] == "running"
+    submission = services.submission_error(
+        submission_id=submission.pk, step="train", message="CUDA out of memory."
+    )
+    assert submission.state == Submission.State.ERRORED and submission.failure_step == "train"
+    assert submission.steps["train"] == {"status": "failed", "detail": "CUDA out of memory."}
+    with pytest.raises(InvalidTransitionError):
+        services.submission_start_evaluation(submission_id=submission.pk, job_ids={})
+
+
+def test_an_adapter_submission_skips_training(ticket, engineer_user, settings, tmp_path):
+    ticket_adapter = _adapter_upload(tmp_path, settings, ticket)
+    submission = services.submission_create(
+        actor=engineer_user, challenge_id=ticket.pk, kind="adapter", adapter_files=ticket_adapter
+    )
+    assert submission.state == Submission.State.QUEUED, submission.validation_report
+    assert submission.validation_report["stats"]["lora_rank"] == 4
+    assert submission.steps["train"]["status"] == "skipped"
+    with pytest.raises(InvalidTransitionError):
+        services.submission_start_training(submission_id=submission.pk, job_id=1)
+    services.submission_start_evaluation(submission_id=submission.pk, job_ids={"evaluate": 1})
+    submission = services.submission_record_results(
+        submission_id=submission.pk,
+        generations=all_generations(submission.eval_set),
+        cost={"adapter_bytes": 1000, "trainable_params": 500, "lora_rank": 4},
+    )
+    assert submission.state == Submission.State.PASSED
+    assert submission.verdict["rules"][3]["figure"] == {
+        "lora_rank": {"used": 4, "limit": ticket.max_lora_rank}
+    }
+
+
+def test_a_pickled_adapter_is_rejected(ticket, engineer_user, settings, tmp_path):
+    files = _adapter_upload(tmp_path, settings, ticket)
+    files.append(_Upload("adapter_model.bin", b"\x80\x04"))
+    submission = services.submission_create(
+        actor=engineer_user, challenge_id=ticket.pk, kind="adapter", adapter_files=files
+    )
+    assert submission.state == Submission.State.REJECTED
+    assert submission.validation_report["errors"][0]["code"] == "adapter_rejected"
+    assert "pickle" in submission.validation_report["errors"][0]["message"]
+
+
+class _Upload:
+    def __init__(self, name: str, data: bytes) -> None:
+        self.name, self.data, self.size = name, data, len(data)
+
+    def chunks(self, chunk_size=None):
+        yield self.data
+
+
+def _adapter_upload(tmp_path, settings, challenge):
+    """A real LoRA adapter (rank 4) of a tiny model registered as the challenge's base model."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from sandbox.tiny import build_tiny_model
+
+    base = build_tiny_model(tmp_path / "tiny")
+    settings.BASE_MODELS_EXTRA = {"tiny-test": str(base)}
+    Challenge.objects.filter(pk=challenge.pk).update(base_model="tiny-test")
+    model = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(base),
+        LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"),
+    )
+    model.save_pretrained(tmp_path / "adapter")
+    return [
+        _Upload(name, (tmp_path / "adapter" / name).read_bytes())
+        for name in ("adapter_config.json", "adapter_model.safetensors")
+    ]
+
+
+# --- leaderboard ----------------------------------------------------------------------------------
+
+
+def test_the_leaderboard_shows_opted_in_engineers_released_scores_only(ticket):
+    shown, hidden_engineer = EngineerFactory(), EngineerFactory()
+    services.leaderboard_set_opt_in(actor=shown, challenge_id=ticket.pk, opted_in=True)
+    record(evaluated_submission(ticket, shown), tuned=0.7)
+    record(evaluated_submission(ticket, shown), tuned=0.73)  # not released: below the margin
+    record(evaluated_submission(ticket, hidden_engineer), tuned=0.9)
+    board = leaderboard(challenge=ticket)
+    assert board == [
+        {
+            "rank": 1,
+            "engineer": shown.username,
+            "display_name": f"{shown.first_name} {shown.last_name}",
+            "released_feedback_score": 0.7,
+            "submissions": 2,
+        }
+    ]
+    services.leaderboard_set_opt_in(actor=shown, challenge_id=ticket.pk, opted_in=False)
+    assert leaderboard(challenge=ticket) == []
+    with pytest.raises(PermissionDeniedError):
+        services.leaderboard_set_opt_in(actor=ClientFactory(), challenge_id=ticket.pk, opted_in=True)
+
+
+def test_challenge_page_data_shows_attempts_left(ticket, engineer_user):
+    submit(ticket, engineer_user)
+    data = challenge_public(challenge=ticket, actor=engineer_user)
+    assert data["attempts"]["left"] == 2 and data["attempts"]["limit"] == 3
+    assert data["eval_set"] == {"version": 1, "feedback_items": 100, "final_items": 200, "general_items": 80}
+    assert data["hyperparameters"]["rank"]["max"] == ticket.max_lora_rank

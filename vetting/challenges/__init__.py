@@ -1,0 +1,56 @@
+"""The built-in challenges and the metrics any challenge can use, by name."""
+
+from vetting.challenges import changelog_entry, ml_incident_triage, support_ticket_json
+from vetting.challenges.base import (
+    ChallengeSpec,
+    Item,
+    Metric,
+    PublishedPrompt,
+    Split,
+    derive_rng,
+    generate_items,
+)
+from vetting.challenges.general import GENERAL_METRIC, GENERAL_SIZE, generate_general
+
+BUILTIN: dict[str, ChallengeSpec] = {
+    spec.slug: spec for spec in (support_ticket_json.SPEC, ml_incident_triage.SPEC, changelog_entry.SPEC)
+}
+METRICS: dict[str, Metric] = {spec.metric.name: spec.metric for spec in BUILTIN.values()}
+
+__all__ = [
+    "BUILTIN",
+    "GENERAL_METRIC",
+    "METRICS",
+    "ChallengeSpec",
+    "Item",
+    "Metric",
+    "PublishedPrompt",
+    "Split",
+    "hidden_items",
+    "metric_named",
+]
+
+
+def metric_named(name: str) -> Metric:
+    if name not in METRICS:
+        raise KeyError(f"unknown metric {name!r}; known: {', '.join(sorted(METRICS))}")
+    return METRICS[name]
+
+
+def hidden_items(
+    spec: ChallengeSpec, *, secret: str, version: int, feedback: int, final: int, general: int = GENERAL_SIZE
+) -> list[Item]:
+    """A built-in challenge's hidden items for one eval-set version: a pure function of the secret."""
+    items = generate_items(
+        generate=spec.generate,
+        metric=spec.metric,
+        rng_for=lambda split: derive_rng("hidden", secret, spec.slug, str(version), split),
+        sizes={Split.FEEDBACK: feedback, Split.FINAL: final},
+        public_inputs=[example["input"] for example in spec.public_examples()],
+    )
+    general_rng = derive_rng("general", secret, spec.slug, str(version))
+    items += [
+        Item(key=f"general-{index:04d}", split=Split.GENERAL, input=question, target=target, label="")
+        for index, (question, target) in enumerate(generate_general(general_rng, general), start=1)
+    ]
+    return items

@@ -1,0 +1,14 @@
+"""The vetting secret seed: whoever knows it can regenerate every hidden item of the built-in challenges."""
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+DEV_SECRET_SEED = "dev-only-vetting-seed-never-use-in-production"  # noqa: S105 - refused in production
+
+
+def secret_seed() -> str:
+    """The seed hidden items come from; production refuses to run on the development default."""
+    seed = settings.VETTING_SECRET_SEED
+    if not seed or (settings.PRODUCTION and seed == DEV_SECRET_SEED):
+        raise ImproperlyConfigured("VETTING_SECRET_SEED must be set (a long random string) in production.")
+    return seed

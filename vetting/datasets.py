@@ -1,0 +1,553 @@
+"""Validation before anything runs: training datasets, hyperparameters, and staff-uploaded eval sets.
+
+Everything here is pure: inputs in, a JSON-serialisable report out. Line numbers are 1-based lines of
+the file as uploaded (blank lines count but are skipped). Errors make a submission be rejected;
+warnings are advice. Overlap with hidden items is reported as a count only, never as text or line,
+and `remove_overlapping` takes those examples out of what is trained on, so that probing the hidden
+set through one's own training data gains nothing.
+
+An example counts as a task example when its system message is the challenge's published one: those
+are the examples whose assistant turns must be valid outputs of the task (and whose labels are
+counted). Other examples (for instance general questions mixed in to keep general ability) are
+checked for format only.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from vetting.challenges.base import Metric, PublishedPrompt, Split
+from vetting.text import NearDuplicateIndex, normalize_text, sketch, token_set
+
+ROLES = ("system", "user", "assistant")
+MESSAGE_KEYS = ("role", "content")
+MAX_LISTED_PER_CODE = 50
+
+TokenCounter = Callable[[list[dict[str, str]]], int]
+
+
+def approximate_token_counter(messages: list[dict[str, str]]) -> int:
+    """About four characters a token plus each turn's markers; the pipeline passes the real tokenizer."""
+    return sum(math.ceil(len(message["content"]) / 4) + 4 for message in messages)
+
+
+def text_token_counter(count_text: Callable[[str], int], per_message: int = 4) -> TokenCounter:
+    """A messages counter from a text counter (e.g. `lambda text: len(text.split())` in tests)."""
+    return lambda messages: sum(count_text(message["content"]) + per_message for message in messages)
+
+
+@dataclass(frozen=True)
+class DatasetRules:
+    min_examples: int
+    max_examples: int
+    max_tokens_per_example: int
+    prompt: PublishedPrompt | None = None
+    metric: Metric | None = None
+    public_inputs: tuple[str, ...] = ()
+    near_threshold: float = 0.85
+    train_tokens_per_second: float = 4000.0
+    device_cost_per_hour: int = 0  # minor units
+    currency: str = "usd"
+
+
+@dataclass
+class HiddenTextIndex:
+    """Hidden item inputs, held only as normalised text and token sets, for the contamination count."""
+
+    exact: set[str]
+    near: NearDuplicateIndex
+
+    @classmethod
+    def build(cls, texts: list[str], threshold: float) -> HiddenTextIndex:
+        near = NearDuplicateIndex(threshold)
+        for index, text in enumerate(texts):
+            near.add(index, sketch(token_set(text)))
+        return cls(exact={normalize_text(text) for text in texts}, near=near)
+
+    def overlaps(self, text: str) -> bool:
+        return normalize_text(text) in self.exact or self.near.query(sketch(token_set(text))) is not None
+
+
+@dataclass
+class _Report:
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    error_counts: Counter = field(default_factory=Counter)
+    warning_counts: Counter = field(default_factory=Counter)
+
+    def error(self, line: int | None, code: str, message: str) -> None:
+        self.error_counts[code] += 1
+        if self.error_counts[code] <= MAX_LISTED_PER_CODE:
+            self.errors.append({"line": line, "code": code, "message": message})
+
+    def warning(self, line: int | None, code: str, message: str) -> None:
+        self.warning_counts[code] += 1
+        if self.warning_counts[code] <= MAX_LISTED_PER_CODE:
+            self.warnings.append({"line": line, "code": code, "message": message})
+
+
+def _lines(data: bytes | str, report: _Report) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed JSON) for each non-blank line that is UTF-8 JSON; errors for the others."""
+    raw_lines = data.split(b"\n") if isinstance(data, bytes) else data.split("\n")
+    for number, raw in enumerate(raw_lines, start=1):
+        if isinstance(raw, bytes):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                report.error(number, "encoding", f"not UTF-8 text (byte {exc.start + 1} of the line)")
+                continue
+        else:
+            line = raw
+        if number == 1:
+            line = line.removeprefix("\ufeff")
+        if not line.strip():
+            continue
+        try:
+            yield number, json.loads(line)
+        except ValueError as exc:
+            # The decoder's message names a position, never the text.
+            report.error(number, "invalid_json", f"not valid JSON: {exc.msg} at column {exc.colno}")
+
+
+def _check_messages(number: int, record: Any, report: _Report) -> list[dict[str, str]] | None:
+    """The messages of a well-formed record, or None after reporting every structural problem."""
+    if not isinstance(record, dict):
+        report.error(number, "not_object", f"each line must be a JSON object, not {_json_type(record)}")
+        return None
+    ok = True
+    if "messages" not in record:
+        report.error(number, "missing_key", "missing key 'messages'")
+        ok = False
+    for key in record:
+        if key != "messages":
+            report.error(number, "unknown_key", f"unknown key {key!r}; a line holds only 'messages'")
+            ok = False
+    messages = record.get("messages")
+    if "messages" in record and (not isinstance(messages, list) or not messages):
+        report.error(number, "invalid_messages", "'messages' must be a non-empty list")
+        return None
+    if not ok:
+        return None
+    for index, message in enumerate(messages, start=1):
+        where = f"message {index}"
+        if not isinstance(message, dict):
+            report.error(number, "not_object", f"{where} must be an object with 'role' and 'content'")
+            ok = False
+            continue
+        for key in MESSAGE_KEYS:
+            if key not in message:
+                report.error(number, "missing_key", f"{where}: missing key {key!r}")
+                ok = False
+        for key in message:
+            if key not in MESSAGE_KEYS:
+                report.error(number, "unknown_key", f"{where}: unknown key {key!r}")
+                ok = False
+        role = message.get("role")
+        if "role" in message and role not in ROLES:
+            shown = role if isinstance(role, str) and len(role) <= 20 else _json_type(role)
+            report.error(
+                number, "unknown_role", f"{where}: unknown role {shown!r}; use system, user or assistant"
+            )
+            ok = False
+        content = message.get("content")
+        if "content" in message:
+            if not isinstance(content, str):
+                report.error(number, "invalid_content", f"{where}: content must be a string")
+                ok = False
+            elif not content.strip():
+                report.error(number, "empty_content", f"{where}: content is empty")
+                ok = False
+    if not ok:
+        return None
+    roles = [message["role"] for message in messages]
+    if "assistant" not in roles:
+        report.error(number, "no_assistant_turn", "no assistant message: nothing to learn from this example")
+        return None
+    problem = _turn_order_problem(roles)
+    if problem:
+        report.error(number, "turn_order", problem)
+        return None
+    return messages
+
+
+def _turn_order_problem(roles: list[str]) -> str | None:
+    start = 1 if roles[0] == "system" else 0
+    for index, role in enumerate(roles[start:], start=start + 1):
+        if role == "system":
+            return f"message {index}: a system message may only come first"
+        expected = "user" if (index - start) % 2 == 1 else "assistant"
+        if role != expected:
+            return f"message {index}: expected {expected} (user and assistant turns alternate, user first)"
+    if roles[-1] != "assistant":
+        return "the last message must be the assistant's"
+    return None
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number"
+    )
+
+
+def validate_dataset(
+    data: bytes | str,
+    *,
+    rules: DatasetRules,
+    count_tokens: TokenCounter = approximate_token_counter,
+    epochs: int = 1,
+    hidden: HiddenTextIndex | None = None,
+) -> dict[str, Any]:
+    """The validation report of a chat-format JSONL training set (see the module docstring)."""
+    report = _Report()
+    metric, prompt = rules.metric, rules.prompt
+    public = {normalize_text(text) for text in rules.public_inputs}
+    seen_exact: dict[str, int] = {}
+    near_index = NearDuplicateIndex(rules.near_threshold)
+    labels: dict[str, Counter] = defaultdict(Counter)
+    examples = task_examples = total_tokens = longest = assistant_turns = 0
+    duplicates = near_duplicates = copied = overlapping = 0
+    for number, record in _lines(data, report):
+        messages = _check_messages(number, record, report)
+        if messages is None:
+            continue
+        examples += 1
+        tokens = count_tokens(messages)
+        total_tokens += tokens
+        longest = max(longest, tokens)
+        if tokens > rules.max_tokens_per_example:
+            report.error(
+                number,
+                "too_many_tokens",
+                f"{tokens} tokens, over the limit of {rules.max_tokens_per_example}: it would be truncated",
+            )
+        is_task = (
+            prompt is not None and messages[0]["role"] == "system" and messages[0]["content"] == prompt.system
+        )
+        assistant = [m for m in messages if m["role"] == "assistant"]
+        assistant_turns += len(assistant)
+        if is_task:
+            task_examples += 1
+            if metric is not None:
+                valid = True
+                for index, message in enumerate(messages, start=1):
+                    if message["role"] == "assistant":
+                        problem = metric.output_problem(message["content"])
+                        if problem:
+                            valid = False
+                            report.error(number, "invalid_target", f"message {index} (assistant): {problem}")
+                target = metric.parse_output(assistant[-1]["content"]) if valid else None
+                if target is not None:
+                    for dimension, value in metric.labels(target).items():
+                        labels[dimension][value] += 1
+
+        conversation = [m for m in messages if m["role"] != "system"]
+        exact_key = normalize_text("\n".join(f"{m['role']}: {m['content']}" for m in messages))
+        if exact_key in seen_exact:
+            duplicates += 1
+            report.warning(number, "duplicate", f"the same example as line {seen_exact[exact_key]}")
+        else:
+            seen_exact[exact_key] = number
+            example_sketch = sketch(token_set(" ".join(m["content"] for m in conversation)))
+            similar = near_index.query(example_sketch)
+            if similar is not None:
+                near_duplicates += 1
+                report.warning(number, "near_duplicate", f"nearly the same example as line {similar}")
+            near_index.add(number, example_sketch)
+
+        inputs = _user_inputs(conversation, prompt)
+        if any(normalize_text(text) in public for text in inputs):
+            copied += 1
+            report.warning(number, "public_example_copied", "a public example of the challenge, copied")
+        elif hidden is not None and any(hidden.overlaps(text) for text in inputs):
+            overlapping += 1
+
+    if examples == 0 and not report.error_counts:
+        report.error(None, "empty_file", "the file holds no examples")
+    elif examples < rules.min_examples:
+        report.error(
+            None, "too_few_examples", f"{examples} valid examples; at least {rules.min_examples} needed"
+        )
+    if examples > rules.max_examples:
+        report.error(None, "too_many_examples", f"{examples} examples; at most {rules.max_examples} allowed")
+    if prompt is not None and examples and not task_examples:
+        report.warning(
+            None,
+            "no_task_examples",
+            "no example uses the published system message, so none trains the task in its evaluation format",
+        )
+    _label_warnings(labels, metric, task_examples, report)
+
+    billable = total_tokens * epochs
+    device_seconds = billable / rules.train_tokens_per_second if rules.train_tokens_per_second else 0.0
+    stats = {
+        "examples": examples,
+        "task_examples": task_examples,
+        "other_examples": examples - task_examples,
+        "assistant_turns": assistant_turns,
+        "tokens": total_tokens,
+        "max_tokens_per_example": longest,
+        "mean_tokens_per_example": round(total_tokens / examples, 1) if examples else 0,
+        "epochs": epochs,
+        "billable_tokens": billable,
+        "estimated_device_seconds": round(device_seconds, 1),
+        "estimated_cost": math.ceil(device_seconds / 3600 * rules.device_cost_per_hour),
+        "currency": rules.currency,
+        "duplicates": duplicates,
+        "near_duplicates": near_duplicates,
+        "public_examples_copied": copied,
+        "label_distribution": {
+            dimension: dict(sorted(counts.items())) for dimension, counts in labels.items()
+        },
+        "error_counts": dict(report.error_counts),
+        "warning_counts": dict(report.warning_counts),
+    }
+    return {
+        "ok": not report.error_counts,
+        "errors": report.errors,
+        "warnings": report.warnings,
+        "stats": stats,
+        "contamination": {"overlapping_examples": overlapping},
+    }
+
+
+def _label_warnings(labels: dict[str, Counter], metric: Metric | None, total: int, report: _Report) -> None:
+    """Warn when a value is missing, or far below or above its uniform share (1/K of the examples)."""
+    if metric is None or not total:
+        return
+    for dimension, values in metric.label_values().items():
+        counts = labels.get(dimension, Counter())
+        missing = [value for value in values if not counts[value]]
+        if missing:
+            report.warning(
+                None,
+                "label_missing",
+                f"{dimension}: no task example of " + ", ".join(missing),
+            )
+        uniform = 1 / len(values)
+        for value in values:
+            share = counts[value] / total
+            if counts[value] and (share < uniform / 4 or share > min(0.9, uniform * 2.5)):
+                report.warning(
+                    None,
+                    "label_imbalance",
+                    f"{dimension}={value} is {share:.0%} of the task examples (an even share is {uniform:.0%})",
+                )
+
+
+def _user_inputs(messages: list[dict[str, str]], prompt: PublishedPrompt | None) -> list[str]:
+    return [
+        prompt.extract_input(m["content"]) if prompt else m["content"]
+        for m in messages
+        if m["role"] == "user"
+    ]
+
+
+def remove_overlapping(
+    data: bytes, *, prompt: PublishedPrompt | None, hidden: HiddenTextIndex
+) -> tuple[bytes, int]:
+    """(the dataset without the examples whose user turns overlap hidden items, how many were removed).
+
+    For a dataset that passed validation: every non-blank line is a valid example.
+    """
+    kept: list[bytes] = []
+    removed = 0
+    for raw in data.split(b"\n"):
+        if not raw.strip():
+            continue
+        messages = json.loads(raw.decode("utf-8").removeprefix("\ufeff"))["messages"]
+        if any(hidden.overlaps(text) for text in _user_inputs(messages, prompt)):
+            removed += 1
+        else:
+            kept.append(raw.rstrip(b"\r"))
+    return b"\n".join(kept) + b"\n", removed
+
+
+# --- hyperparameters ------------------------------------------------------------------------------
+
+LINEAR_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+SCHEDULERS = ("linear", "cosine", "constant")
+
+
+@dataclass(frozen=True)
+class HyperparameterLimits:
+    max_rank: int
+    max_epochs: int
+    max_seq_length: int
+
+
+def hyperparameter_schema(limits: HyperparameterLimits) -> dict[str, dict[str, Any]]:
+    """Each key the training engine takes, with its default and bounds under the challenge's budget."""
+    return {
+        "rank": {"type": "integer", "default": min(16, limits.max_rank), "min": 1, "max": limits.max_rank},
+        "alpha": {"type": "number", "default": 32.0, "min": 1.0, "max": 1024.0},
+        "dropout": {"type": "number", "default": 0.05, "min": 0.0, "max": 0.5},
+        "target_modules": {
+            "type": "modules",
+            "default": "all-linear",
+            "choices": ["all-linear", *LINEAR_MODULES],
+        },
+        "learning_rate": {"type": "number", "default": 2e-4, "min": 1e-6, "max": 1e-2},
+        "lr_scheduler": {"type": "choice", "default": "linear", "choices": list(SCHEDULERS)},
+        "warmup_ratio": {"type": "number", "default": 0.0, "min": 0.0, "max": 0.5},
+        "epochs": {
+            "type": "integer",
+            "default": min(2, limits.max_epochs),
+            "min": 1,
+            "max": limits.max_epochs,
+        },
+        "batch_size": {"type": "integer", "default": 8, "min": 1, "max": 64},
+        "gradient_accumulation": {"type": "integer", "default": 1, "min": 1, "max": 16},
+        "max_seq_length": {
+            "type": "integer",
+            "default": limits.max_seq_length,
+            "min": 16,
+            "max": limits.max_seq_length,
+        },
+        "seed": {"type": "integer", "default": 0, "min": 0, "max": 2**32 - 1},
+        "qlora": {"type": "boolean", "default": False},
+    }
+
+
+def validate_hyperparameters(
+    raw: Any, limits: HyperparameterLimits
+) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """(every key with defaults filled in, errors naming each bad key). Values are returned as given."""
+    schema = hyperparameter_schema(limits)
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        return {}, [{"key": "hyperparameters", "message": "must be a JSON object"}]
+    errors = [
+        {"key": key, "message": "unknown hyperparameter; known: " + ", ".join(schema)}
+        for key in raw
+        if key not in schema
+    ]
+    values = {key: spec["default"] for key, spec in schema.items()}
+    for key, value in raw.items():
+        if key not in schema:
+            continue
+        problem = _hyperparameter_problem(value, schema[key])
+        if problem:
+            errors.append({"key": key, "message": problem})
+        else:
+            values[key] = float(value) if schema[key]["type"] == "number" else value
+    return values, errors
+
+
+def _hyperparameter_problem(value: Any, spec: dict[str, Any]) -> str | None:
+    kind = spec["type"]
+    if kind == "boolean":
+        return None if isinstance(value, bool) else "must be true or false"
+    if kind == "choice":
+        return None if value in spec["choices"] else "must be one of " + ", ".join(spec["choices"])
+    if kind == "modules":
+        if value == "all-linear":
+            return None
+        if (
+            isinstance(value, list)
+            and value
+            and all(isinstance(v, str) for v in value)
+            and set(value) <= set(LINEAR_MODULES)
+        ):
+            return None
+        return 'must be "all-linear" or a list of ' + ", ".join(LINEAR_MODULES)
+    numeric = isinstance(value, int | float) and not isinstance(value, bool)
+    if kind == "integer" and not (numeric and float(value).is_integer()):
+        return f"must be an integer from {spec['min']} to {spec['max']}"
+    if not numeric or not math.isfinite(value) or not spec["min"] <= value <= spec["max"]:
+        noun = "an integer" if kind == "integer" else "a number"
+        return f"must be {noun} from {spec['min']} to {spec['max']}"
+    return None
+
+
+# --- eval sets (staff uploads) --------------------------------------------------------------------
+
+EVALSET_KEYS = ("split", "input", "target")
+
+
+@dataclass(frozen=True)
+class EvalRecord:
+    line: int
+    split: str
+    input: str
+    target: Any
+
+
+def parse_evalset(
+    data: bytes | str, *, metric: Metric, general_metric: Metric, min_sizes: dict[str, int]
+) -> tuple[list[EvalRecord], list[dict[str, Any]]]:
+    """Records of an eval-set JSONL file ({"split", "input", "target"} a line) and line-numbered errors.
+
+    A file without general items is valid: the caller supplies a general set.
+    """
+    report = _Report()
+    records: list[EvalRecord] = []
+    seen: dict[str, int] = {}
+    for number, record in _lines(data, report):
+        if not isinstance(record, dict):
+            report.error(number, "not_object", f"each line must be a JSON object, not {_json_type(record)}")
+            continue
+        missing = [key for key in EVALSET_KEYS if key not in record]
+        unknown = [key for key in record if key not in EVALSET_KEYS]
+        if missing:
+            report.error(number, "missing_key", "missing key " + ", ".join(repr(key) for key in missing))
+        if unknown:
+            report.error(number, "unknown_key", "unknown key " + ", ".join(repr(key) for key in unknown))
+        if missing or unknown:
+            continue
+        split, text, target = record["split"], record["input"], record["target"]
+        if split not in Split.ALL:
+            report.error(number, "unknown_split", "split must be " + ", ".join(Split.ALL))
+            continue
+        if not isinstance(text, str) or not text.strip():
+            report.error(number, "empty_input", "input must be a non-empty string")
+            continue
+        problem = (general_metric if split == Split.GENERAL else metric).check_target(target)
+        if problem:
+            report.error(number, "invalid_target", f"target {problem}")
+            continue
+        normalized = normalize_text(text)
+        if normalized in seen:
+            report.error(number, "duplicate_input", f"the same input as line {seen[normalized]}")
+            continue
+        seen[normalized] = number
+        records.append(EvalRecord(line=number, split=split, input=text, target=target))
+    counts = Counter(record.split for record in records)
+    for split, minimum in min_sizes.items():
+        if split == Split.GENERAL and not counts[split]:
+            continue
+        if counts[split] < minimum:
+            report.error(None, "too_few_items", f"{counts[split]} {split} items; at least {minimum} needed")
+    if not records and not report.error_counts:
+        report.error(None, "empty_file", "the file holds no items")
+    return records, report.errors
+
+
+def evalset_stats(items: list[tuple[str, str, Any]], *, metric: Metric) -> dict[str, Any]:
+    """Counts, label distribution and average lengths per split, from (split, input, target) triples."""
+    by_split: dict[str, list[tuple[str, Any]]] = defaultdict(list)
+    for split, text, target in items:
+        by_split[split].append((text, target))
+    stats: dict[str, Any] = {"counts": {split: len(by_split[split]) for split in Split.ALL}}
+    for split, entries in by_split.items():
+        texts = [text for text, _ in entries]
+        split_stats: dict[str, Any] = {
+            "avg_input_chars": round(sum(map(len, texts)) / len(texts), 1),
+            "avg_input_words": round(sum(len(text.split()) for text in texts) / len(texts), 1),
+        }
+        if split != Split.GENERAL:
+            distribution: dict[str, Counter] = defaultdict(Counter)
+            for _, target in entries:
+                for dimension, value in metric.labels(target).items():
+                    distribution[dimension][value] += 1
+            split_stats["labels"] = {d: dict(sorted(c.items())) for d, c in distribution.items()}
+            split_stats["avg_output_chars"] = round(
+                sum(len(metric.render(target)) for _, target in entries) / len(entries), 1
+            )
+        stats[split] = split_stats
+    return stats
