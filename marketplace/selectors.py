@@ -30,7 +30,6 @@ from django.db.models.functions import Coalesce, JSONObject
 
 from core.errors import NotFoundError, PermissionDeniedError
 from core.models import TransitionLog
-from marketplace.matching import Match, engineer_match
 from marketplace.models import (
     Consultation,
     Delivery,
@@ -128,7 +127,9 @@ class PreparedQuery:
         sql, params, converters, (names, positions), relations = self.compiled[alias]
         args = [values[param.name] if isinstance(param, Param) else param for param in params]
         if limit is not None:
-            sql, args = f"{sql} LIMIT %s OFFSET %s", [*args, limit, offset]
+            # Numbers in the text, not parameters: PostgreSQL plans a prepared statement once only when
+            # its generic plan is as good as one made for the values, and an unknown LIMIT never is.
+            sql = f"{sql} LIMIT {int(limit)} OFFSET {int(offset)}"
         connection = connections[alias]
         with _cursor(connection) as cursor:
             cursor.execute(sql, args)
@@ -378,11 +379,6 @@ def request_for_matching(*, user: User, request_id: int) -> Row:
     if hiring_request.client_id != user.pk:
         raise PermissionDeniedError("Only the request's client sees its matches.")
     return hiring_request
-
-
-def request_matches(*, user: User, request_id: int, limit: int = 20) -> list[Match]:
-    """Ranked engineers for a request, best first, with the reasons; its client only."""
-    return engineer_match(hiring_request=request_for_matching(user=user, request_id=request_id), limit=limit)
 
 
 # --- Consultations ----------------------------------------------------------------------------------

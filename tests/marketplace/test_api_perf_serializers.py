@@ -19,6 +19,7 @@ from rest_framework.test import APIRequestFactory
 
 from marketplace import selectors
 from marketplace.api import serializers as s
+from marketplace.matching import engineer_match
 from marketplace.models import EngineerProfile
 from marketplace.services import engagements as engagement_services
 from marketplace.services import requests as request_services
@@ -128,7 +129,8 @@ def test_request_list(world, staff_user):
 
 def test_matches(world):
     client = world["active"].client
-    matches = selectors.request_matches(user=client, request_id=world["request"].pk, limit=50)
+    hiring_request = selectors.request_for_matching(user=client, request_id=world["request"].pk)
+    matches = engineer_match(hiring_request=hiring_request, limit=50)
     assert {match.invited for match in matches} == {True, False}
     assert any(match.profile.user.active_badges for match in matches)
     _assert_same(s.MatchSerializer, matches)
