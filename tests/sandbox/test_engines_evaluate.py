@@ -17,7 +17,15 @@ from peft import PeftModel
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from sandbox.engines.common import EngineError
-from sandbox.engines.evaluate import greedy_generate, load_model, run_evaluation
+from sandbox.engines.evaluate import (
+    greedy_generate,
+    load_model,
+    preallocated_cache,
+    prompt_batch,
+    prompt_groups,
+    prompts_pass,
+    run_evaluation,
+)
 from tests.sandbox.engine_fixtures import (
     COLOURS,
     COUNT_ANSWER,
@@ -168,6 +176,45 @@ def test_rows_that_end_are_dropped_and_the_rest_still_match(adapter_dir, tiny_mo
     assert generated.compactions >= 1
     # It stopped when the last row ended, not at max_new_tokens.
     assert generated.passes == len(generated.outputs[3]) < 30
+
+
+def test_prompt_groups_bound_padding_and_cover_every_row_once():
+    lengths = [30, 200, 31, 190, 120, 29, 121, 200, 60]
+    groups = prompt_groups(lengths)
+    assert sorted(row for group in groups for row in group) == list(range(len(lengths)))
+    for group in groups:
+        widest = max(lengths[row] for row in group)
+        padding = sum(widest - lengths[row] for row in group)
+        assert padding <= 0.1 * widest * len(group), (group, padding)
+    assert [sorted(lengths[row] for row in group) for group in groups][:1] == [[190, 200, 200]]
+    assert len(groups) == 4  # {200, 200, 190}, {121, 120}, {60}, {31, 30, 29}
+
+
+def test_grouped_prompts_pass_computes_what_one_padded_pass_does(tiny_model_dir):
+    """The prompts' pass in groups of near-equal length gives each row the same next-token logits
+    and the same keys and values as one pass over the whole right-padded batch, with less padding."""
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    ids = [
+        tokenizer.apply_chat_template(p["messages"], add_generation_prompt=True, return_dict=False)
+        for p in varied_prompts(12, seed=5)
+    ]
+    input_ids, lengths = prompt_batch(ids, tokenizer.pad_token_id, torch.device("cpu"))
+    layers = model.config.num_hidden_layers
+    results = {}
+    with torch.inference_mode():
+        for grouped in (False, True):
+            cache = preallocated_cache(layers, input_ids.shape[1] + 4)
+            logits, padding = prompts_pass(model, cache, input_ids, lengths, grouped=grouped)
+            results[grouped] = (logits, padding, cache)
+    (whole, whole_padding, whole_cache), (parts, part_padding, part_cache) = results[False], results[True]
+    torch.testing.assert_close(parts, whole, rtol=1e-4, atol=1e-5)
+    assert part_padding < whole_padding
+    for row, length in enumerate(lengths.tolist()):
+        for mine, theirs in zip(part_cache.layers, whole_cache.layers, strict=True):
+            assert mine.get_seq_length() == theirs.get_seq_length() == input_ids.shape[1]
+            torch.testing.assert_close(mine.keys[row, :, :length], theirs.keys[row, :, :length])
+            torch.testing.assert_close(mine.values[row, :, :length], theirs.values[row, :, :length])
 
 
 def test_prompts_are_checked(tiny_model_dir, tmp_path):
