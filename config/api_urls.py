@@ -9,4 +9,5 @@ urlpatterns = [
     path("", include("marketplace.api.urls")),
     path("", include("sandbox.api.urls")),
     path("", include("payments.api.urls")),
+    path("", include("vetting.api.urls")),
 ]

@@ -316,6 +316,22 @@ VETTING_TRAIN_TOKENS_PER_SECOND = env.int("VETTING_TRAIN_TOKENS_PER_SECOND", def
 VETTING_DEVICE_COST_PER_HOUR = env.int("VETTING_DEVICE_COST_PER_HOUR", default=250)
 VETTING_COST_CURRENCY = env.str("VETTING_COST_CURRENCY", default="usd")
 VETTING_MAX_DATASET_BYTES = env.int("VETTING_MAX_DATASET_BYTES", default=50 * 1024 * 1024)
+# The pipeline's sandbox jobs. Hidden items wait for their evaluate job here (private, deleted once
+# the job has finished); unset: SANDBOX_ROOT/vetting-inputs.
+VETTING_INPUTS_DIR = env.str("VETTING_INPUTS_DIR", default="")
+# A train job's wall limit is the challenge's training budget plus this (model loading, saving).
+VETTING_TRAIN_STARTUP_SECONDS = env.int("VETTING_TRAIN_STARTUP_SECONDS", default=300)
+# Memory caps of the pipeline's jobs (MB); unset: SANDBOX_DEFAULT_MEMORY_MB.
+VETTING_TRAIN_MEMORY_MB = env.int("VETTING_TRAIN_MEMORY_MB", default=None)
+VETTING_EVAL_MEMORY_MB = env.int("VETTING_EVAL_MEMORY_MB", default=None)
+VETTING_EVAL_BATCH_SIZE = env.int("VETTING_EVAL_BATCH_SIZE", default=16)
+VETTING_EVAL_WALL_SECONDS = env.int("VETTING_EVAL_WALL_SECONDS", default=3600)
+# The safety net under the job-finished hook: advances any submission whose jobs are done.
+CELERY_BEAT_SCHEDULE["vetting-submissions-sweep"] = {
+    "task": "vetting.tasks.submissions_sweep",
+    "schedule": timedelta(seconds=env.int("VETTING_SWEEP_SECONDS", default=60)),
+    "options": {"queue": "default"},
+}
 
 # Stripe: the local Stripe-compatible server unless real keys are set.
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")

@@ -43,6 +43,13 @@ class InvalidTransitionError(ApplicationError):
     status = 409
 
 
+class ServiceUnavailableError(ApplicationError):
+    """Something the platform needs is not available right now; the same request may work later."""
+
+    code = "service_unavailable"
+    status = 503
+
+
 class PaymentProviderError(ApplicationError):
     code = "payment_provider_error"
     status = 502

@@ -1,0 +1,434 @@
+"""The pipeline's steps without a worker: which jobs it starts with what, idempotence, the job hook and
+the sweep, failures, and scoring from the evaluate jobs' generations.
+
+Jobs here do not run: the test transaction never commits, so their supervisor tasks are never sent;
+a test plays the supervisor's part where it needs a job to end (`end_job`), writing the files an
+engine would. End to end with a real worker and the real engines: test_pipeline_worker.py.
+"""
+
+from __future__ import annotations
+
+import json
+import stat
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+
+from core.transitions import transition_apply
+from sandbox.models import Job
+from sandbox.services import job_output_dir
+from tests.vetting import test_pipeline_support as support
+from tests.vetting.conftest import task_dataset
+from tests.vetting.test_pipeline_support import TINY, tiny_adapter_files
+from vetting import pipeline
+from vetting.challenges import GENERAL_METRIC
+from vetting.datasets import approximate_token_counter
+from vetting.models import EvalBaseline, EvalItem, Submission
+from vetting.selectors import submission_public
+
+# Fixtures (see test_pipeline_support).
+pipeline_settings = support.pipeline_settings
+tiny_model_dir = support.tiny_model_dir
+tiny_ticket = support.tiny_ticket
+
+pytestmark = pytest.mark.django_db
+
+HYPERPARAMETERS = {"rank": 4, "epochs": 1, "batch_size": 8}
+
+
+def submit(challenge, engineer, data: bytes | None = None, **kwargs) -> Submission:
+    return pipeline.submission_submit(
+        actor=engineer,
+        challenge_id=challenge.pk,
+        kind="dataset",
+        dataset=task_dataset(challenge, 24) if data is None else data,
+        hyperparameters=HYPERPARAMETERS,
+        **kwargs,
+    )
+
+
+def end_job(
+    job: Job, *, write: Callable[[Path], None] | None = None, reason: str = "", message: str = ""
+) -> Job:
+    """Play the supervisor: start the job, let `write` fill its output folder, then end it."""
+    job = Job.objects.get(pk=job.pk)
+    now = timezone.now()
+    key = job.timeline_key
+    transition_apply(
+        instance=job,
+        transition="start",
+        actor=None,
+        timeline_key=key,
+        device="cpu",
+        supervisor="test:0",
+        now=now,
+    )
+    output = job_output_dir(job)
+    output.mkdir(parents=True)
+    if write is not None:
+        write(output)
+    if (output / "metrics.json").is_file():
+        job.metrics = json.loads((output / "metrics.json").read_text())
+    if reason:
+        transition_apply(
+            instance=job,
+            transition="fail",
+            actor=None,
+            timeline_key=key,
+            reason=reason,
+            message=message,
+            now=now,
+        )
+    else:
+        transition_apply(instance=job, transition="succeed", actor=None, timeline_key=key, now=now)
+    return job
+
+
+def write_adapter(output: Path) -> None:
+    (output / "adapter").mkdir()
+    (output / "adapter" / "adapter_config.json").write_text("{}")
+    (output / "adapter" / "adapter_model.safetensors").write_bytes(b"0" * 64)
+    metrics = {"trained_tokens": 12345, "trainable_parameters": 2048, "adapter_bytes": 64}
+    (output / "metrics.json").write_text(json.dumps({**metrics, "hyperparameters": {"rank": 4}}))
+
+
+def generations_writer(job: Job, outputs: dict[str, Callable[[EvalItem], str]]) -> Callable[[Path], None]:
+    """What the evaluation engine writes for the job's prompts: outputs[configuration](item)."""
+    items = {item.key: item for item in EvalItem.objects.all()}
+
+    def write(output: Path) -> None:
+        lines = []
+        for line in Path(job.spec["prompts_path"]).read_text().splitlines():
+            prompt = json.loads(line)
+            config, _, key = prompt["id"].partition("|")
+            record = {"id": prompt["id"], "output": outputs[config](items[key]), "prompt_tokens": 100}
+            lines.append(json.dumps(record | {"output_tokens": 10}))
+        (output / "generations.jsonl").write_text("\n".join(lines) + "\n")
+
+    return write
+
+
+def right(item: EvalItem) -> str:
+    metric = GENERAL_METRIC if item.split == "general" else item.eval_set.challenge.metric_obj
+    return metric.render(item.target)
+
+
+def wrong(item: EvalItem) -> str:
+    return "I cannot help with that."
+
+
+PASSING = {
+    "zero_shot": wrong,
+    "few_shot": wrong,
+    "fine_tuned": right,
+    "general_base": right,
+    "general_fine_tuned": right,
+}
+
+
+def evaluation_jobs(submission: Submission) -> dict[str, Job]:
+    return {
+        key: Job.objects.get(pk=job_id)
+        for key, job_id in submission.job_ids.items()
+        if key.startswith("evaluate:")
+    }
+
+
+def to_evaluation(challenge, engineer, django_capture_on_commit_callbacks) -> Submission:
+    submission = submit(challenge, engineer)
+    pipeline.submission_advance(submission_id=submission.pk)
+    submission.refresh_from_db()
+    end_job(Job.objects.get(pk=submission.job_ids["train"]), write=write_adapter)
+    pipeline.submission_advance(submission_id=submission.pk)
+    submission.refresh_from_db()
+    assert submission.state == Submission.State.EVALUATING
+    return submission
+
+
+# --- validation and training ----------------------------------------------------------------------
+
+
+def test_validation_counts_tokens_with_the_base_models_tokenizer(tiny_ticket, engineer_user, tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    data = task_dataset(tiny_ticket, 24)
+    submission = submit(tiny_ticket, engineer_user, data)
+    assert submission.state == Submission.State.QUEUED, submission.validation_report["errors"]
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    chats = [json.loads(line)["messages"] for line in data.decode().splitlines()]
+    real = sum(len(tokenizer.apply_chat_template(chat, tokenize=True, return_dict=False)) for chat in chats)
+    assert submission.validation_report["stats"]["tokens"] == real
+    assert real != sum(approximate_token_counter(chat) for chat in chats)
+
+
+def test_a_rejected_submission_starts_no_job(tiny_ticket, engineer_user, django_capture_on_commit_callbacks):
+    jobs = Job.objects.count()
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        submission = submit(tiny_ticket, engineer_user, b'{"messages": []}\nnot json\n')
+    assert submission.state == Submission.State.REJECTED
+    assert submission.steps["validate"]["status"] == "failed"
+    assert {submission.steps[step]["status"] for step in ("train", "evaluate", "score", "verdict")} == {
+        "pending"
+    }
+    assert callbacks == [] and Job.objects.count() == jobs and submission.job_ids == {}
+    assert pipeline.submission_advance(submission_id=submission.pk) == "nothing to do (rejected)"
+    assert Job.objects.count() == jobs
+
+
+def test_an_accepted_submission_is_sent_to_the_pipeline_once_committed(
+    tiny_ticket, engineer_user, django_capture_on_commit_callbacks, monkeypatch
+):
+    sent = []
+    monkeypatch.setattr(pipeline, "_send_advance", sent.append)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        submission = submit(tiny_ticket, engineer_user)
+    assert submission.state == Submission.State.QUEUED and sent == []
+    for callback in callbacks:
+        callback()
+    assert sent == [submission.pk]
+
+
+def test_the_train_job_gets_the_dataset_and_the_base_model_only_and_advancing_twice_starts_it_once(
+    tiny_ticket, engineer_user, tiny_model_dir
+):
+    submission = submit(tiny_ticket, engineer_user)
+    assert pipeline.submission_advance(submission_id=submission.pk).startswith("training (job ")
+    assert pipeline.submission_advance(submission_id=submission.pk).startswith("waiting for training")
+    submission.refresh_from_db()
+    assert submission.state == Submission.State.TRAINING
+    assert (
+        submission.steps["validate"]["status"] == "done" and submission.steps["train"]["status"] == "running"
+    )
+    job = Job.objects.get()
+    assert submission.job_ids == {"train": job.pk}
+    assert (job.kind, job.owner) == (Job.Kind.TRAIN, engineer_user)
+    assert set(job.spec) == {"base_model_dir", "dataset_path", "hyperparameters"}
+    assert job.spec["base_model_dir"] == str(tiny_model_dir)
+    assert sorted(job.input_paths) == sorted([str(tiny_model_dir), job.spec["dataset_path"]])
+    assert job.spec["hyperparameters"] == submission.hyperparameters
+    assert job.spec["hyperparameters"]["rank"] == 4 and job.spec["hyperparameters"]["learning_rate"] == 2e-4
+    # What the sandbox trains on is the submission's own file: no hidden item in it.
+    trained = Path(job.spec["dataset_path"]).read_text()
+    assert not [text for text in EvalItem.objects.values_list("input", flat=True) if text in trained]
+    assert job.wall_seconds == tiny_ticket.max_wall_seconds + 300
+
+
+# --- evaluation -----------------------------------------------------------------------------------
+
+
+def test_evaluation_runs_hidden_items_in_ownerless_jobs_from_private_files(
+    tiny_ticket, engineer_user, django_capture_on_commit_callbacks
+):
+    submission = to_evaluation(tiny_ticket, engineer_user, django_capture_on_commit_callbacks)
+    train = Job.objects.get(pk=submission.job_ids["train"])
+    assert (
+        submission.steps["train"]["status"] == "done" and submission.steps["evaluate"]["status"] == "running"
+    )
+    jobs = evaluation_jobs(submission)
+    assert set(jobs) == set(pipeline.EVALUATE_KEYS)
+    assert {job.owner for job in jobs.values()} == {None}
+    assert {job.kind for job in jobs.values()} == {Job.Kind.EVALUATE}
+    adapter = str(job_output_dir(train) / "adapter")
+    assert (
+        jobs[pipeline.TUNED_TASK].spec["adapter_dir"]
+        == adapter
+        == jobs[pipeline.TUNED_GENERAL].spec["adapter_dir"]
+    )
+    assert (
+        jobs[pipeline.BASE_TASK].spec["adapter_dir"]
+        is None
+        is jobs[pipeline.BASE_GENERAL].spec["adapter_dir"]
+    )
+    assert jobs[pipeline.TUNED_TASK].spec["max_new_tokens"] == tiny_ticket.max_new_tokens == 16
+    assert jobs[pipeline.TUNED_GENERAL].spec["max_new_tokens"] == 24
+
+    def configs(job: Job) -> dict[str, int]:
+        counted: dict[str, int] = {}
+        for line in Path(job.spec["prompts_path"]).read_text().splitlines():
+            config = json.loads(line)["id"].split("|")[0]
+            counted[config] = counted.get(config, 0) + 1
+        return counted
+
+    eval_set = submission.eval_set
+    task, general = (
+        eval_set.items.exclude(split="general").count(),
+        eval_set.items.filter(split="general").count(),
+    )
+    assert configs(jobs[pipeline.BASE_TASK]) == {"zero_shot": task, "few_shot": task}
+    assert configs(jobs[pipeline.BASE_GENERAL]) == {"general_base": general}
+    assert configs(jobs[pipeline.TUNED_TASK]) == {"fine_tuned": task}
+    assert configs(jobs[pipeline.TUNED_GENERAL]) == {"general_fine_tuned": general}
+    for job in jobs.values():
+        path = Path(job.spec["prompts_path"])
+        assert path.parent == pipeline.inputs_dir()
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert job.spec["prompts_path"] in job.input_paths
+    # The training sandbox never saw any of these files.
+    assert not any(pipeline.inputs_dir().as_posix() in path for path in train.input_paths)
+
+
+def test_results_give_a_verdict_and_baselines_are_computed_once(
+    tiny_ticket, engineer_user, django_capture_on_commit_callbacks
+):
+    first = to_evaluation(tiny_ticket, engineer_user, django_capture_on_commit_callbacks)
+    jobs = evaluation_jobs(first)
+    for job in jobs.values():
+        end_job(job, write=generations_writer(job, PASSING))
+    assert pipeline.submission_advance(submission_id=first.pk) == "scored: passed"
+    first.refresh_from_db()
+    assert first.state == Submission.State.PASSED
+    assert {name: step["status"] for name, step in first.steps.items()} == dict.fromkeys(
+        Submission.STEPS, "done"
+    )
+    assert (first.base_score, first.few_shot_score, first.fine_tuned_score) == (0.0, 0.0, 1.0)
+    assert first.forgetting_ratio == 1.0
+    assert first.cost["trained_tokens"] == 12345 and first.cost["trainable_params"] == 2048
+    assert first.cost["device_seconds"] >= 0
+    assert EvalBaseline.objects.filter(eval_set=first.eval_set, base_model=TINY).count() == 3
+    # Hidden items do not stay on disk once their job is done.
+    assert not any(Path(job.spec["prompts_path"]).exists() for job in jobs.values())
+
+    second = to_evaluation(tiny_ticket, engineer_user, django_capture_on_commit_callbacks)
+    assert set(evaluation_jobs(second)) == {pipeline.TUNED_TASK, pipeline.TUNED_GENERAL}
+    half = {**PASSING, "fine_tuned": lambda item: right(item) if item.position % 2 else wrong(item)}
+    for job in evaluation_jobs(second).values():
+        end_job(job, write=generations_writer(job, half))
+    assert pipeline.submission_advance(submission_id=second.pk) == "scored: failed"
+    second.refresh_from_db()
+    assert second.few_shot_score == 0.0 and 0.3 < second.fine_tuned_score < 0.7
+    assert "The fine-tuned model's final-split score is below the pass mark." in second.verdict["reasons"]
+
+
+def test_baseline_jobs_are_shared_while_they_run(
+    tiny_ticket, engineer_user, django_capture_on_commit_callbacks
+):
+    first = to_evaluation(tiny_ticket, engineer_user, django_capture_on_commit_callbacks)
+    second = to_evaluation(tiny_ticket, engineer_user, django_capture_on_commit_callbacks)
+    for key in (pipeline.BASE_TASK, pipeline.BASE_GENERAL):
+        assert first.job_ids[key] == second.job_ids[key]
+    assert first.job_ids[pipeline.TUNED_TASK] != second.job_ids[pipeline.TUNED_TASK]
+    # One job's end advances every submission waiting on it.
+    for job in evaluation_jobs(first).values():
+        end_job(job, write=generations_writer(job, PASSING))
+    assert sorted(pipeline.job_finished(job_id=first.job_ids[pipeline.BASE_TASK])) == [first.pk, second.pk]
+    assert Submission.objects.get(pk=first.pk).state == Submission.State.PASSED
+    assert Submission.objects.get(pk=second.pk).state == Submission.State.EVALUATING
+
+
+def test_an_adapter_skips_training_and_its_cost_has_the_rank(
+    tiny_ticket, engineer_user, tiny_model_dir, tmp_path
+):
+    files = tiny_adapter_files(tiny_model_dir, tmp_path / "adapter", rank=4)
+    submission = pipeline.submission_submit(
+        actor=engineer_user, challenge_id=tiny_ticket.pk, kind="adapter", adapter_files=files
+    )
+    assert submission.state == Submission.State.QUEUED, submission.validation_report
+    assert pipeline.submission_advance(submission_id=submission.pk).startswith("evaluating")
+    submission.refresh_from_db()
+    assert "train" not in submission.job_ids and submission.steps["train"]["status"] == "skipped"
+    jobs = evaluation_jobs(submission)
+    assert jobs[pipeline.TUNED_TASK].spec["adapter_dir"] == submission.adapter_dir
+    assert not Job.objects.filter(kind=Job.Kind.TRAIN).exists()
+    for job in jobs.values():
+        end_job(job, write=generations_writer(job, PASSING))
+    pipeline.submission_advance(submission_id=submission.pk)
+    submission.refresh_from_db()
+    assert submission.state == Submission.State.PASSED
+    assert submission.verdict["rules"][3]["figure"] == {
+        "lora_rank": {"used": 4, "limit": tiny_ticket.max_lora_rank}
+    }
+    assert submission.cost["trainable_params"] == submission.validation_report["stats"]["trainable_params"]
+
+
+# --- failures, the job hook and the sweep ---------------------------------------------------------
+
+
+def test_a_finished_job_advances_its_submission_through_the_hook(
+    tiny_ticket, engineer_user, django_capture_on_commit_callbacks
+):
+    submission = submit(tiny_ticket, engineer_user)
+    pipeline.submission_advance(submission_id=submission.pk)
+    job = Job.objects.get()
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        end_job(job, reason=Job.FailureReason.OUT_OF_MEMORY, message="exceeded 8192 MB (resident 8200 MB)")
+    assert callbacks, "finishing a job tells the pipeline"
+    submission.refresh_from_db()
+    assert (submission.state, submission.failure_step) == (Submission.State.ERRORED, "train")
+    assert submission.failure_message == (
+        f"Training ran out of memory ({job.memory_mb} MB); try a smaller batch_size or max_seq_length."
+    )
+    assert submission.steps["train"] == {"status": "failed", "detail": submission.failure_message}
+
+
+def test_the_sweep_catches_a_lost_message(tiny_ticket, engineer_user, django_capture_on_commit_callbacks):
+    # The test transaction never commits: the submission's own message is never sent (lost).
+    submission = submit(tiny_ticket, engineer_user)
+    assert pipeline.submissions_sweep() == 1
+    submission.refresh_from_db()
+    assert submission.state == Submission.State.TRAINING
+    job = Job.objects.get()
+    with django_capture_on_commit_callbacks(execute=False):
+        end_job(
+            job,
+            reason=Job.FailureReason.CRASHED,
+            message="invalid hyperparameters: hyperparameters.qlora: QLoRA needs a CUDA GPU",
+        )
+    assert Submission.objects.get(pk=submission.pk).state == Submission.State.TRAINING
+    assert pipeline.submissions_sweep() == 1
+    submission.refresh_from_db()
+    assert submission.state == Submission.State.ERRORED
+    # Training never sees hidden items, so its engine's own words are what the engineer needs.
+    assert submission.failure_message == (
+        "Training failed: invalid hyperparameters: hyperparameters.qlora: QLoRA needs a CUDA GPU"
+    )
+    assert pipeline.submissions_sweep() == 0
+
+
+def test_an_evaluation_failure_is_described_never_quoted(
+    tiny_ticket, engineer_user, django_capture_on_commit_callbacks
+):
+    submission = to_evaluation(tiny_ticket, engineer_user, django_capture_on_commit_callbacks)
+    hidden = EvalItem.objects.filter(split="final").first().input
+    jobs = evaluation_jobs(submission)
+    end_job(jobs[pipeline.TUNED_TASK], reason=Job.FailureReason.CRASHED, message=f"prompts line 3: {hidden}")
+    assert pipeline.submission_advance(submission_id=submission.pk) == "errored at evaluate"
+    submission.refresh_from_db()
+    assert submission.failure_step == "evaluate"
+    assert submission.failure_message == (
+        "The evaluation failed on the platform's side (crashed); this attempt does not count."
+    )
+    everything = json.dumps(
+        [submission.steps, submission.failure_message, submission_public(submission=submission)], default=str
+    )
+    assert hidden not in everything and "prompts line" not in everything
+
+
+def test_incomplete_generations_error_at_scoring(
+    tiny_ticket, engineer_user, django_capture_on_commit_callbacks
+):
+    submission = to_evaluation(tiny_ticket, engineer_user, django_capture_on_commit_callbacks)
+    for key, job in evaluation_jobs(submission).items():
+        writer = generations_writer(job, PASSING)
+        if key == pipeline.TUNED_TASK:
+
+            def writer(output: Path, job: Job = job) -> None:
+                generations_writer(job, PASSING)(output)
+                lines = (output / "generations.jsonl").read_text().splitlines()
+                (output / "generations.jsonl").write_text("\n".join([*lines[:-2], "{not json"]) + "\n")
+
+        end_job(job, write=writer)
+    assert pipeline.submission_advance(submission_id=submission.pk) == "errored at score"
+    submission.refresh_from_db()
+    assert submission.failure_message == "Scoring failed: Generations for fine_tuned miss 2 item(s)."
+    assert not EvalBaseline.objects.exists()
+
+
+def test_a_missing_base_model_errors_without_starting_a_job(tiny_ticket, engineer_user, settings):
+    submission = submit(tiny_ticket, engineer_user)
+    settings.BASE_MODELS_EXTRA = {}
+    assert pipeline.submission_advance(submission_id=submission.pk) == "errored at train"
+    assert not Job.objects.exists()
+    assert Submission.objects.get(pk=submission.pk).failure_message == pipeline.BASE_MODEL_MISSING

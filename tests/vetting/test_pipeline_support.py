@@ -1,0 +1,187 @@
+"""Fixtures for the pipeline's tests (no tests here): a tiny base model registered for a challenge,
+and a real Celery worker serving both queues (gpu: sandbox jobs; default: the pipeline's tasks)
+on a broker of its own, sharing the test database.
+
+Import the fixtures by name into a test module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from config.celery import app as celery_app
+from tests.celery_worker import Worker, wait_for
+from tests.vetting.conftest import TEST_SEED
+from vetting.models import Challenge, Submission
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+TINY = "tiny-test"
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """The tiny random Llama, with room for a few-shot prompt in its tiny tokenizer's many tokens."""
+    from sandbox.tiny import build_tiny_model
+
+    folder = build_tiny_model(tmp_path_factory.mktemp("tiny-base") / "model")
+    config_path = folder / "config.json"
+    config = json.loads(config_path.read_text())
+    config["max_position_embeddings"] = 4096
+    config_path.write_text(json.dumps(config, indent=2))
+    return folder
+
+
+@pytest.fixture
+def pipeline_settings(settings, tmp_path, tiny_model_dir):
+    settings.SANDBOX_ROOT = tmp_path / "sandbox"
+    settings.BASE_MODELS_EXTRA = {TINY: str(tiny_model_dir)}
+    settings.SANDBOX_HEARTBEAT_SECONDS = 1
+    settings.SANDBOX_ALLOW_UNISOLATED = False
+    # Small splits: the tiny model is scored on a handful of items (the general set keeps its 80).
+    settings.VETTING_MIN_FEEDBACK_ITEMS = 8
+    settings.VETTING_MIN_FINAL_ITEMS = 16
+    settings.VETTING_EVAL_BATCH_SIZE = 48
+    return settings
+
+
+def make_tiny_challenge(slug: str = "support-ticket-json", **fields: Any) -> Challenge:
+    """A built-in challenge on the tiny base model, with its first eval-set version."""
+    from vetting.services import challenge_sync_builtin, evalset_generate
+
+    challenge, _ = challenge_sync_builtin(slug=slug)
+    # The tiny tokenizer spends many more tokens on the same text than SmolLM2's.
+    values = {"base_model": TINY, "max_tokens_per_example": 1024, "max_new_tokens": 16, **fields}
+    Challenge.objects.filter(pk=challenge.pk).update(**values)
+    evalset_generate(actor=None, challenge_id=challenge.pk)
+    challenge.refresh_from_db()
+    return challenge
+
+
+@pytest.fixture
+def tiny_ticket(db, pipeline_settings) -> Challenge:
+    return make_tiny_challenge()
+
+
+def worker_settings_module(folder: Path, name: str, overrides: dict[str, Any]) -> str:
+    lines = [
+        "from config.settings_test import *  # noqa",
+        "CELERY_TASK_ALWAYS_EAGER = False",
+        f"DATABASES['default']['NAME'] = {connection.settings_dict['NAME']!r}",
+    ]
+    lines += [f"{key} = {value!r}" for key, value in overrides.items()]
+    (folder / f"{name}.py").write_text("\n".join(lines) + "\n")
+    return name
+
+
+def _reset_producer_pool() -> None:
+    """Drop the test process's broker connections: they were made with the options of the moment."""
+    from kombu import pools
+
+    pools.reset()
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def start_pipeline_worker(transactional_db, tmp_path, pipeline_settings) -> Iterator[Callable[..., Worker]]:
+    """`start_pipeline_worker(**settings)` starts a real worker on queues gpu and default; the test
+    process stops running tasks eagerly, so every step goes through the broker."""
+    eager = celery_app.conf.task_always_eager
+    transport = dict(celery_app.conf.broker_transport_options or {})
+    filesystem = settings.CELERY_BROKER_URL.startswith("filesystem")
+    isolated: dict[str, Any] = {}
+    if filesystem:
+        # A broker folder of its own: other workers on this host never take (or purge) these tasks.
+        broker = tmp_path / "broker"
+        for folder in ("queue", "processed", "control"):
+            (broker / folder).mkdir(parents=True)
+        isolated = {
+            **transport,
+            "data_folder_in": str(broker / "queue"),
+            "data_folder_out": str(broker / "queue"),
+            "processed_folder": str(broker / "processed"),
+            "control_folder": str(broker / "control"),
+        }
+        celery_app.conf.broker_transport_options = isolated
+        _reset_producer_pool()
+    celery_app.conf.task_always_eager = False
+    workers: list[Worker] = []
+
+    def start(**extra: Any) -> Worker:
+        overrides = {
+            "SANDBOX_ROOT": str(pipeline_settings.SANDBOX_ROOT),
+            "SANDBOX_HEARTBEAT_SECONDS": 1,
+            "BASE_MODELS_EXTRA": dict(pipeline_settings.BASE_MODELS_EXTRA),
+            "MEDIA_ROOT": str(pipeline_settings.MEDIA_ROOT),
+            "VETTING_SECRET_SEED": TEST_SEED,
+            "VETTING_BOOTSTRAP_RESAMPLES": pipeline_settings.VETTING_BOOTSTRAP_RESAMPLES,
+            "VETTING_EVAL_BATCH_SIZE": pipeline_settings.VETTING_EVAL_BATCH_SIZE,
+            **({"CELERY_BROKER_TRANSPORT_OPTIONS": isolated} if filesystem else {}),
+            **extra,
+        }
+        module = worker_settings_module(tmp_path, f"vetting_worker_settings_{len(workers)}", overrides)
+        worker = Worker(
+            queues="gpu,default",
+            settings_module=module,
+            pythonpath=os.pathsep.join([str(tmp_path), str(PROJECT_DIR)]),
+            log_path=tmp_path / f"vetting-worker-{len(workers)}.log",
+            purge=not workers,
+        )
+        workers.append(worker)
+        return worker
+
+    try:
+        yield start
+    finally:
+        for worker in workers:
+            worker.stop()
+        celery_app.conf.task_always_eager = eager
+        if filesystem:
+            celery_app.conf.broker_transport_options = transport
+            _reset_producer_pool()
+
+
+def finished_submission(
+    submission_id: int, *, timeout: float = 900, worker: Worker | None = None
+) -> Submission:
+    def done():
+        if worker is not None and not worker.alive:
+            raise AssertionError(f"the worker died: {worker.log()}")
+        submission = Submission.objects.get(pk=submission_id)
+        return submission if submission.is_finished else None
+
+    return wait_for(done, timeout=timeout, what=f"submission {submission_id} to finish", interval=1)
+
+
+class Upload:
+    """An uploaded file as Django hands it over (name, size, chunks)."""
+
+    def __init__(self, name: str, data: bytes) -> None:
+        self.name, self.data, self.size = name, data, len(data)
+
+    def chunks(self, chunk_size=None):
+        yield self.data
+
+
+def tiny_adapter_files(base_dir: Path, folder: Path, *, rank: int = 4) -> list[Upload]:
+    """A real LoRA adapter of the tiny base model, as an engineer would upload it."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    model = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(base_dir),
+        LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"),
+    )
+    model.save_pretrained(folder)
+    return [
+        Upload(name, (folder / name).read_bytes())
+        for name in ("adapter_config.json", "adapter_model.safetensors")
+    ]

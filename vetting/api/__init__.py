@@ -1,0 +1,1 @@
+"""The vetting API, included by config/api_urls.py under /api/v1/."""

@@ -1,0 +1,567 @@
+"""The vetting pipeline: a `queued` submission through its sandbox jobs to a verdict.
+
+    validate (in `submission_create`, with the base model's real tokenizer)
+    -> train    one train job on the submission's dataset (owned by the engineer: its page shows
+                progress); an uploaded adapter skips it
+    -> evaluate evaluate jobs, owned by nobody (no page or API shows them to the engineer):
+                the fine-tuned model on the task items and on the general set, and, once per
+                eval-set version and base model, the base model zero-shot + few-shot on the task
+                items and on the general set (EvalBaseline keeps them for every later submission)
+    -> score, verdict (`submission_record_results`)
+
+Chaining. `submission_advance` looks at the submission and the jobs it waits on and takes the next
+step; it locks the submission row, so running it twice, or for a job that is not finished yet, does
+nothing more than once. It is enqueued (`vetting.tasks`) when a submission is accepted, when a job
+a submission waits on reaches a finished state (django-fsm's `post_transition` signal on Job; the
+message is sent once that transaction commits), and by a periodic sweep (beat) that catches anything
+a lost message or a restarted worker dropped.
+
+Hidden items are written only into the prompts files of evaluate jobs (a private folder; each bound
+read-only into that one sandbox, deleted once the job has finished). Training sandboxes get the base
+model and the submission's dataset and nothing else. Failure messages name the step and the job's
+failure reason; they never quote what an evaluation engine printed or generated.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import uuid
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.dispatch import receiver
+from django_fsm.signals import post_transition
+
+from core.errors import ApplicationError, ServiceUnavailableError
+from sandbox import registry
+from sandbox import services as sandbox_services
+from sandbox.models import Job
+from vetting import services
+from vetting.challenges.general import GENERAL_MAX_NEW_TOKENS
+from vetting.datasets import TokenCounter
+from vetting.models import Challenge, EvalBaseline, EvalSetVersion, Submission
+from vetting.selectors import evaluation_prompts
+
+logger = logging.getLogger(__name__)
+
+# Keys of Submission.job_ids (besides "train").
+BASE_TASK = "evaluate:base_task"  # zero_shot + few_shot, base model
+BASE_GENERAL = "evaluate:base_general"  # general_base
+TUNED_TASK = "evaluate:tuned_task"  # fine_tuned
+TUNED_GENERAL = "evaluate:tuned_general"  # general_fine_tuned
+EVALUATE_KEYS = (BASE_TASK, BASE_GENERAL, TUNED_TASK, TUNED_GENERAL)
+# Generation ids in a prompts file: "<configuration>|<item key>".
+ID_SEPARATOR = "|"
+ACTIVE_STATES = (Submission.State.QUEUED, Submission.State.TRAINING, Submission.State.EVALUATING)
+FAILED_JOB_STATES = (Job.State.FAILED, Job.State.CANCELLED)
+
+
+def inputs_dir() -> Path:
+    """Where evaluate jobs' prompts files (hidden items) wait for their job: never served, never
+    bound into any other sandbox."""
+    return Path(settings.VETTING_INPUTS_DIR or Path(settings.SANDBOX_ROOT) / "vetting-inputs")
+
+
+# --- tokens ---------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=4)
+def _tokenizer(model_dir: str, mtime_ns: int):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+
+
+def token_counter(base_model: str) -> TokenCounter:
+    """Counts a chat's tokens with the base model's own tokenizer and chat template, as training will.
+
+    The tokenizer is loaded at the first count, so that a submission refused before validation
+    (role, attempts, bad kind) never waits for it or fails on it.
+    """
+    tokenizer = None
+
+    def count(messages: list[dict[str, str]]) -> int:
+        nonlocal tokenizer
+        if tokenizer is None:
+            tokenizer = _base_tokenizer(base_model)
+        ids = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=False)
+        return len(ids)
+
+    return count
+
+
+def _base_tokenizer(base_model: str):
+    try:
+        folder = registry.base_model_dir(base_model)
+    except registry.BaseModelError as exc:
+        raise ServiceUnavailableError(
+            "The challenge's base model is not available on this server; try again later.",
+            code="base_model_unavailable",
+        ) from exc
+    return _tokenizer(str(folder), (folder / "config.json").stat().st_mtime_ns)
+
+
+# --- entry points ---------------------------------------------------------------------------------
+
+
+def submission_submit(
+    *,
+    actor,
+    challenge_id: int,
+    kind: str,
+    dataset: Any = None,
+    hyperparameters: Mapping[str, Any] | None = None,
+    adapter_files: Any = None,
+) -> Submission:
+    """Validate (with the base model's tokenizer) and, when accepted, start the pipeline.
+
+    What pages, the API and `vetting_submit` call; `submission_create` alone validates and stops.
+    """
+    challenge = Challenge.objects.filter(pk=challenge_id, is_active=True).first()
+    count_tokens = token_counter(challenge.base_model) if challenge and kind == "dataset" else None
+    submission = services.submission_create(
+        actor=actor,
+        challenge_id=challenge_id,
+        kind=kind,
+        dataset=dataset,
+        hyperparameters=hyperparameters,
+        adapter_files=adapter_files,
+        count_tokens=count_tokens,
+    )
+    if submission.state == Submission.State.QUEUED:
+        enqueue_advance(submission.pk)
+    return submission
+
+
+def enqueue_advance(submission_id: int) -> None:
+    """Advance the submission once the current transaction (if any) commits."""
+    transaction.on_commit(lambda: _send_advance(submission_id))
+
+
+def _send_advance(submission_id: int) -> None:
+    from vetting.tasks import submission_advance
+
+    try:
+        submission_advance.delay(submission_id)
+    except Exception:
+        if settings.CELERY_TASK_ALWAYS_EAGER:
+            raise
+        # The broker being away loses nothing: the sweep advances every active submission.
+        logger.exception("Submission %s: could not enqueue its next step; the sweep will.", submission_id)
+
+
+@receiver(post_transition, sender=Job, dispatch_uid="vetting.pipeline.job_finished")
+def _job_transitioned(sender, instance: Job, name: str, source: str, target: str, **kwargs) -> None:
+    if target not in Job.FINISHED_STATES:
+        return
+    job_id = instance.pk
+    # Only jobs a submission waits on are announced (its job ids were committed with the job itself).
+    if waiting_on(job_id):
+        transaction.on_commit(lambda: _send_job_finished(job_id))
+
+
+def _send_job_finished(job_id: int) -> None:
+    from vetting.tasks import job_finished
+
+    try:
+        job_finished.delay(job_id)
+    except Exception:
+        if settings.CELERY_TASK_ALWAYS_EAGER:
+            raise
+        logger.exception("Job %s finished but the pipeline could not be told; the sweep will.", job_id)
+
+
+def waiting_on(job_id: int) -> list[int]:
+    """Active submissions that wait on this job (a baseline job may serve several)."""
+    return [
+        pk
+        for pk, job_ids in Submission.objects.filter(
+            state__in=(Submission.State.TRAINING, Submission.State.EVALUATING)
+        ).values_list("pk", "job_ids")
+        if job_id in (job_ids or {}).values()
+    ]
+
+
+def job_finished(*, job_id: int) -> list[int]:
+    """Advance every submission waiting on the job; returns their ids."""
+    submission_ids = waiting_on(job_id)
+    for submission_id in submission_ids:
+        submission_advance(submission_id=submission_id)
+    _remove_job_inputs(job_id)
+    return submission_ids
+
+
+def submissions_sweep() -> int:
+    """Advance every active submission (the safety net under the job hook); returns how many moved."""
+    moved = 0
+    for submission_id in Submission.objects.filter(state__in=ACTIVE_STATES).values_list("pk", flat=True):
+        before = Submission.objects.filter(pk=submission_id).values_list("state", flat=True).first()
+        try:
+            submission_advance(submission_id=submission_id)
+        except Exception:
+            logger.exception("Submission %s: advancing failed; retried at the next sweep.", submission_id)
+            continue
+        after = Submission.objects.filter(pk=submission_id).values_list("state", flat=True).first()
+        moved += before != after
+    _remove_stale_inputs()
+    return moved
+
+
+def _remove_stale_inputs(*, orphan_seconds: int = 3600) -> None:
+    """Prompts files of finished jobs, and of none (their transaction rolled back), are deleted."""
+    folder = inputs_dir()
+    if not folder.is_dir():
+        return
+    now = time.time()
+    for path in folder.glob("*.jsonl"):
+        job = Job.objects.filter(kind=Job.Kind.EVALUATE, spec__prompts_path=str(path)).first()
+        if job is not None:
+            _remove_job_inputs(job.pk, job=job)
+        elif now - path.stat().st_mtime > orphan_seconds:
+            path.unlink(missing_ok=True)
+
+
+# --- the state machine ----------------------------------------------------------------------------
+
+
+def submission_advance(*, submission_id: int) -> str:
+    """Take the submission's next step if what it waits on is done. Idempotent; returns what it did."""
+    with transaction.atomic():
+        submission = (
+            Submission.objects.select_for_update(of=("self",))
+            .select_related("challenge", "eval_set", "engineer")
+            .filter(pk=submission_id)
+            .first()
+        )
+        if submission is None:
+            return "missing"
+        if submission.state == Submission.State.QUEUED:
+            return _start(submission)
+        if submission.state == Submission.State.TRAINING:
+            return _after_training(submission)
+        if submission.state == Submission.State.EVALUATING:
+            return _after_evaluation(submission)
+        return f"nothing to do ({submission.state})"
+
+
+def _error(submission: Submission, step: str, message: str) -> str:
+    logger.info("Submission %s errored at %s.", submission.pk, step)
+    services.submission_error(submission_id=submission.pk, step=step, message=message)
+    return f"errored at {step}"
+
+
+def _base_model_dir(submission: Submission) -> Path | None:
+    try:
+        return registry.base_model_dir(submission.challenge.base_model)
+    except registry.BaseModelError:
+        logger.error(
+            "Submission %s: base model %s is not available.", submission.pk, submission.challenge.base_model
+        )
+        return None
+
+
+BASE_MODEL_MISSING = (
+    "The challenge's base model is not available on the platform; this attempt does not count."
+)
+
+
+def _start(submission: Submission) -> str:
+    if submission.kind == Submission.Kind.ADAPTER:
+        if not submission.adapter_dir or not Path(submission.adapter_dir).is_dir():
+            return _error(submission, "evaluate", "The uploaded adapter's files are missing on the platform.")
+        return _start_evaluation(submission, Path(submission.adapter_dir))
+    base_dir = _base_model_dir(submission)
+    if base_dir is None:
+        return _error(submission, "train", BASE_MODEL_MISSING)
+    if not submission.dataset or not Path(submission.dataset.path).is_file():
+        return _error(submission, "train", "The submitted dataset is missing on the platform.")
+    challenge = submission.challenge
+    job = sandbox_services.job_create(
+        kind=Job.Kind.TRAIN,
+        owner=submission.engineer,
+        spec={
+            "base_model_dir": str(base_dir),
+            "dataset_path": str(Path(submission.dataset.path).resolve()),
+            "hyperparameters": dict(submission.hyperparameters),
+        },
+        # The budget is the training's wall time; loading the model and saving the adapter come on top.
+        wall_seconds=min(
+            challenge.max_wall_seconds + settings.VETTING_TRAIN_STARTUP_SECONDS,
+            settings.SANDBOX_MAX_WALL_SECONDS,
+        ),
+        memory_mb=settings.VETTING_TRAIN_MEMORY_MB,
+    )
+    services.submission_start_training(submission_id=submission.pk, job_id=job.pk)
+    return f"training (job {job.pk})"
+
+
+TRAIN_FAILURES = {
+    Job.FailureReason.TIMEOUT: "Training ran past its wall-time limit ({limit} s).",
+    Job.FailureReason.OUT_OF_MEMORY: (
+        "Training ran out of memory ({memory} MB); try a smaller batch_size or max_seq_length."
+    ),
+    Job.FailureReason.OUTPUT_TOO_LARGE: "Training wrote more output than allowed.",
+    Job.FailureReason.INFRASTRUCTURE: "The training job could not run on the platform's side.",
+    Job.FailureReason.CANCELLED: "The training job was cancelled.",
+}
+
+
+def _train_failure(job: Job) -> str:
+    if job.failure_reason == Job.FailureReason.CRASHED:
+        # The engine's message is about the engineer's own data and hyperparameters (training never
+        # sees a hidden item), e.g. "invalid hyperparameters: ..."; it is what they need to act on.
+        detail = (job.failure_message or "").strip()
+        return f"Training failed: {detail[:600]}" if detail else "Training failed."
+    template = TRAIN_FAILURES.get(job.failure_reason, "Training failed ({reason}).")
+    return template.format(
+        limit=job.wall_seconds, memory=job.memory_mb, reason=job.failure_reason or "unknown"
+    )
+
+
+def _after_training(submission: Submission) -> str:
+    job = Job.objects.filter(pk=submission.job_ids.get("train")).first()
+    if job is None:
+        return _error(submission, "train", "The training job is missing.")
+    if not job.is_finished:
+        return f"waiting for training (job {job.pk}, {job.state})"
+    if job.state != Job.State.SUCCEEDED:
+        return _error(submission, "train", _train_failure(job))
+    adapter = sandbox_services.job_output_dir(job) / "adapter"
+    if (
+        not (adapter / "adapter_model.safetensors").is_file()
+        or not (adapter / "adapter_config.json").is_file()
+    ):
+        return _error(submission, "train", "Training finished without writing an adapter.")
+    return _start_evaluation(submission, adapter)
+
+
+# --- evaluation jobs ------------------------------------------------------------------------------
+
+
+def baselines_stored(eval_set: EvalSetVersion, base_model: str) -> bool:
+    stored = set(
+        EvalBaseline.objects.filter(eval_set=eval_set, base_model=base_model).values_list("config", flat=True)
+    )
+    return stored >= set(EvalBaseline.Config.values)
+
+
+def _prompts(eval_set: EvalSetVersion, config: str, source: str) -> list[dict[str, Any]]:
+    """`source` prompts of evaluation_prompts, their ids tagged with the configuration they score."""
+    return [
+        {"id": f"{config}{ID_SEPARATOR}{prompt['id']}", "messages": prompt["messages"]}
+        for prompt in evaluation_prompts(eval_set=eval_set, config=source)
+    ]
+
+
+def _write_prompts(prompts: list[dict[str, Any]]) -> Path:
+    folder = inputs_dir()
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = folder / f"{uuid.uuid4().hex}.jsonl"
+    # Created private; written whole before any job names it.
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        for prompt in prompts:
+            handle.write(json.dumps(prompt, ensure_ascii=False) + "\n")
+    return path
+
+
+def evaluate_job(
+    *,
+    base_dir: Path,
+    adapter_dir: Path | None,
+    prompts: list[dict[str, Any]],
+    max_new_tokens: int,
+    baseline_key: str = "",
+) -> Job:
+    spec: dict[str, Any] = {
+        "base_model_dir": str(base_dir),
+        "adapter_dir": str(adapter_dir) if adapter_dir is not None else None,
+        "prompts_path": str(_write_prompts(prompts)),
+        "max_new_tokens": max_new_tokens,
+        "batch_size": settings.VETTING_EVAL_BATCH_SIZE,
+    }
+    if baseline_key:
+        spec["vetting_baseline"] = baseline_key
+    # No owner: an evaluation runs on hidden items, so no page or API shows it to anyone but staff.
+    return sandbox_services.job_create(
+        kind=Job.Kind.EVALUATE,
+        owner=None,
+        spec=spec,
+        wall_seconds=settings.VETTING_EVAL_WALL_SECONDS,
+        memory_mb=settings.VETTING_EVAL_MEMORY_MB,
+    )
+
+
+def _baseline_job(*, eval_set: EvalSetVersion, base_model: str, base_dir: Path, part: str) -> Job:
+    """The base model's job for `part` ("task": zero-shot + few-shot; "general"), shared by every
+    submission that needs it while it is queued, running, or done but not yet stored."""
+    key = f"{eval_set.pk}:{base_model}:{part}"
+    running = (
+        Job.objects.filter(kind=Job.Kind.EVALUATE, owner=None, spec__vetting_baseline=key)
+        .exclude(state__in=FAILED_JOB_STATES)
+        .order_by("-pk")
+        .first()
+    )
+    if running is not None and (not running.is_finished or _generations_path(running).is_file()):
+        return running
+    if part == "task":
+        prompts = _prompts(eval_set, "zero_shot", "zero_shot") + _prompts(eval_set, "few_shot", "few_shot")
+        max_new_tokens = eval_set.challenge.max_new_tokens
+    else:
+        prompts = _prompts(eval_set, "general_base", "general")
+        max_new_tokens = GENERAL_MAX_NEW_TOKENS
+    return evaluate_job(
+        base_dir=base_dir, adapter_dir=None, prompts=prompts, max_new_tokens=max_new_tokens, baseline_key=key
+    )
+
+
+def _start_evaluation(submission: Submission, adapter_dir: Path) -> str:
+    base_dir = _base_model_dir(submission)
+    if base_dir is None:
+        return _error(submission, "evaluate", BASE_MODEL_MISSING)
+    eval_set, challenge = submission.eval_set, submission.challenge
+    jobs: dict[str, int] = {}
+    if not baselines_stored(eval_set, challenge.base_model):
+        for key, part in ((BASE_TASK, "task"), (BASE_GENERAL, "general")):
+            job = _baseline_job(
+                eval_set=eval_set, base_model=challenge.base_model, base_dir=base_dir, part=part
+            )
+            jobs[key] = job.pk
+    jobs[TUNED_TASK] = evaluate_job(
+        base_dir=base_dir,
+        adapter_dir=adapter_dir,
+        prompts=_prompts(eval_set, "fine_tuned", "fine_tuned"),
+        max_new_tokens=challenge.max_new_tokens,
+    ).pk
+    jobs[TUNED_GENERAL] = evaluate_job(
+        base_dir=base_dir,
+        adapter_dir=adapter_dir,
+        prompts=_prompts(eval_set, "general_fine_tuned", "general"),
+        max_new_tokens=GENERAL_MAX_NEW_TOKENS,
+    ).pk
+    services.submission_start_evaluation(submission_id=submission.pk, job_ids=jobs)
+    return "evaluating (jobs " + ", ".join(str(pk) for pk in jobs.values()) + ")"
+
+
+# --- results --------------------------------------------------------------------------------------
+
+
+def _generations_path(job: Job) -> Path:
+    return sandbox_services.job_output_dir(job) / "generations.jsonl"
+
+
+def read_generations(job: Job) -> dict[str, list[dict[str, Any]]]:
+    """The job's generation records by configuration, as `submission_record_results` takes them.
+
+    Malformed lines are skipped (scoring then reports the items as missing); their text is not logged.
+    """
+    by_config: dict[str, list[dict[str, Any]]] = {}
+    path = _generations_path(job)
+    if not path.is_file() or path.is_symlink():
+        return by_config
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            try:
+                record = json.loads(line)
+                config, separator, key = str(record["id"]).partition(ID_SEPARATOR)
+            except (ValueError, KeyError, TypeError):
+                continue
+            if not separator:
+                continue
+            prompt_tokens = record.get("prompt_tokens")
+            by_config.setdefault(config, []).append(
+                {
+                    "id": key,
+                    "output": str(record.get("output", "")),
+                    "prompt_tokens": prompt_tokens if isinstance(prompt_tokens, int) else None,
+                }
+            )
+    return by_config
+
+
+def job_seconds(job: Job) -> float:
+    if job.started_at and job.finished_at:
+        return round((job.finished_at - job.started_at).total_seconds(), 1)
+    return 0.0
+
+
+def _cost(submission: Submission) -> dict[str, Any]:
+    if submission.kind == Submission.Kind.ADAPTER:
+        stats = submission.validation_report.get("stats", {})
+        return {
+            "trained_tokens": 0,
+            "device_seconds": 0.0,
+            "trainable_params": stats.get("trainable_params"),
+            "adapter_bytes": stats.get("adapter_bytes"),
+            "lora_rank": stats.get("lora_rank"),
+        }
+    job = Job.objects.get(pk=submission.job_ids["train"])
+    metrics = job.metrics or {}
+    return {
+        "trained_tokens": metrics.get("trained_tokens"),
+        "device_seconds": job_seconds(job),
+        "trainable_params": metrics.get("trainable_parameters"),
+        "adapter_bytes": metrics.get("adapter_bytes"),
+        "lora_rank": (metrics.get("hyperparameters") or {}).get("rank")
+        or submission.hyperparameters.get("rank"),
+    }
+
+
+def _after_evaluation(submission: Submission) -> str:
+    keys = [key for key in EVALUATE_KEYS if key in submission.job_ids]
+    jobs = Job.objects.in_bulk([submission.job_ids[key] for key in keys])
+    if len(jobs) != len(keys) or TUNED_TASK not in keys or TUNED_GENERAL not in keys:
+        return _error(submission, "evaluate", "An evaluation job is missing; this attempt does not count.")
+    failed = [
+        jobs[submission.job_ids[key]]
+        for key in keys
+        if jobs[submission.job_ids[key]].state in FAILED_JOB_STATES
+    ]
+    if failed:
+        reasons = sorted({job.get_failure_reason_display() or job.state for job in failed})
+        logger.warning(
+            "Submission %s: evaluation job(s) %s failed.", submission.pk, ", ".join(str(j.pk) for j in failed)
+        )
+        # The reason's label only: an evaluation engine's own message may quote hidden items.
+        return _error(
+            submission,
+            "evaluate",
+            f"The evaluation failed on the platform's side ({'; '.join(reasons).lower()}); "
+            "this attempt does not count.",
+        )
+    waiting = [job for job in jobs.values() if not job.is_finished]
+    if waiting:
+        return "waiting for evaluation (jobs " + ", ".join(str(job.pk) for job in waiting) + ")"
+
+    generations: dict[str, list[dict[str, Any]]] = {}
+    for key in keys:
+        generations.update(read_generations(jobs[submission.job_ids[key]]))
+    try:
+        # A savepoint: a refused result leaves the submission as it was, to be errored below.
+        with transaction.atomic():
+            submission = services.submission_record_results(
+                submission_id=submission.pk, generations=generations, cost=_cost(submission)
+            )
+    except ApplicationError as exc:
+        # The services' messages name counts and configurations, never an item.
+        return _error(submission, "score", f"Scoring failed: {exc}")
+    for job in jobs.values():
+        _remove_job_inputs(job.pk, job=job)
+    return f"scored: {submission.state}"
+
+
+def _remove_job_inputs(job_id: int, job: Job | None = None) -> None:
+    """Delete a finished evaluate job's prompts file (hidden items are not kept around once used)."""
+    job = job or Job.objects.filter(pk=job_id).first()
+    if job is None or job.kind != Job.Kind.EVALUATE or not job.is_finished:
+        return
+    path = Path(str((job.spec or {}).get("prompts_path") or ""))
+    if path.parent == inputs_dir() and path.suffix == ".jsonl":
+        path.unlink(missing_ok=True)

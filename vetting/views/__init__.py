@@ -1,0 +1,1 @@
+"""Vetting pages: challenges, submissions (form, validation report, progress, result), staff pages."""
