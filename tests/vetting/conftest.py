@@ -22,6 +22,19 @@ def _vetting_settings(settings):
 
 
 @pytest.fixture
+def pipeline_entry(monkeypatch) -> list[int]:
+    """For page and API tests: the pipeline's entry point runs for real, except that it counts tokens
+    approximately (no base model is prepared there) and records the submissions it would advance
+    instead of training them. Returns those submission ids."""
+    from vetting.datasets import approximate_token_counter
+
+    advanced: list[int] = []
+    monkeypatch.setattr("vetting.pipeline.token_counter", lambda base_model: approximate_token_counter)
+    monkeypatch.setattr("vetting.pipeline.enqueue_advance", advanced.append)
+    return advanced
+
+
+@pytest.fixture
 def seeded(db) -> dict[str, Challenge]:
     from vetting.services import challenge_sync_builtin, evalset_generate
 

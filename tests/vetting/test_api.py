@@ -16,7 +16,6 @@ from tests.vetting.conftest import task_dataset
 from tests.vetting.test_pages import bad_dataset, scored
 from tests.vetting.test_services import _adapter_upload
 from tests.vetting.test_visibility import leaked_items
-from vetting.datasets import approximate_token_counter
 from vetting.models import Badge, LeaderboardOptIn, Submission
 from vetting.pipeline import token_counter as real_token_counter
 
@@ -24,13 +23,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def pipeline(monkeypatch) -> list[int]:
-    """The pipeline's entry point runs for real, except that it counts tokens approximately (no base
-    model is prepared here) and records the submissions it would advance instead of training them."""
-    advanced: list[int] = []
-    monkeypatch.setattr("vetting.pipeline.token_counter", lambda base_model: approximate_token_counter)
-    monkeypatch.setattr("vetting.pipeline.enqueue_advance", advanced.append)
-    return advanced
+def pipeline(pipeline_entry) -> list[int]:
+    return pipeline_entry
 
 
 def api(user=None) -> APIClient:

@@ -19,7 +19,7 @@ from tests.vetting.conftest import GOOD_COST, evaluated_submission, fraction, ge
 from tests.vetting.test_services import _adapter_upload
 from tests.vetting.test_visibility import leaked_items
 from vetting import services
-from vetting.datasets import approximate_token_counter, hyperparameter_schema
+from vetting.datasets import hyperparameter_schema
 from vetting.models import Badge, LeaderboardOptIn, Submission
 from vetting.selectors import evalset_items_for_staff
 
@@ -29,13 +29,8 @@ S = Submission.State
 
 
 @pytest.fixture(autouse=True)
-def pipeline(monkeypatch) -> list[int]:
-    """The pipeline's entry point runs for real, except that it counts tokens approximately (no base
-    model is prepared here) and records the submissions it would advance instead of training them."""
-    advanced: list[int] = []
-    monkeypatch.setattr("vetting.pipeline.token_counter", lambda base_model: approximate_token_counter)
-    monkeypatch.setattr("vetting.pipeline.enqueue_advance", advanced.append)
-    return advanced
+def pipeline(pipeline_entry) -> list[int]:
+    return pipeline_entry
 
 
 def logged_in(client, user):
