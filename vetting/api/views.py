@@ -153,12 +153,13 @@ class SubmissionListCreateApi(ApiMixin, generics.GenericAPIView):
                 description="Valid: queued for training and evaluation (Location: the submission).",
             ),
             400: REJECTED,
-            **errors(403, 404),
+            **errors(403, 404, 503),
             429: ATTEMPT_LIMIT,
         },
         description="Submit a dataset (chat-format JSONL + hyperparameters) or a LoRA adapter "
         "(adapter_model.safetensors + adapter_config.json) to a challenge. It is validated before "
-        "anything runs. Clients get 403.",
+        "anything runs. Clients get 403; 503 `base_model_unavailable` while the challenge's base model "
+        "is not prepared on the server.",
     )
     def post(self, request):
         data = self.parse(s.SubmissionCreateInput)

@@ -19,6 +19,7 @@ ERROR_DESCRIPTIONS = {
     404: "No such object, or it belongs to other users.",
     409: "The object is in a state where this action is not possible.",
     429: "Too many failed log-in attempts for this username from this address; retry later.",
+    503: "Something the platform needs is not available right now (`code` says what); retry later.",
 }
 
 
