@@ -12,8 +12,8 @@ from playwright.sync_api import expect
 from sandbox.models import Job
 from tests.e2e.test_hiring_flow import log_in
 from tests.factories import EngineerFactory, StaffFactory
-from tests.vetting.conftest import TEST_SEED, task_dataset
-from tests.vetting.test_pages import bad_dataset, scored, train_job
+from tests.vetting.conftest import TEST_SEED, scored, task_dataset
+from tests.vetting.test_pages import bad_dataset, train_job
 from vetting import services
 from vetting.datasets import approximate_token_counter
 from vetting.models import Badge, Challenge, Submission

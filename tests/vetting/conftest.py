@@ -120,3 +120,26 @@ GOOD_COST = {
     "trainable_params": 460000,
     "adapter_bytes": 1840000,
 }
+
+
+def scored(challenge, engineer, *, general_after: float = 1.0) -> Submission:
+    """A dataset submission with results recorded: feedback split 0.5, final split 0.83."""
+    from vetting.services import submission_record_results
+
+    submission = evaluated_submission(challenge, engineer)
+    eval_set = submission.eval_set
+    submission_record_results(
+        submission_id=submission.pk,
+        generations={
+            "fine_tuned": generations(
+                eval_set, right=lambda i: i % 2 == 0 if i < 100 else (i - 100) % 6 != 0
+            ),
+            "few_shot": generations(eval_set, right=fraction(0.3)),
+            "zero_shot": generations(eval_set, right=fraction(0.0)),
+            "general_base": generations(eval_set, general=True),
+            "general_fine_tuned": generations(eval_set, general=True, right=fraction(general_after)),
+        },
+        cost=GOOD_COST,
+    )
+    submission.refresh_from_db()
+    return submission

@@ -12,8 +12,8 @@ from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from tests.factories import ClientFactory, EngineerFactory, StaffFactory
-from tests.vetting.conftest import task_dataset
-from tests.vetting.test_pages import bad_dataset, scored
+from tests.vetting.conftest import scored, task_dataset
+from tests.vetting.test_pages import bad_dataset
 from tests.vetting.test_services import _adapter_upload
 from tests.vetting.test_visibility import leaked_items
 from vetting.models import Badge, LeaderboardOptIn, Submission

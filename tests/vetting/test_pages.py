@@ -15,7 +15,7 @@ from django.utils.html import escape
 
 from sandbox.models import Job
 from tests.factories import ClientFactory, EngineerFactory, StaffFactory
-from tests.vetting.conftest import GOOD_COST, evaluated_submission, fraction, generations, task_dataset
+from tests.vetting.conftest import evaluated_submission, scored, task_dataset
 from tests.vetting.test_services import _adapter_upload
 from tests.vetting.test_visibility import leaked_items
 from vetting import services
@@ -58,27 +58,6 @@ def form_data(challenge, **overrides) -> dict:
         data[key] = spec["default"]
     data.update(overrides)
     return data
-
-
-def scored(challenge, engineer, *, general_after: float = 1.0) -> Submission:
-    """A dataset submission with results recorded: feedback split 0.5, final split 0.83."""
-    submission = evaluated_submission(challenge, engineer)
-    eval_set = submission.eval_set
-    services.submission_record_results(
-        submission_id=submission.pk,
-        generations={
-            "fine_tuned": generations(
-                eval_set, right=lambda i: i % 2 == 0 if i < 100 else (i - 100) % 6 != 0
-            ),
-            "few_shot": generations(eval_set, right=fraction(0.3)),
-            "zero_shot": generations(eval_set, right=fraction(0.0)),
-            "general_base": generations(eval_set, general=True),
-            "general_fine_tuned": generations(eval_set, general=True, right=fraction(general_after)),
-        },
-        cost=GOOD_COST,
-    )
-    submission.refresh_from_db()
-    return submission
 
 
 def train_job(owner, *, kind=Job.Kind.TRAIN, step: int = 30, total: int = 60) -> Job:

@@ -10,7 +10,14 @@ from django.utils.html import escape
 
 from core.errors import NotFoundError, PermissionDeniedError
 from tests.factories import EngineerFactory, StaffFactory
-from tests.vetting.conftest import GOOD_COST, evaluated_submission, fraction, generations, task_dataset
+from tests.vetting.conftest import (
+    GOOD_COST,
+    evaluated_submission,
+    fraction,
+    generations,
+    scored,
+    task_dataset,
+)
 from vetting import services
 from vetting.models import EvalItem, Submission
 from vetting.selectors import (
@@ -118,23 +125,7 @@ def test_nothing_an_engineer_can_read_holds_a_hidden_item(seeded, settings):
 
 
 def test_engineer_views_hold_no_final_split_figure(ticket, engineer_user):
-    submission = evaluated_submission(ticket, engineer_user)
-    eval_set = submission.eval_set
-    services.submission_record_results(
-        submission_id=submission.pk,
-        generations={
-            # Feedback split 0.5, final split 0.83.
-            "fine_tuned": generations(
-                eval_set, right=lambda i: i % 2 == 0 if i < 100 else (i - 100) % 6 != 0
-            ),
-            "few_shot": generations(eval_set, right=fraction(0.3)),
-            "zero_shot": generations(eval_set, right=fraction(0.0)),
-            "general_base": generations(eval_set, general=True),
-            "general_fine_tuned": generations(eval_set, general=True),
-        },
-        cost=GOOD_COST,
-    )
-    submission.refresh_from_db()
+    submission = scored(ticket, engineer_user)  # feedback split 0.5, final split 0.83
     public = submission_public(submission=submission)
     assert (submission.fine_tuned_score, public["feedback"]["fine_tuned_released"]) == (0.83, 0.5)
     rendered = json.dumps({**public, "created_at": None, "finished_at": None})
