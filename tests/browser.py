@@ -1,12 +1,10 @@
 """The one headless Chromium of a test session, shared by every browser test (Playwright's sync API
 allows a single running instance per thread)."""
 
-import os
-from pathlib import Path
-
 import pytest
 
-CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
+from tests.tools import CHROMIUM, require
+
 CHROMIUM_ARGS = [
     "--headless=new",
     "--no-sandbox",
@@ -22,8 +20,7 @@ VIEWPORT = {"width": 1280, "height": 900}
 
 @pytest.fixture(scope="session")
 def browser():
-    if not CHROMIUM.exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}")
+    require("chromium")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

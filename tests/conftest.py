@@ -1,10 +1,14 @@
+import os
 import shutil
+import stat
+from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.db import connection
 
 from tests.browser import browser  # noqa: F401 - the session browser fixture, for any test
+from tests.tools import require
 
 
 @pytest.fixture(autouse=True)
@@ -20,6 +24,12 @@ def _clear_cache():
 
     cache.clear()
     yield
+
+
+def pytest_runtest_setup(item):
+    for marker in item.iter_markers("needs"):
+        for tool in marker.args:
+            require(tool)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -56,3 +66,19 @@ def staff_user(db):
 @pytest.fixture
 def is_postgres() -> bool:
     return connection.vendor == "postgresql"
+
+
+# What bubblewrap prints where the kernel or the container forbids user namespaces.
+BWRAP_REFUSAL = "bwrap: setting up uid map: Permission denied"
+
+
+@pytest.fixture
+def failing_bwrap(tmp_path, monkeypatch) -> Path:
+    """A `bwrap` first on PATH that fails the way a forbidding kernel makes the real one fail."""
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    bwrap = folder / "bwrap"
+    bwrap.write_text(f"#!/bin/sh\necho '{BWRAP_REFUSAL}' >&2\nexit 1\n")
+    bwrap.chmod(bwrap.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+    return bwrap

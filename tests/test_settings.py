@@ -1,9 +1,14 @@
-"""Production mode: refuses to start without its variables, and passes `check --deploy` with them."""
+"""Production mode: refuses to start without its variables, and passes `check --deploy` with them,
+readiness checks included."""
 
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+
+from tests.conftest import BWRAP_REFUSAL
 
 ROOT = Path(__file__).resolve().parent.parent
 PRODUCTION_ENV = {
@@ -11,7 +16,8 @@ PRODUCTION_ENV = {
     "SECRET_KEY": "k3^" + "x7-Qz" * 12,
     "ALLOWED_HOSTS": "tunehire.example.com",
     "DATABASE_URL": "sqlite:////tmp/tunehire-deploy-check.sqlite3",
-    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
+    # The readiness checks reach the broker: the one this test run has (Redis in CI).
+    "CELERY_BROKER_URL": os.environ.get("CELERY_BROKER_URL", "filesystem://"),
     "STRIPE_SECRET_KEY": "sk_test_example",
     "STRIPE_PUBLISHABLE_KEY": "pk_test_example",
     "STRIPE_WEBHOOK_SECRET": "whsec_example",
@@ -43,7 +49,15 @@ def test_production_refuses_to_start_without_required_variables():
     assert "needs these environment variables: SECRET_KEY, STRIPE_WEBHOOK_SECRET" in result.stderr
 
 
+@pytest.mark.needs("bwrap", "base-model")
 def test_production_passes_check_deploy_with_no_warnings():
     result = _manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)
     assert result.returncode == 0, result.stderr
     assert "System check identified no issues (0 silenced)." in result.stdout
+
+
+def test_production_check_deploy_includes_the_readiness_checks(failing_bwrap):
+    result = _manage("check", "--deploy", env=PRODUCTION_ENV)  # PATH: the failing bwrap first
+    assert result.returncode != 0
+    assert "(sandbox.E001) The sandbox cannot start an isolated process on this host" in result.stderr
+    assert BWRAP_REFUSAL in result.stderr

@@ -6,14 +6,13 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import psutil
 import pytest
 
 from tests.sandbox.conftest import PROJECT_DIR
 
-pytestmark = pytest.mark.skipif(not Path("/usr/bin/bwrap").exists(), reason="needs bubblewrap")
+pytestmark = pytest.mark.needs("bwrap")
 
 GROW_MEMORY = """
 import time

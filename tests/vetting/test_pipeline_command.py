@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -80,7 +79,7 @@ def test_bad_arguments_are_command_errors(tiny_ticket, engineer_user, tmp_path):
 
 
 @pytest.mark.e2e
-@pytest.mark.skipif(not Path("/usr/bin/bwrap").exists(), reason="needs bubblewrap")
+@pytest.mark.needs("bwrap")
 def test_wait_runs_the_pipeline_inline_when_eager(
     transactional_db, pipeline_settings, engineer_user, tmp_path
 ):

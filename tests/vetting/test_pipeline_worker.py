@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import json
 import time
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -32,7 +31,7 @@ tiny_model_dir = support.tiny_model_dir
 
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(not Path("/usr/bin/bwrap").exists(), reason="needs bubblewrap"),
+    pytest.mark.needs("bwrap"),
 ]
 
 HYPERPARAMETERS = {"rank": 4, "alpha": 8, "epochs": 1, "batch_size": 8, "learning_rate": 1e-2}

@@ -2,8 +2,8 @@
 a small good dataset beats the few-shot baseline, the same inputs with wrong labels fail.
 
 Kept as short as the point allows: a few dozen training examples for one epoch, and an eval-set
-version with few task items (the general set keeps its 80). Skipped only when the prepared
-checkpoint is missing (CI runs `manage.py prepare_models` first).
+version with few task items (the general set keeps its 80). Needs the prepared checkpoint
+(`make test` prepares it).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ tiny_model_dir = support.tiny_model_dir
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.e2e,
-    pytest.mark.skipif(not Path("/usr/bin/bwrap").exists(), reason="needs bubblewrap"),
+    pytest.mark.needs("bwrap", "base-model"),
 ]
 
 SLUG = "support-ticket-json"
@@ -53,11 +53,6 @@ HYPERPARAMETERS = {
 
 @pytest.fixture
 def smollm2() -> Path:
-    if not registry.is_prepared(registry.DEFAULT_BASE_MODEL):
-        pytest.skip(
-            f"the prepared {registry.DEFAULT_BASE_MODEL} checkpoint is missing under {registry.cache_dir()}: "
-            "run `python manage.py prepare_models`"
-        )
     return registry.base_model_dir(registry.DEFAULT_BASE_MODEL)
 
 
