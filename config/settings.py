@@ -41,6 +41,9 @@ if PRODUCTION:
         )
 
 DEBUG = env.bool("DEBUG", default=not PRODUCTION)
+if PRODUCTION and DEBUG:
+    # The debug error page prints local variables and settings: never where engineers can reach it.
+    raise ImproperlyConfigured("DJANGO_ENV=production refuses DEBUG=true: unset DEBUG.")
 SECRET_KEY = env.str("SECRET_KEY", default="dev-only-insecure-key-never-use-in-production")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])

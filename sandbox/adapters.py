@@ -13,7 +13,6 @@ base model has, and the data is read with safetensors (never torch.load) to refu
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import shutil
@@ -23,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from core import jsonsafe
 from sandbox.registry import linear_layers
 
 CONFIG_NAME = "adapter_config.json"
@@ -244,9 +244,9 @@ def read_safetensors_header(path: Path, limits: AdapterLimits) -> tuple[dict[str
             return {}, [f"{WEIGHTS_NAME}: the header runs past the end of the file"]
         raw = handle.read(header_length)
     try:
-        header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        return {}, [f"{WEIGHTS_NAME}: the header is not valid JSON"]
+        header = jsonsafe.loads(raw)
+    except jsonsafe.JSONInputError as exc:
+        return {}, [f"{WEIGHTS_NAME}: the header is {exc}"]
     if not isinstance(header, dict):
         return {}, [f"{WEIGHTS_NAME}: the header is not a JSON object"]
     metadata = header.pop("__metadata__", None)
@@ -357,9 +357,9 @@ def validate_adapter_dir(
             problems.append(f"{CONFIG_NAME} is larger than {MAX_CONFIG_BYTES} bytes")
         else:
             try:
-                config = json.loads(config_path.read_text(encoding="utf-8"))
-            except (UnicodeDecodeError, ValueError):
-                problems.append(f"{CONFIG_NAME} is not valid JSON")
+                config = jsonsafe.loads(config_path.read_bytes())
+            except jsonsafe.JSONInputError as exc:
+                problems.append(f"{CONFIG_NAME} is {exc}")
             else:
                 problems += config_problems(config, limits)
     config_ok = config is not None and not config_problems(config, limits)

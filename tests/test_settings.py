@@ -49,6 +49,12 @@ def test_production_refuses_to_start_without_required_variables():
     assert "needs these environment variables: SECRET_KEY, STRIPE_WEBHOOK_SECRET" in result.stderr
 
 
+def test_production_refuses_debug():
+    result = _manage("check", env={**PRODUCTION_ENV, "DEBUG": "true"})
+    assert result.returncode != 0
+    assert "DJANGO_ENV=production refuses DEBUG=true" in result.stderr
+
+
 @pytest.mark.needs("bwrap", "base-model")
 def test_production_passes_check_deploy_with_no_warnings():
     result = _manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)

@@ -14,13 +14,13 @@ checked for format only.
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from core import jsonsafe
 from vetting.challenges.base import Metric, PublishedPrompt, Split
 from vetting.text import NearDuplicateIndex, normalize_text, sketch, token_set
 
@@ -108,10 +108,9 @@ def _lines(data: bytes | str, report: _Report) -> Iterator[tuple[int, Any]]:
         if not line.strip():
             continue
         try:
-            yield number, json.loads(line)
-        except ValueError as exc:
-            # The decoder's message names a position, never the text.
-            report.error(number, "invalid_json", f"not valid JSON: {exc.msg} at column {exc.colno}")
+            yield number, jsonsafe.loads(line)
+        except jsonsafe.JSONInputError as exc:
+            report.error(number, "invalid_json", str(exc))
 
 
 def _check_messages(number: int, record: Any, report: _Report) -> list[dict[str, str]] | None:
@@ -359,7 +358,7 @@ def remove_overlapping(
     for raw in data.split(b"\n"):
         if not raw.strip():
             continue
-        messages = json.loads(raw.decode("utf-8").removeprefix("\ufeff"))["messages"]
+        messages = jsonsafe.loads(raw.decode("utf-8").removeprefix("\ufeff"))["messages"]
         if any(hidden.overlaps(text) for text in _user_inputs(messages, prompt)):
             removed += 1
         else:
@@ -369,6 +368,8 @@ def remove_overlapping(
 
 # --- hyperparameters ------------------------------------------------------------------------------
 
+# Hyperparameters arrive as one small JSON object; anything larger is not a set of hyperparameters.
+HYPERPARAMETERS_MAX_BYTES = 16 * 1024
 LINEAR_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 SCHEDULERS = ("linear", "cosine", "constant")
 

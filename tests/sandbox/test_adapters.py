@@ -138,10 +138,23 @@ def test_an_oversized_header_is_refused_before_it_is_read(adapter, tiny_model_di
     ]
 
 
+def test_a_deeply_nested_config_or_header_is_refused_not_a_crash(adapter, tiny_model_dir):
+    (adapter / "adapter_config.json").write_text("[" * 50_000)
+    nested = b'{"a": ' * 10_000  # within the header cap
+    weights = adapter / "adapter_model.safetensors"
+    weights.write_bytes(struct.pack("<Q", len(nested)) + nested)
+    assert rejection(adapter, tiny_model_dir) == [
+        "adapter_config.json is nested more than 32 levels deep",
+        "adapter_model.safetensors: the header is nested more than 32 levels deep",
+    ]
+
+
 def test_a_malformed_header_and_bad_offsets_are_refused(adapter, tiny_model_dir):
     weights = adapter / "adapter_model.safetensors"
     weights.write_bytes(struct.pack("<Q", 5) + b"nope!")
-    assert rejection(adapter, tiny_model_dir) == ["adapter_model.safetensors: the header is not valid JSON"]
+    assert rejection(adapter, tiny_model_dir) == [
+        "adapter_model.safetensors: the header is not valid JSON: Expecting value at column 1"
+    ]
     header = json.dumps({A_TENSOR: {"dtype": "F32", "shape": [8, 64], "data_offsets": [0, 10**9]}}).encode()
     weights.write_bytes(struct.pack("<Q", len(header)) + header + b"\0" * 64)
     assert any("data offsets do not match" in p for p in rejection(adapter, tiny_model_dir))

@@ -134,6 +134,15 @@ def test_malformed_requests_are_400_naming_the_field(ticket, engineer_user):
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "validation_error"
     assert response.json()["error"]["message"].startswith("hyperparameters: Not valid JSON")
+    response = submit(engineer_user, ticket, hyperparameters="[" * 50_000)
+    assert response.status_code == 400
+    assert response.json()["error"]["details"] == {
+        "hyperparameters": ["Not valid JSON: larger than 16,384 bytes."]
+    }
+    response = submit(engineer_user, ticket, hyperparameters='{"rank": ' * 100 + "8" + "}" * 100)
+    assert response.json()["error"]["details"] == {
+        "hyperparameters": ["Not valid JSON: nested more than 32 levels deep."]
+    }
     response = submit(engineer_user, ticket, hyperparameters="[1]")
     assert response.json()["error"]["details"] == {"hyperparameters": ["Must be a JSON object."]}
     response = api(engineer_user).post(

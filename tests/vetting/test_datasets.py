@@ -145,6 +145,15 @@ def test_not_utf8_is_reported_on_its_line():
     assert errors_by_line(report) == {3: ["encoding"]}
 
 
+def test_deeply_nested_and_non_json_constants_are_errors_on_their_lines():
+    lines = [*good_lines(2), "[" * 50_000, '{"messages": [' * 40 + "]}" * 40, '{"messages": NaN}']
+    report = report_of(lines)
+    assert errors_by_line(report) == {3: ["invalid_json"], 4: ["invalid_json"], 5: ["invalid_json"]}
+    messages = {error["line"]: error["message"] for error in report["errors"]}
+    assert messages[3] == messages[4] == "nested more than 32 levels deep"
+    assert messages[5] == "NaN is not a JSON value"
+
+
 def test_too_few_and_too_many_examples():
     few = report_of(good_lines(3), rules=rules(min_examples=5))
     assert errors_by_line(few) == {None: ["too_few_examples"]}

@@ -7,10 +7,10 @@ names enums by field name.
 
 from __future__ import annotations
 
-import json
-
 from rest_framework import serializers
 
+from core import jsonsafe
+from vetting.datasets import HYPERPARAMETERS_MAX_BYTES
 from vetting.models import Badge, Submission
 
 STATES = ", ".join(Submission.State.values)
@@ -121,9 +121,9 @@ class SubmissionCreateInput(serializers.Serializer):
 
     def validate_hyperparameters(self, value: str) -> dict:
         try:
-            parsed = json.loads(value)
-        except ValueError as exc:
-            raise serializers.ValidationError(f"Not valid JSON: {exc}.") from exc
+            parsed = jsonsafe.loads(value, max_bytes=HYPERPARAMETERS_MAX_BYTES)
+        except jsonsafe.JSONInputError as exc:
+            raise serializers.ValidationError(f"Not valid JSON: {exc}.") from None
         if not isinstance(parsed, dict):
             raise serializers.ValidationError("Must be a JSON object.")
         return parsed

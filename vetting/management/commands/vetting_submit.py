@@ -20,9 +20,11 @@ from celery import current_app
 from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError
 
+from core import jsonsafe
 from core.errors import ApplicationError
 from marketplace.models import User
 from vetting import pipeline
+from vetting.datasets import HYPERPARAMETERS_MAX_BYTES
 from vetting.models import Challenge, Submission
 from vetting.selectors import submission_staff_report
 
@@ -103,9 +105,9 @@ class Command(BaseCommand):
         if path is None:
             return None
         try:
-            value = json.loads(self._read(path))
-        except ValueError as exc:
-            raise CommandError(f"{path} is not JSON: {exc}") from exc
+            value = jsonsafe.loads(self._read(path), max_bytes=HYPERPARAMETERS_MAX_BYTES)
+        except jsonsafe.JSONInputError as exc:
+            raise CommandError(f"{path} is {exc}") from None
         if not isinstance(value, dict):
             raise CommandError(f"{path} must hold a JSON object of hyperparameters.")
         return value
