@@ -2,9 +2,10 @@
 
 Everything here is pure: inputs in, a JSON-serialisable report out. Line numbers are 1-based lines of
 the file as uploaded (blank lines count but are skipped). Errors make a submission be rejected;
-warnings are advice. Overlap with hidden items is reported as a count only, never as text or line,
-and `remove_overlapping` takes those examples out of what is trained on, so that probing the hidden
-set through one's own training data gains nothing.
+warnings are advice. Nothing here knows the hidden items: a report must read the same whether or not
+an uploaded text is one (any difference would answer "is this a hidden item?"). The overlap is
+measured later, in the scoring worker (`HiddenTextIndex`), and the items overlapped are left out of
+that submission's score.
 
 An example counts as a task example when its system message is the challenge's published one: those
 are the examples whose assistant turns must be valid outputs of the task (and whose labels are
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,20 +58,29 @@ class DatasetRules:
 
 @dataclass
 class HiddenTextIndex:
-    """Hidden item inputs, held only as normalised text and token sets, for the contamination count."""
+    """Hidden item inputs by key, held as normalised text and token sets: which items a training set
+    overlaps (exactly or nearly). Scoring workers only; never the web process."""
 
-    exact: set[str]
+    exact: dict[str, list[str]]
     near: NearDuplicateIndex
 
     @classmethod
-    def build(cls, texts: list[str], threshold: float) -> HiddenTextIndex:
+    def build(cls, texts: Mapping[str, str], threshold: float) -> HiddenTextIndex:
         near = NearDuplicateIndex(threshold)
-        for index, text in enumerate(texts):
-            near.add(index, sketch(token_set(text)))
-        return cls(exact={normalize_text(text) for text in texts}, near=near)
+        exact: dict[str, list[str]] = defaultdict(list)
+        for key, text in texts.items():
+            near.add(key, sketch(token_set(text)))
+            exact[normalize_text(text)].append(key)
+        return cls(exact=dict(exact), near=near)
 
-    def overlaps(self, text: str) -> bool:
-        return normalize_text(text) in self.exact or self.near.query(sketch(token_set(text))) is not None
+    def overlapping_keys(self, texts: Iterable[str]) -> set[str]:
+        keys: set[str] = set()
+        for text in texts:
+            keys.update(self.exact.get(normalize_text(text), ()))
+            near = self.near.query(sketch(token_set(text)))
+            if near is not None:
+                keys.add(str(near))
+        return keys
 
 
 @dataclass
@@ -199,7 +209,6 @@ def validate_dataset(
     rules: DatasetRules,
     count_tokens: TokenCounter = approximate_token_counter,
     epochs: int = 1,
-    hidden: HiddenTextIndex | None = None,
 ) -> dict[str, Any]:
     """The validation report of a chat-format JSONL training set (see the module docstring)."""
     report = _Report()
@@ -209,12 +218,15 @@ def validate_dataset(
     near_index = NearDuplicateIndex(rules.near_threshold)
     labels: dict[str, Counter] = defaultdict(Counter)
     examples = task_examples = total_tokens = longest = assistant_turns = 0
-    duplicates = near_duplicates = copied = overlapping = 0
+    duplicates = near_duplicates = copied = 0
     for number, record in _lines(data, report):
         messages = _check_messages(number, record, report)
         if messages is None:
             continue
         examples += 1
+        if examples > rules.max_examples:
+            # Nothing past the limit is tokenised: an oversized upload costs no more than a full one.
+            break
         tokens = count_tokens(messages)
         total_tokens += tokens
         longest = max(longest, tokens)
@@ -262,8 +274,6 @@ def validate_dataset(
         if any(normalize_text(text) in public for text in inputs):
             copied += 1
             report.warning(number, "public_example_copied", "a public example of the challenge, copied")
-        elif hidden is not None and any(hidden.overlaps(text) for text in inputs):
-            overlapping += 1
 
     if examples == 0 and not report.error_counts:
         report.error(None, "empty_file", "the file holds no examples")
@@ -272,7 +282,12 @@ def validate_dataset(
             None, "too_few_examples", f"{examples} valid examples; at least {rules.min_examples} needed"
         )
     if examples > rules.max_examples:
-        report.error(None, "too_many_examples", f"{examples} examples; at most {rules.max_examples} allowed")
+        examples = rules.max_examples
+        report.error(
+            None,
+            "too_many_examples",
+            f"more than {rules.max_examples} examples; at most {rules.max_examples} allowed",
+        )
     if prompt is not None and examples and not task_examples:
         report.warning(
             None,
@@ -310,7 +325,6 @@ def validate_dataset(
         "errors": report.errors,
         "warnings": report.warnings,
         "stats": stats,
-        "contamination": {"overlapping_examples": overlapping},
     }
 
 
@@ -346,24 +360,13 @@ def _user_inputs(messages: list[dict[str, str]], prompt: PublishedPrompt | None)
     ]
 
 
-def remove_overlapping(
-    data: bytes, *, prompt: PublishedPrompt | None, hidden: HiddenTextIndex
-) -> tuple[bytes, int]:
-    """(the dataset without the examples whose user turns overlap hidden items, how many were removed).
-
-    For a dataset that passed validation: every non-blank line is a valid example.
-    """
-    kept: list[bytes] = []
-    removed = 0
+def dataset_user_inputs(data: bytes, *, prompt: PublishedPrompt | None) -> Iterator[list[str]]:
+    """The user inputs of each example of a dataset that passed validation (every non-blank line is a
+    valid example), as the evaluation would place them: for the overlap with hidden items."""
     for raw in data.split(b"\n"):
-        if not raw.strip():
-            continue
-        messages = jsonsafe.loads(raw.decode("utf-8").removeprefix("\ufeff"))["messages"]
-        if any(hidden.overlaps(text) for text in _user_inputs(messages, prompt)):
-            removed += 1
-        else:
-            kept.append(raw.rstrip(b"\r"))
-    return b"\n".join(kept) + b"\n", removed
+        if raw.strip():
+            messages = jsonsafe.loads(raw.decode("utf-8").removeprefix("\ufeff"))["messages"]
+            yield _user_inputs(messages, prompt)
 
 
 # --- hyperparameters ------------------------------------------------------------------------------

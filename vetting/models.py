@@ -9,6 +9,7 @@ import uuid
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import Q
 from django_fsm import FSMField, FSMModelMixin, transition
 
 from core.models import TimeStampedModel
@@ -266,7 +267,8 @@ class Submission(FSMModelMixin, TimeStampedModel):
 
     FINISHED_STATES = (State.REJECTED, State.PASSED, State.FAILED, State.ERRORED)
     # Submissions that do not use up an attempt: refused before running, or failed by the platform.
-    NOT_COUNTED_STATES = (State.CREATED, State.VALIDATING, State.REJECTED, State.ERRORED)
+    # Every submission that passed validation uses an attempt, unless a fault of the platform ended it.
+    NOT_COUNTED_STATES = (State.CREATED, State.VALIDATING, State.REJECTED)
     STEPS = ("validate", "train", "evaluate", "score", "verdict")
 
     engineer = models.ForeignKey(
@@ -308,7 +310,11 @@ class Submission(FSMModelMixin, TimeStampedModel):
     verdict = models.JSONField(default=dict, blank=True)
     band = models.CharField(max_length=16, blank=True)
     failure_step = models.CharField(max_length=16, blank=True)
+    # Staff's account of the failure; the engineer sees a generic line when the attempt was returned.
     failure_message = models.TextField(blank=True)
+    attempt_returned = models.BooleanField(
+        default=False, help_text="A fault of the platform ended it: the attempt does not count."
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -322,6 +328,13 @@ class Submission(FSMModelMixin, TimeStampedModel):
     @property
     def timeline_key(self) -> str:
         return f"vetting-submission:{self.pk}"
+
+    @classmethod
+    def counted(cls, prefix: str = "") -> Q:
+        """The submissions that use an attempt (`prefix`: the lookup path from another model)."""
+        return ~Q(**{f"{prefix}state__in": cls.NOT_COUNTED_STATES}) & Q(
+            **{f"{prefix}attempt_returned": False}
+        )
 
     @property
     def is_finished(self) -> bool:
@@ -395,9 +408,10 @@ class Submission(FSMModelMixin, TimeStampedModel):
         ],
         target=State.ERRORED,
     )
-    def error(self, *, step: str, message: str, now) -> None:
+    def error(self, *, step: str, message: str, now, platform_fault: bool) -> None:
         self.failure_step = step
         self.failure_message = message
+        self.attempt_returned = platform_fault
         self._step(step, "failed", message)
         self.finished_at = now
 

@@ -251,9 +251,12 @@ def submission_advance(*, submission_id: int) -> str:
         return f"nothing to do ({submission.state})"
 
 
-def _error(submission: Submission, step: str, message: str) -> str:
-    logger.info("Submission %s errored at %s.", submission.pk, step)
-    services.submission_error(submission_id=submission.pk, step=step, message=message)
+def _error(submission: Submission, step: str, message: str, *, platform_fault: bool = True) -> str:
+    """End the submission at `step`; a platform fault (the default) returns the engineer's attempt."""
+    logger.info("Submission %s errored at %s (platform fault: %s).", submission.pk, step, platform_fault)
+    services.submission_error(
+        submission_id=submission.pk, step=step, message=message, platform_fault=platform_fault
+    )
     return f"errored at {step}"
 
 
@@ -267,9 +270,7 @@ def _base_model_dir(submission: Submission) -> Path | None:
         return None
 
 
-BASE_MODEL_MISSING = (
-    "The challenge's base model is not available on the platform; this attempt does not count."
-)
+BASE_MODEL_MISSING = "The challenge's base model is not available on the platform."
 
 
 def _start(submission: Submission) -> str:
@@ -302,6 +303,9 @@ def _start(submission: Submission) -> str:
     return f"training (job {job.pk})"
 
 
+# How a job ended by the platform (not by what the engineer sent) fails: the attempt is returned.
+PLATFORM_JOB_FAILURES = (Job.FailureReason.INFRASTRUCTURE,)
+
 TRAIN_FAILURES = {
     Job.FailureReason.TIMEOUT: "Training ran past its wall-time limit ({limit} s).",
     Job.FailureReason.OUT_OF_MEMORY: (
@@ -332,7 +336,14 @@ def _after_training(submission: Submission) -> str:
     if not job.is_finished:
         return f"waiting for training (job {job.pk}, {job.state})"
     if job.state != Job.State.SUCCEEDED:
-        return _error(submission, "train", _train_failure(job))
+        # Crashed, out of memory, past its wall time, cancelled: the engineer's data, hyperparameters
+        # or decision, and their attempt. Only an infrastructure failure is the platform's.
+        return _error(
+            submission,
+            "train",
+            _train_failure(job),
+            platform_fault=job.failure_reason in PLATFORM_JOB_FAILURES,
+        )
     adapter = sandbox_services.job_output_dir(job) / "adapter"
     if (
         not (adapter / "adapter_model.safetensors").is_file()
@@ -518,7 +529,7 @@ def _after_evaluation(submission: Submission) -> str:
     keys = [key for key in EVALUATE_KEYS if key in submission.job_ids]
     jobs = Job.objects.in_bulk([submission.job_ids[key] for key in keys])
     if len(jobs) != len(keys) or TUNED_TASK not in keys or TUNED_GENERAL not in keys:
-        return _error(submission, "evaluate", "An evaluation job is missing; this attempt does not count.")
+        return _error(submission, "evaluate", "An evaluation job is missing.")
     failed = [
         jobs[submission.job_ids[key]]
         for key in keys
@@ -529,12 +540,19 @@ def _after_evaluation(submission: Submission) -> str:
         logger.warning(
             "Submission %s: evaluation job(s) %s failed.", submission.pk, ", ".join(str(j.pk) for j in failed)
         )
+        # The engineer's adapter is on trial only in the fine-tuned jobs: when one of those crashed,
+        # stalled or ran out of memory, the adapter did it and the attempt is used. A baseline job's
+        # failure, or an infrastructure one, is the platform's.
+        tuned_ids = {submission.job_ids[key] for key in (TUNED_TASK, TUNED_GENERAL)}
+        platform_fault = any(
+            job.pk not in tuned_ids or job.failure_reason in PLATFORM_JOB_FAILURES for job in failed
+        )
         # The reason's label only: an evaluation engine's own message may quote hidden items.
         return _error(
             submission,
             "evaluate",
-            f"The evaluation failed on the platform's side ({'; '.join(reasons).lower()}); "
-            "this attempt does not count.",
+            f"The evaluation of the fine-tuned model failed ({'; '.join(reasons).lower()}).",
+            platform_fault=platform_fault,
         )
     waiting = [job for job in jobs.values() if not job.is_finished]
     if waiting:

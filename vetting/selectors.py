@@ -12,8 +12,9 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import Count, Max, QuerySet
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from core.errors import NotFoundError, PermissionDeniedError
 from marketplace.models import User
@@ -98,7 +99,7 @@ class AttemptStatus:
 def grants_with_left(*, engineer: User, challenge: Challenge) -> list[AttemptGrant]:
     """The engineer's grants on the challenge, each annotated with `left`, oldest first."""
     grants = AttemptGrant.objects.filter(engineer=engineer, challenge=challenge).annotate(
-        used=Count("submissions", filter=~Q(submissions__state__in=Submission.NOT_COUNTED_STATES))
+        used=Count("submissions", filter=Submission.counted(prefix="submissions__"))
     )
     for grant in grants:
         grant.left = max(0, grant.attempts - grant.used)
@@ -106,8 +107,8 @@ def grants_with_left(*, engineer: User, challenge: Challenge) -> list[AttemptGra
 
 
 def attempt_status(*, engineer: User, challenge: Challenge, now: datetime | None = None) -> AttemptStatus:
-    """Attempts left: `attempt_limit` per rolling window (not counting rejected or errored submissions,
-    nor those paid for by a grant), plus what staff grants have left."""
+    """Attempts left: `attempt_limit` per rolling window (not counting rejected submissions, those a
+    platform fault ended, nor those paid for by a grant), plus what staff grants have left."""
     now = now or timezone.now()
     if engineer.is_staff:
         return AttemptStatus(None, challenge.attempt_window_days, 0, 0, None, None)
@@ -116,7 +117,7 @@ def attempt_status(*, engineer: User, challenge: Challenge, now: datetime | None
         Submission.objects.filter(
             engineer=engineer, challenge=challenge, created_at__gt=window_start, attempt_grant__isnull=True
         )
-        .exclude(state__in=Submission.NOT_COUNTED_STATES)
+        .filter(Submission.counted())
         .order_by("created_at")
         .values_list("created_at", flat=True)
     )
@@ -158,6 +159,7 @@ def submission_get(*, actor: User, submission_id: int) -> Submission:
 
 
 PLATFORM_STEPS = ("evaluate", "score", "verdict")
+PLATFORM_FAILED = "The platform failed; your attempt was returned."
 
 
 def submission_public(*, submission: Submission) -> dict[str, Any]:
@@ -166,17 +168,17 @@ def submission_public(*, submission: Submission) -> dict[str, Any]:
     feedback = submission.figures.get(Split.FEEDBACK, {})
     failure = None
     if submission.state == Submission.State.ERRORED:
-        # Evaluation runs on hidden items: its errors are described, never quoted.
-        message = (
-            "The evaluation failed on the platform's side; this attempt does not count."
-            if submission.failure_step in PLATFORM_STEPS
-            else submission.failure_message
-        )
+        # A platform fault is told as nothing more than that; the engineer's own failures (their
+        # training crashed, their adapter broke or stalled evaluation) are described, never quoting
+        # what ran on hidden items.
+        message = PLATFORM_FAILED if submission.attempt_returned else submission.failure_message
         failure = {"step": submission.failure_step, "message": message}
     steps = {
         name: {
             "status": step["status"],
-            "detail": "" if name in PLATFORM_STEPS and step["status"] == "failed" else step["detail"],
+            "detail": ""
+            if step["status"] == "failed" and (submission.attempt_returned or name in PLATFORM_STEPS)
+            else step["detail"],
         }
         for name, step in submission.steps.items()
     }
@@ -248,7 +250,11 @@ def submission_staff_report(*, submission: Submission) -> dict[str, Any]:
         "figures": submission.figures,
         "cost": submission.cost,
         "validation": submission.validation_report,
-        "failure": {"step": submission.failure_step, "message": submission.failure_message}
+        "failure": {
+            "step": submission.failure_step,
+            "message": submission.failure_message,
+            "attempt_returned": submission.attempt_returned,
+        }
         if submission.failure_step
         else None,
     }
@@ -308,6 +314,7 @@ def evalset_items_for_staff(*, actor: User, evalset_id: int) -> QuerySet[EvalIte
 EVALUATION_CONFIGS = ("zero_shot", "few_shot", "fine_tuned", "general")
 
 
+@sensitive_variables()
 def evaluation_prompts(*, eval_set: EvalSetVersion, config: str) -> list[dict[str, Any]]:
     """The evaluation engine's prompts ({"id", "messages"}) for one configuration.
 

@@ -19,6 +19,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 from django.utils.text import slugify
+from django.views.decorators.debug import sensitive_variables
 
 from core.errors import (
     ApplicationError,
@@ -40,9 +41,9 @@ from vetting.datasets import (
     HiddenTextIndex,
     TokenCounter,
     approximate_token_counter,
+    dataset_user_inputs,
     evalset_stats,
     parse_evalset,
-    remove_overlapping,
     validate_dataset,
     validate_hyperparameters,
 )
@@ -329,9 +330,20 @@ def dataset_rules(challenge: Challenge) -> DatasetRules:
     )
 
 
-def hidden_text_index(eval_set: EvalSetVersion) -> HiddenTextIndex:
-    texts = list(eval_set.items.filter(split__in=Split.HIDDEN).values_list("input", flat=True))
-    return HiddenTextIndex.build(texts, settings.VETTING_NEAR_DUPLICATE_JACCARD)
+@sensitive_variables()
+def submission_overlapping_items(submission: Submission) -> set[str]:
+    """The hidden items whose inputs the submission's training set holds (exactly or nearly): left out
+    of its score, so that copying them gains nothing. Scoring worker only; staff see the count."""
+    if submission.kind != Submission.Kind.DATASET or not submission.dataset:
+        return set()
+    texts = dict(submission.eval_set.items.filter(split__in=Split.HIDDEN).values_list("key", "input"))
+    index = HiddenTextIndex.build(texts, settings.VETTING_NEAR_DUPLICATE_JACCARD)
+    with submission.dataset.open("rb") as handle:
+        data = handle.read()
+    keys: set[str] = set()
+    for inputs in dataset_user_inputs(data, prompt=submission.challenge.prompt):
+        keys |= index.overlapping_keys(inputs)
+    return keys
 
 
 def _read_upload(upload: Any) -> bytes:
@@ -358,7 +370,6 @@ def _report_from_problems(code: str, problems: list[str]) -> dict[str, Any]:
         "errors": [{"line": None, "code": code, "message": problem} for problem in problems],
         "warnings": [],
         "stats": {"error_counts": {code: len(problems)}},
-        "contamination": {"overlapping_examples": None, "checked": "not for an uploaded adapter"},
     }
 
 
@@ -398,7 +409,6 @@ def _validate_adapter(challenge: Challenge, files: Sequence[Any]) -> tuple[dict[
             "adapter_bytes": info.size_bytes,
             "error_counts": {},
         },
-        "contamination": {"overlapping_examples": None, "checked": "not for an uploaded adapter"},
     }
     return report, str(folder)
 
@@ -406,22 +416,19 @@ def _validate_adapter(challenge: Challenge, files: Sequence[Any]) -> tuple[dict[
 def _dataset_report(
     *,
     challenge: Challenge,
-    eval_set: EvalSetVersion,
     data: bytes,
     hyperparameters: Mapping[str, Any] | None,
     count_tokens: TokenCounter,
-) -> tuple[dict[str, Any], dict[str, Any], bytes]:
-    """(validation report, hyperparameters with defaults, the data to train on)."""
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(validation report, hyperparameters with defaults). The report never depends on the hidden items."""
     values, hp_errors = validate_hyperparameters(
         dict(hyperparameters) if hyperparameters is not None else None, challenge.hyperparameter_limits
     )
-    hidden = hidden_text_index(eval_set)
     report = validate_dataset(
         data,
         rules=dataset_rules(challenge),
         count_tokens=count_tokens,
         epochs=values["epochs"] if not hp_errors else 1,
-        hidden=hidden,
     )
     if hp_errors:
         report["ok"] = False
@@ -430,14 +437,7 @@ def _dataset_report(
             for e in hp_errors
         ]
         report["stats"]["error_counts"]["hyperparameter"] = len(hp_errors)
-    if report["ok"]:
-        # What is trained on leaves out the examples that overlap hidden items.
-        data, removed = remove_overlapping(data, prompt=challenge.prompt, hidden=hidden)
-        report["contamination"]["excluded_from_training"] = removed
-    else:
-        # A rejection uses no attempt: it must not answer "is this text a hidden item?" for free.
-        report["contamination"] = {"overlapping_examples": None, "checked": "once the dataset is valid"}
-    return report, values, data
+    return report, values
 
 
 def submission_create(
@@ -476,10 +476,10 @@ def submission_create(
     if kind == Submission.Kind.DATASET:
         if dataset is None:
             raise ValidationError("Upload a JSONL dataset.", details={"dataset": ["Required."]})
-        report, values, data = _dataset_report(
+        data = _read_upload(dataset)
+        report, values = _dataset_report(
             challenge=challenge,
-            eval_set=eval_set,
-            data=_read_upload(dataset),
+            data=data,
             hyperparameters=hyperparameters,
             count_tokens=count_tokens or approximate_token_counter,
         )
@@ -566,8 +566,10 @@ def submission_start_evaluation(*, submission_id: int, job_ids: Mapping[str, int
 
 
 @transaction.atomic
-def submission_error(*, submission_id: int, step: str, message: str) -> Submission:
-    """A step failed on the platform's side (or the training crashed): the attempt does not count.
+def submission_error(*, submission_id: int, step: str, message: str, platform_fault: bool) -> Submission:
+    """A step failed. The attempt is returned only for a fault of the platform (infrastructure, a lost
+    worker or message, a missing file or model); the engineer's own failure (training that crashes,
+    stalls or runs out of memory, a cancelled job, an adapter that breaks evaluation) uses it.
 
     For evaluation steps `message` must not quote engine output (it ran on hidden items).
     """
@@ -583,6 +585,7 @@ def submission_error(*, submission_id: int, step: str, message: str) -> Submissi
         step=step,
         message=message,
         now=timezone.now(),
+        platform_fault=platform_fault,
     )
     return submission
 
@@ -644,24 +647,37 @@ def _baseline_scores(
 
 def _split_figures(
     keys: list[str],
+    overlapping: set[str],
     fine_tuned: Mapping[str, float],
     few_shot: Mapping[str, float],
     zero_shot: Mapping[str, float],
 ) -> dict[str, Any]:
+    """One split's figures. The baselines cover every item (they do not depend on the submission, and
+    the engineer sees them on the feedback split); the fine-tuned figures leave out the items the
+    training set overlaps. Staff also get the fine-tuned score on every item."""
     seed = settings.VETTING_BOOTSTRAP_SEED
     resamples = settings.VETTING_BOOTSTRAP_RESAMPLES
-    tuned = [fine_tuned[key] for key in keys]
-    prompted = [few_shot[key] for key in keys]
-    return {
+    scored = [key for key in keys if key not in overlapping]
+    tuned = [fine_tuned[key] for key in scored]
+    prompted = [few_shot[key] for key in scored]
+    figures = {
         "items": len(keys),
         "zero_shot": round(scoring.mean(zero_shot[key] for key in keys), 4),
-        "few_shot": round(scoring.mean(prompted), 4),
+        "few_shot": round(scoring.mean(few_shot[key] for key in keys), 4),
+        "overlapping_items": len(keys) - len(scored),
+        "fine_tuned_all_items": round(scoring.mean(fine_tuned[key] for key in keys), 4),
+    }
+    if not scored:  # every item copied into the training set: nothing left to earn a score on
+        return {**figures, "fine_tuned": 0.0, "fine_tuned_ci": [0.0, 0.0], "delta_ci": [-1.0, -1.0]}
+    return {
+        **figures,
         "fine_tuned": round(scoring.mean(tuned), 4),
         "fine_tuned_ci": list(scoring.bootstrap_ci(tuned, seed=seed, resamples=resamples)),
         "delta_ci": list(scoring.paired_difference_ci(tuned, prompted, seed=seed + 1, resamples=resamples)),
     }
 
 
+@sensitive_variables()
 def submission_record_results(
     *,
     submission_id: int,
@@ -677,6 +693,7 @@ def submission_record_results(
     `cost`: trained_tokens, device_seconds (training), trainable_params, adapter_bytes, and lora_rank
     for an uploaded adapter.
     """
+    overlapping = submission_overlapping_items(Submission.objects.get(pk=submission_id))
     with transaction.atomic():
         submission = _submission_locked(submission_id)
         if submission.state != Submission.State.EVALUATING:
@@ -723,7 +740,11 @@ def submission_record_results(
         )
         figures = {
             split: _split_figures(
-                keys, tuned, baselines["few_shot"].item_scores, baselines["zero_shot"].item_scores
+                keys,
+                overlapping,
+                tuned,
+                baselines["few_shot"].item_scores,
+                baselines["zero_shot"].item_scores,
             )
             for split, keys in keys_by_split.items()
         }

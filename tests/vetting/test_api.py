@@ -114,7 +114,7 @@ def test_too_many_examples_is_400(ticket, engineer_user):
     ticket.save(update_fields=["max_examples"])
     error = submit(engineer_user, ticket).json()["error"]
     assert error["code"] == "submission_rejected"
-    assert "40 examples; at most 25 allowed" in error["message"]
+    assert "more than 25 examples; at most 25 allowed" in error["message"]
 
 
 def test_hyperparameters_out_of_bounds_or_unknown_are_400_naming_the_key(ticket, engineer_user):

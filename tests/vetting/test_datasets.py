@@ -1,4 +1,5 @@
-"""Dataset validation: every error kind with its line, warnings, counts, contamination as a count."""
+"""Dataset validation: every error kind with its line, warnings, counts; the hidden-item overlap the
+scoring worker measures, which the report never shows."""
 
 import json
 
@@ -11,7 +12,7 @@ from vetting.datasets import (
     DatasetRules,
     HiddenTextIndex,
     HyperparameterLimits,
-    remove_overlapping,
+    dataset_user_inputs,
     text_token_counter,
     validate_dataset,
     validate_hyperparameters,
@@ -273,34 +274,40 @@ def test_copied_public_examples_are_warned():
     assert report["stats"]["public_examples_copied"] == 1
 
 
-def test_contamination_is_a_count_and_never_the_text():
-    hidden_texts = [
-        "Hello, the Zapier connector double charged me on Tuesday and I want my money back, order ORD-55555.",
-        "Our iOS app shows a blank page since the update; please look at it soon, thanks, Maria",
-    ]
-    index = HiddenTextIndex.build(hidden_texts, 0.85)
+HIDDEN = {
+    "final-1": "Hello, the Zapier connector double charged me on Tuesday and I want my money back, order ORD-55555.",
+    "final-2": "Our iOS app shows a blank page since the update; please look at it soon, thanks, Maria",
+    "feedback-1": "My Slack integration posts every alert twice since Monday, can you check it? Thanks, Tom",
+}
+
+
+def test_the_overlap_names_the_hidden_items_copied_exactly_or_nearly():
+    index = HiddenTextIndex.build(HIDDEN, 0.85)
     lines = good_lines(3)
-    lines.append(chat_line(SYSTEM, SPEC.prompt.user_content(hidden_texts[0]), json.dumps(_target())))
+    lines.append(chat_line(SYSTEM, SPEC.prompt.user_content(HIDDEN["final-1"]), json.dumps(_target())))
     lines.append(
-        chat_line(SYSTEM, SPEC.prompt.user_content(hidden_texts[1] + " Cheers"), json.dumps(_target()))
+        chat_line(SYSTEM, SPEC.prompt.user_content(HIDDEN["final-2"] + " Cheers"), json.dumps(_target()))
     )
-    report = report_of(lines, hidden=index)
-    assert report["contamination"] == {"overlapping_examples": 2}
-    serialised = json.dumps(report)
-    for text in hidden_texts:
-        assert text not in serialised
-        assert "Zapier connector double" not in serialised
-
-
-def test_overlapping_examples_are_removed_from_what_is_trained_on():
-    hidden_text = "My Slack integration posts every alert twice since Monday, can you check it? Thanks, Tom"
-    index = HiddenTextIndex.build([hidden_text], 0.85)
-    lines = good_lines(3)
-    lines.insert(1, chat_line(SYSTEM, SPEC.prompt.user_content(hidden_text), json.dumps(_target())))
     data = ("\n".join(lines) + "\n").encode()
-    kept, removed = remove_overlapping(data, prompt=SPEC.prompt, hidden=index)
-    assert removed == 1
-    assert kept.decode().splitlines() == [lines[0], *lines[2:]]
+    overlapping = set()
+    for inputs in dataset_user_inputs(data, prompt=SPEC.prompt):
+        overlapping |= index.overlapping_keys(inputs)
+    assert overlapping == {"final-1", "final-2"}
+
+
+def test_the_report_is_the_same_whether_or_not_a_text_is_hidden():
+    """Validation knows nothing hidden: a report cannot answer "is this text a hidden item?"."""
+    plain = good_lines(6)
+    carrying = plain[:3] + [
+        chat_line(SYSTEM, SPEC.prompt.user_content(text), line_target)
+        for text, line_target in zip(
+            HIDDEN.values(), [json.loads(line)["messages"][-1]["content"] for line in plain[3:]], strict=True
+        )
+    ]
+    assert report_of(carrying).keys() == report_of(plain).keys() == {"ok", "errors", "warnings", "stats"}
+    serialised = json.dumps(report_of(carrying))
+    for text in HIDDEN.values():
+        assert text not in serialised
 
 
 # --- hyperparameters ------------------------------------------------------------------------------

@@ -241,7 +241,7 @@ def test_too_many_examples_is_reported(client, ticket, engineer_user):
         reverse("vetting:submission-create", args=[ticket.slug]), form_data(ticket), follow=True
     )
     text = response.content.decode()
-    assert '<td class="line-no">File</td><td>40 examples; at most 25 allowed</td>' in text
+    assert '<td class="line-no">File</td><td>more than 25 examples; at most 25 allowed</td>' in text
     assert Submission.objects.get().state == S.REJECTED
 
 
@@ -456,7 +456,9 @@ def test_no_hidden_item_reaches_any_page(client, seeded, engineer_user):
         + json.dumps({"messages": [{"role": "user", "content": hidden[0]}]}).encode(),
     )
     errored = evaluated_submission(ticket, engineer_user)
-    services.submission_error(submission_id=errored.pk, step="evaluate", message=f"crashed on: {hidden[1]}")
+    services.submission_error(
+        submission_id=errored.pk, step="evaluate", message=f"crashed on: {hidden[1]}", platform_fault=True
+    )
     assert rejected.state == S.REJECTED
 
     pages = [reverse("vetting:challenge-list"), reverse("vetting:submission-list")]

@@ -26,7 +26,7 @@ from vetting import pipeline
 from vetting.challenges import GENERAL_METRIC
 from vetting.datasets import approximate_token_counter
 from vetting.models import EvalBaseline, EvalItem, Submission
-from vetting.selectors import submission_public
+from vetting.selectors import PLATFORM_FAILED, attempt_status, submission_public
 
 # Fixtures (see test_pipeline_support).
 pipeline_settings = support.pipeline_settings
@@ -397,13 +397,68 @@ def test_an_evaluation_failure_is_described_never_quoted(
     assert pipeline.submission_advance(submission_id=submission.pk) == "errored at evaluate"
     submission.refresh_from_db()
     assert submission.failure_step == "evaluate"
-    assert submission.failure_message == (
-        "The evaluation failed on the platform's side (crashed); this attempt does not count."
-    )
+    assert submission.failure_message == "The evaluation of the fine-tuned model failed (crashed)."
     everything = json.dumps(
         [submission.steps, submission.failure_message, submission_public(submission=submission)], default=str
     )
     assert hidden not in everything and "prompts line" not in everything
+
+
+def attempts_used(submission: Submission) -> int:
+    return attempt_status(engineer=submission.engineer, challenge=submission.challenge).used_in_window
+
+
+@pytest.mark.parametrize(
+    ("reason", "returned"),
+    [
+        (Job.FailureReason.CRASHED, False),
+        (Job.FailureReason.TIMEOUT, False),
+        (Job.FailureReason.OUT_OF_MEMORY, False),
+        (Job.FailureReason.CANCELLED, False),
+        (Job.FailureReason.INFRASTRUCTURE, True),
+    ],
+)
+def test_a_failed_training_uses_the_attempt_unless_the_platform_failed(
+    tiny_ticket, engineer_user, reason, returned
+):
+    """Cancelling one's own job, or a dataset that crashes or stalls training, is no free probe."""
+    submission = submit(tiny_ticket, engineer_user)
+    pipeline.submission_advance(submission_id=submission.pk)
+    end_job(Job.objects.get(), reason=reason, message="exit status 1: Traceback in the platform's code")
+    assert pipeline.submission_advance(submission_id=submission.pk) == "errored at train"
+    submission.refresh_from_db()
+    assert (submission.state, submission.attempt_returned) == (Submission.State.ERRORED, returned)
+    assert attempts_used(submission) == (0 if returned else 1)
+    public = submission_public(submission=submission)
+    if returned:
+        # Staff keep the account; the engineer learns only that the platform failed.
+        assert submission.failure_message == "The training job could not run on the platform's side."
+        assert public["failure"] == {"step": "train", "message": PLATFORM_FAILED}
+        assert public["steps"]["train"] == {"status": "failed", "detail": ""}
+    else:
+        assert public["failure"]["message"] == submission.failure_message != PLATFORM_FAILED
+
+
+@pytest.mark.parametrize(
+    ("failing", "reason", "returned"),
+    [
+        (pipeline.TUNED_TASK, Job.FailureReason.CRASHED, False),
+        (pipeline.TUNED_GENERAL, Job.FailureReason.TIMEOUT, False),
+        (pipeline.TUNED_TASK, Job.FailureReason.INFRASTRUCTURE, True),
+        (pipeline.BASE_TASK, Job.FailureReason.CRASHED, True),
+    ],
+)
+def test_an_adapter_that_breaks_evaluation_uses_the_attempt_a_platform_failure_returns_it(
+    tiny_ticket, engineer_user, django_capture_on_commit_callbacks, failing, reason, returned
+):
+    submission = to_evaluation(tiny_ticket, engineer_user, django_capture_on_commit_callbacks)
+    end_job(evaluation_jobs(submission)[failing], reason=reason, message="stalled")
+    assert pipeline.submission_advance(submission_id=submission.pk) == "errored at evaluate"
+    submission.refresh_from_db()
+    assert submission.attempt_returned is returned
+    assert attempts_used(submission) == (0 if returned else 1)
+    expected = PLATFORM_FAILED if returned else submission.failure_message
+    assert submission_public(submission=submission)["failure"] == {"step": "evaluate", "message": expected}
 
 
 def test_incomplete_generations_error_at_scoring(

@@ -15,7 +15,13 @@ from tests.vetting.conftest import GOOD_COST, evaluated_submission, fraction, ge
 from vetting import services
 from vetting.challenges import Split
 from vetting.models import AttemptGrant, Badge, Challenge, EvalBaseline, EvalSetVersion, Submission
-from vetting.selectors import attempt_status, challenge_public, leaderboard
+from vetting.selectors import (
+    attempt_status,
+    challenge_public,
+    leaderboard,
+    submission_public,
+    submission_staff_report,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -179,37 +185,76 @@ def test_an_invalid_dataset_is_rejected_with_line_numbers_and_starts_nothing(tic
     assert attempt_status(engineer=engineer_user, challenge=ticket).left == 3
 
 
-def test_contamination_is_counted_in_the_report(ticket, engineer_user):
+def with_inputs(challenge, lines: list[str], texts: list[str]) -> str:
+    """The dataset with the user inputs of its first lines replaced by `texts`."""
+    lines = list(lines)
+    for index, text in enumerate(texts):
+        record_ = json.loads(lines[index])
+        record_["messages"][1]["content"] = challenge.prompt.user_content(text)
+        lines[index] = json.dumps(record_)
+    return "\n".join(lines)
+
+
+def rot13(text: str) -> str:
+    return text.translate(
+        str.maketrans(
+            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
+            "nopqrstuvwxyzabcdefghijklmNOPQRSTUVWXYZABCDEFGHIJKLM",
+        )
+    )
+
+
+def test_uploads_that_differ_only_by_hidden_inputs_give_the_engineer_identical_reports(ticket):
+    """No free membership oracle: whether an uploaded text is a hidden item changes nothing shown."""
     hidden = list(ticket.eval_sets.get().items.filter(split="final").values_list("input", flat=True)[:3])
     lines = task_dataset(ticket, 30).decode().splitlines()
-    for index, text in enumerate(hidden):
-        record_ = json.loads(lines[index])
-        record_["messages"][1]["content"] = ticket.prompt.user_content(text)
-        lines[index] = json.dumps(record_)
-    submission = services.submission_create(
-        actor=engineer_user, challenge_id=ticket.pk, kind="dataset", dataset="\n".join(lines)
-    )
-    assert submission.validation_report["contamination"] == {
-        "overlapping_examples": 3,
-        "excluded_from_training": 3,
-    }
-    trained_on = submission.dataset.read().decode()
-    assert len(trained_on.splitlines()) == 27
-    assert not any(json.dumps(text)[1:-1] in trained_on for text in hidden)
+    views = []
+    for texts in ([rot13(text) for text in hidden], hidden):  # same lengths, one set hidden
+        engineer = EngineerFactory()
+        submission = services.submission_create(
+            actor=engineer, challenge_id=ticket.pk, kind="dataset", dataset=with_inputs(ticket, lines, texts)
+        )
+        assert submission.state == Submission.State.QUEUED
+        # Trained on exactly as sent: what is trained on (and so its tokens and steps) cannot tell.
+        assert submission.dataset.read().decode().strip() == with_inputs(ticket, lines, texts)
+        public = challenge_public(challenge=ticket, actor=engineer)
+        view = {**submission_public(submission=submission), "attempts": public["attempts"]}
+        views.append({k: v for k, v in view.items() if k not in ("id", "created_at", "finished_at")})
+    assert views[0] == views[1]
+    assert not any(text in json.dumps(views[1]) for text in hidden)
 
 
-def test_a_rejected_dataset_is_not_checked_for_contamination(ticket, engineer_user):
-    hidden = ticket.eval_sets.get().items.filter(split="final").first().input
-    lines = task_dataset(ticket, 30).decode().splitlines()
-    record_ = json.loads(lines[0])
-    record_["messages"][1]["content"] = ticket.prompt.user_content(hidden)
-    lines[0] = json.dumps(record_)
-    lines.append("not json")
+def test_copied_hidden_items_are_left_out_of_the_score_and_staff_see_both_figures(ticket, engineer_user):
+    eval_set = ticket.eval_sets.get()
+    copied = list(eval_set.items.filter(split="final").values_list("input", flat=True)[:3])
     submission = services.submission_create(
-        actor=engineer_user, challenge_id=ticket.pk, kind="dataset", dataset="\n".join(lines)
+        actor=engineer_user,
+        challenge_id=ticket.pk,
+        kind="dataset",
+        dataset=with_inputs(ticket, task_dataset(ticket, 30).decode().splitlines(), copied),
     )
-    assert submission.state == Submission.State.REJECTED
-    assert submission.validation_report["contamination"]["overlapping_examples"] is None
+    services.submission_start_training(submission_id=submission.pk, job_id=101)
+    services.submission_start_evaluation(submission_id=submission.pk, job_ids={"evaluate": 102})
+    # The fine-tuned model answers only the three copied items right.
+    copied_keys = set(eval_set.items.filter(input__in=copied).values_list("key", flat=True))
+    task = generations(eval_set)
+    for record_ in task:
+        if record_["id"] not in copied_keys:
+            record_["output"] = "I cannot help with that."
+    submission = services.submission_record_results(
+        submission_id=submission.pk,
+        generations={**all_generations(eval_set), "fine_tuned": task},
+        cost=GOOD_COST,
+    )
+    final = submission.figures[Split.FINAL]
+    assert (final["items"], final["overlapping_items"]) == (eval_set.items.filter(split="final").count(), 3)
+    assert submission.fine_tuned_score == final["fine_tuned"] == 0.0  # copying gained nothing
+    assert final["fine_tuned_all_items"] == round(3 / final["items"], 4)
+    assert submission.figures[Split.FEEDBACK]["overlapping_items"] == 0
+    report = submission_staff_report(submission=submission)
+    assert report["figures"][Split.FINAL]["overlapping_items"] == 3
+    public = json.dumps(submission_public(submission=submission))
+    assert "overlapping" not in public and "all_items" not in public
 
 
 def test_only_engineers_and_staff_submit(ticket):
@@ -262,14 +307,23 @@ def test_attempts_are_per_challenge(seeded, engineer_user):
     assert attempt_status(engineer=engineer_user, challenge=triage).left == 3
 
 
-def test_rejected_and_errored_submissions_do_not_use_an_attempt(ticket, engineer_user):
+def test_rejections_and_platform_faults_do_not_use_an_attempt_the_engineers_own_failures_do(
+    ticket, engineer_user
+):
     rejected = services.submission_create(
         actor=engineer_user, challenge_id=ticket.pk, kind="dataset", dataset=b"not json\n"
     )
     assert rejected.state == Submission.State.REJECTED
     queued = submit(ticket, engineer_user)
-    services.submission_error(submission_id=queued.pk, step="train", message="The worker lost its GPU.")
+    services.submission_error(
+        submission_id=queued.pk, step="train", message="The worker lost its GPU.", platform_fault=True
+    )
     assert attempt_status(engineer=engineer_user, challenge=ticket).left == 3
+    crashed = submit(ticket, engineer_user)
+    services.submission_error(
+        submission_id=crashed.pk, step="train", message="Training failed: NaN loss.", platform_fault=False
+    )
+    assert attempt_status(engineer=engineer_user, challenge=ticket).left == 2
 
 
 def test_staff_grants_extra_attempts_which_are_used_once(ticket, engineer_user):
@@ -294,7 +348,9 @@ def test_staff_grants_extra_attempts_which_are_used_once(ticket, engineer_user):
     with pytest.raises(PermissionDeniedError):
         submit(ticket, engineer_user)
     # The granted attempt errored on the platform: the grant is good again, and outlives the window.
-    services.submission_error(submission_id=granted.pk, step="evaluate", message="Evaluation job crashed.")
+    services.submission_error(
+        submission_id=granted.pk, step="evaluate", message="Evaluation job crashed.", platform_fault=True
+    )
     Submission.objects.update(created_at=timezone.now() - timedelta(days=30))
     status = attempt_status(engineer=engineer_user, challenge=ticket)
     assert (status.granted_left, status.left) == (1, 4)
@@ -461,7 +517,7 @@ def test_an_errored_step_is_recorded(ticket, engineer_user):
     submission = services.submission_start_training(submission_id=submit(ticket, engineer_user).pk, job_id=7)
     assert submission.job_ids == {"train": 7} and submission.steps["train"]["status"] == "running"
     submission = services.submission_error(
-        submission_id=submission.pk, step="train", message="CUDA out of memory."
+        submission_id=submission.pk, step="train", message="CUDA out of memory.", platform_fault=False
     )
     assert submission.state == Submission.State.ERRORED and submission.failure_step == "train"
     assert submission.steps["train"] == {"status": "failed", "detail": "CUDA out of memory."}

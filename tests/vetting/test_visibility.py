@@ -60,7 +60,8 @@ def assert_no_hidden_text(rendered: str) -> None:
 
 
 def run_all_kinds_of_submission(ticket, engineer):
-    """A pass, a fail, a rejection with contamination, and an evaluation error quoting an item."""
+    """A pass, a fail, a rejection and an acceptance carrying hidden inputs, and an evaluation error
+    quoting an item."""
     eval_set = ticket.eval_sets.get(is_active=True)
     all_gens = {
         "fine_tuned": generations(eval_set),
@@ -83,7 +84,10 @@ def run_all_kinds_of_submission(ticket, engineer):
     hidden = list(eval_set.items.filter(split="final").values_list("input", flat=True)[:2])
     errored = evaluated_submission(ticket, engineer)
     services.submission_error(
-        submission_id=errored.pk, step="evaluate", message=f"engine crashed on prompt: {hidden[0]}"
+        submission_id=errored.pk,
+        step="evaluate",
+        message=f"engine crashed on prompt: {hidden[0]}",
+        platform_fault=True,
     )
     rejected = services.submission_create(
         actor=engineer,
@@ -96,7 +100,7 @@ def run_all_kinds_of_submission(ticket, engineer):
         actor=engineer, challenge_id=ticket.pk, kind="dataset", dataset=with_hidden_inputs(ticket, hidden)
     )
     assert contaminated.state == Submission.State.QUEUED
-    assert contaminated.validation_report["contamination"]["overlapping_examples"] == 2
+    assert contaminated.validation_report.keys() == {"ok", "errors", "warnings", "stats"}
 
 
 def with_hidden_inputs(ticket, hidden: list[str]) -> bytes:
@@ -121,7 +125,8 @@ def test_nothing_an_engineer_can_read_holds_a_hidden_item(seeded, settings):
     rendered = json.dumps(seen, default=str)
     assert_no_hidden_text(rendered)
     assert "engine crashed" not in rendered
-    assert "overlapping_examples" in rendered and '"fine_tuned_released": 1.0' in rendered
+    assert "overlapping" not in rendered and "contamination" not in rendered
+    assert '"fine_tuned_released": 1.0' in rendered
 
 
 def test_engineer_views_hold_no_final_split_figure(ticket, engineer_user):

@@ -165,6 +165,10 @@ class FailureSerializer(serializers.Serializer):
     message = serializers.CharField()
 
 
+class StaffFailureSerializer(FailureSerializer):
+    attempt_returned = serializers.BooleanField(help_text="A platform fault: the attempt does not count.")
+
+
 class VettingSubmissionSerializer(serializers.Serializer):
     """What the engineer sees: no final-split figure beyond pass/fail and band, no per-item result."""
 
@@ -179,8 +183,8 @@ class VettingSubmissionSerializer(serializers.Serializer):
     hyperparameters = serializers.DictField()
     validation = serializers.JSONField(
         help_text="The validation report: ok, errors and warnings ({line, code, message}; line null for "
-        "the whole file), stats (examples, tokens, billable tokens, estimated device seconds and cost), "
-        "contamination (a count only)."
+        "the whole file), stats (examples, tokens, billable tokens, estimated device seconds and cost). "
+        "It never depends on the hidden items."
     )
     feedback = FeedbackFiguresSerializer()
     general = GeneralFiguresSerializer()
@@ -265,7 +269,7 @@ class StaffReportSerializer(serializers.Serializer):
     figures = serializers.DictField()
     cost = serializers.DictField()
     validation = serializers.JSONField()
-    failure = FailureSerializer(allow_null=True)
+    failure = StaffFailureSerializer(allow_null=True)
     badge = VettingBadgeSerializer(allow_null=True)
 
 
