@@ -2,9 +2,12 @@
 
 The score (0-100) is computed in the database so that ranking 10,000 engineers costs one query:
   45 x share of the request's skills the engineer has
-  25 x best score of an active vetting badge on one of those skills
+  25 x the best active vetting badge on one of those skills
   20 x rating, shrunk towards 3.5 stars by two phantom reviews (one 5-star review is not a record)
   10 x availability (available 1, limited 0.5, not taking work 0)
+The ranking orders by the badge's final-split score; the score shown counts the badge by its band only
+(BAND_WEIGHTS), so no shown figure is a function of a final-split score (anyone can open a client
+account and read their own match).
 
 A ranking depends on the request only through its skills, and otherwise on the engineers' side alone, so
 `cached_ranking` keeps rendered rankings per skill set under the matching version, a counter that database
@@ -20,6 +23,7 @@ from django.core.cache import cache as django_cache
 from django.db import connection
 from django.db.models import (
     Case,
+    CharField,
     Exists,
     ExpressionWrapper,
     F,
@@ -41,6 +45,7 @@ WEIGHT_SKILLS = 45.0
 WEIGHT_BADGE = 25.0
 WEIGHT_RATING = 20.0
 WEIGHT_AVAILABILITY = 10.0
+BAND_WEIGHTS = {"pass": 0.8, "strong": 0.9, "exceptional": 1.0}
 PRIOR_RATING = 3.5
 PRIOR_REVIEWS = 2
 # A cached ranking is dropped by the next write to the engineers' side; this bounds how long an unused
@@ -173,11 +178,11 @@ def engineer_match(*, hiring_request: HiringRequest, limit: int = 20) -> list[Ma
         .annotate(count=Func(Value(1), function="COUNT"))
         .values("count")
     )
-    best_badge = (
-        Badge.objects.filter(engineer=OuterRef("user_id"), revoked_at__isnull=True, skills__in=skill_ids)
-        .order_by("-score")
-        .values("score")[:1]
-    )
+    relevant_badges = Badge.objects.filter(
+        engineer=OuterRef("user_id"), revoked_at__isnull=True, skills__in=skill_ids
+    ).order_by("-score")
+    best_badge = relevant_badges.values("score")[:1]
+    best_band = relevant_badges.values("band")[:1]
     badges = Badge.objects.filter(revoked_at__isnull=True).annotate(
         relevant=Exists(Badge.skills.through.objects.filter(badge_id=OuterRef("pk"), skill_id__in=skill_ids))
     )
@@ -188,6 +193,7 @@ def engineer_match(*, hiring_request: HiringRequest, limit: int = 20) -> list[Ma
         .annotate(
             overlap=Coalesce(Subquery(overlap, output_field=IntegerField()), Value(0)),
             badge_score=Coalesce(Subquery(best_badge, output_field=float_field), Value(0.0)),
+            badge_band=Subquery(best_band, output_field=CharField()),
             availability_weight=Case(
                 When(availability=EngineerProfile.Availability.AVAILABLE, then=Value(1.0)),
                 When(availability=EngineerProfile.Availability.LIMITED, then=Value(0.5)),
@@ -199,6 +205,11 @@ def engineer_match(*, hiring_request: HiringRequest, limit: int = 20) -> list[Ma
             ),
         )
         .annotate(
+            badge_band_weight=Case(
+                *[When(badge_band=band, then=Value(weight)) for band, weight in BAND_WEIGHTS.items()],
+                default=Value(0.0),
+                output_field=float_field,
+            ),
             match_score=ExpressionWrapper(
                 Value(WEIGHT_SKILLS) * Cast(F("overlap"), float_field) / Value(float(wanted))
                 + Value(WEIGHT_BADGE) * F("badge_score")
@@ -208,7 +219,10 @@ def engineer_match(*, hiring_request: HiringRequest, limit: int = 20) -> list[Ma
                 / Value(5.0)
                 + Value(WEIGHT_AVAILABILITY) * F("availability_weight"),
                 output_field=float_field,
-            )
+            ),
+        )
+        .annotate(
+            shown_score=F("match_score") + Value(WEIGHT_BADGE) * (F("badge_band_weight") - F("badge_score"))
         )
         .select_related("user")
         .prefetch_related("skills", Prefetch("user__badges", queryset=badges, to_attr="active_badges"))
@@ -221,7 +235,7 @@ def engineer_match(*, hiring_request: HiringRequest, limit: int = 20) -> list[Ma
         matches.append(
             Match(
                 profile=profile,
-                score=round(profile.match_score, 1),
+                score=round(profile.shown_score, 1),
                 matched_skills=matched,
                 reasons=_reasons(profile, matched, len(skill_ids)),
                 invited=profile.invited,
@@ -240,7 +254,7 @@ def _reasons(profile: EngineerProfile, matched: list[str], wanted: int) -> list[
     relevant = [badge for badge in profile.user.active_badges if badge.relevant]
     if relevant:
         best = max(relevant, key=lambda badge: badge.score)
-        reasons.append(f"Vetted: {best.title} ({best.get_band_display().lower()}, score {best.score:.2f})")
+        reasons.append(f"Vetted: {best.title} ({best.get_band_display().lower()})")
     elif profile.user.active_badges:
         reasons.append(f"Vetted in {len(profile.user.active_badges)} other challenge(s)")
     else:

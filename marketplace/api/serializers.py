@@ -235,7 +235,6 @@ def _badge(badge: Badge, tz) -> dict:
         "challenge_slug": badge.challenge_slug,
         "title": badge.title,
         "band": str(badge.band),
-        "score": float(badge.score),
         "awarded_at": _datetime(badge.awarded_at, tz),
     }
 
@@ -243,7 +242,8 @@ def _badge(badge: Badge, tz) -> dict:
 class BadgeSerializer(Rendered, serializers.ModelSerializer):
     class Meta:
         model = Badge
-        fields = ["id", "challenge_slug", "title", "band", "score", "awarded_at"]
+        # The band only: a badge's score is its final-split score, which nobody outside staff sees.
+        fields = ["id", "challenge_slug", "title", "band", "awarded_at"]
         list_serializer_class = RenderedList
 
     def render(self, badge: Badge, tz) -> dict:
