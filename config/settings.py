@@ -295,9 +295,15 @@ ADAPTER_MAX_HEADER_BYTES = env.int("ADAPTER_MAX_HEADER_BYTES", default=1024 * 10
 
 # Vetting: hidden evaluation sets are generated from VETTING_SECRET_SEED (kept out of the repository).
 VETTING_SECRET_SEED = env.str("VETTING_SECRET_SEED", default="dev-only-vetting-seed-never-use-in-production")
-# Pass rule: general-set score after tuning / before, at least this (per challenge; new challenges
-# start with this value, staff calibrate it from reference runs).
-VETTING_FORGETTING_MIN_RATIO = env.float("VETTING_FORGETTING_MIN_RATIO", default=0.95)
+# Pass rule (non-inferiority): the lower bound of the 95% paired-bootstrap interval of general-set
+# (after - before) must stay above -margin (per challenge; new challenges start with this value, the
+# reference runs calibrate it).
+# The repository's demo challenges generate their hidden items with public code: refused in production
+# unless allowed. A deployment's own generated challenges: dotted module paths (kept outside the
+# repository, on PYTHONPATH), each defining SPEC.
+VETTING_ALLOW_DEMO_CHALLENGES = env.bool("VETTING_ALLOW_DEMO_CHALLENGES", default=not PRODUCTION)
+VETTING_CHALLENGE_MODULES = env.list("VETTING_CHALLENGE_MODULES", default=[])
+VETTING_FORGETTING_MARGIN = env.float("VETTING_FORGETTING_MARGIN", default=0.05)
 # Ladder margin for released feedback scores; unset: about one standard error of the feedback split
 # (0.05 for 100 items, 0.03 for 400), see vetting.ladder.margin_for.
 VETTING_LADDER_MARGIN = env.float("VETTING_LADDER_MARGIN", default=None)

@@ -6,5 +6,5 @@ class VettingConfig(AppConfig):
     verbose_name = "Vetting"
 
     def ready(self) -> None:
-        # Connects the pipeline's receiver of sandbox jobs' finishing transitions.
-        from vetting import pipeline  # noqa: F401
+        # Connects the pipeline's receiver of sandbox jobs' finishing transitions; registers the checks.
+        from vetting import checks, pipeline  # noqa: F401

@@ -62,7 +62,7 @@ def challenge_public(*, challenge: Challenge, actor: User | None = None) -> dict
         "hyperparameters": hyperparameter_schema(challenge.hyperparameter_limits),
         "pass_rules": {
             "threshold": challenge.pass_threshold,
-            "forgetting_min_ratio": challenge.forgetting_min_ratio,
+            "forgetting_margin": challenge.forgetting_margin,
             "beats_few_shot": "lower bound of the 95% interval of (fine-tuned - few-shot) > 0",
             "bands": {"strong": challenge.band_strong, "exceptional": challenge.band_exceptional},
         },
@@ -201,6 +201,7 @@ def submission_public(*, submission: Submission) -> dict[str, Any]:
             "base": submission.general_base_score,
             "fine_tuned": submission.general_fine_tuned_score,
             "forgetting_ratio": submission.forgetting_ratio,
+            "change_ci": submission.general_delta_ci,
         },
         "cost": submission.cost,
         "verdict": public_verdict(submission.verdict) if submission.verdict else None,
@@ -241,6 +242,7 @@ def submission_staff_report(*, submission: Submission) -> dict[str, Any]:
             "general_base": submission.general_base_score,
             "general_fine_tuned": submission.general_fine_tuned_score,
             "forgetting_ratio": submission.forgetting_ratio,
+            "general_delta_ci": submission.general_delta_ci,
         },
         "feedback": {
             "score": submission.feedback_score,

@@ -32,7 +32,7 @@ from core.errors import (
 from core.transitions import transition_apply
 from marketplace.models import Skill, User
 from vetting import ladder, scoring, verdict
-from vetting.challenges import BUILTIN, GENERAL_METRIC, Split, hidden_items
+from vetting.challenges import GENERAL_METRIC, Split, generated_specs, hidden_items
 from vetting.challenges.base import derive_rng
 from vetting.challenges.general import GENERAL_SIZE, generate_general
 from vetting.conf import secret_seed
@@ -78,6 +78,12 @@ def _challenge(challenge_id: int, *, lock: bool = False) -> Challenge:
 # --- challenges -----------------------------------------------------------------------------------
 
 
+_DEMO_HINT = (
+    " (the repository's demo challenges need VETTING_ALLOW_DEMO_CHALLENGES; a deployment's own come from "
+    "VETTING_CHALLENGE_MODULES)"
+)
+
+
 @transaction.atomic
 def challenge_sync_builtin(*, slug: str) -> tuple[Challenge, bool]:
     """Create or update a built-in challenge from its code. (challenge, created)
@@ -85,9 +91,9 @@ def challenge_sync_builtin(*, slug: str) -> tuple[Challenge, bool]:
     What the code owns (texts, prompt, metric, public examples) is rewritten; what staff calibrate
     (budgets, thresholds, attempt limits, active flag) is set only when the challenge is created.
     """
-    spec = BUILTIN.get(slug)
+    spec = generated_specs().get(slug)
     if spec is None:
-        raise NotFoundError(f"No built-in challenge {slug!r}.")
+        raise NotFoundError(f"No generated challenge {slug!r} on this deployment{_DEMO_HINT}.")
     owned = {
         "title": spec.title,
         "summary": spec.summary,
@@ -115,7 +121,7 @@ def challenge_sync_builtin(*, slug: str) -> tuple[Challenge, bool]:
             pass_threshold=spec.pass_threshold,
             band_strong=spec.band_strong,
             band_exceptional=spec.band_exceptional,
-            forgetting_min_ratio=settings.VETTING_FORGETTING_MIN_RATIO,
+            forgetting_margin=settings.VETTING_FORGETTING_MARGIN,
             attempt_limit=settings.VETTING_ATTEMPT_LIMIT,
             attempt_window_days=settings.VETTING_ATTEMPT_WINDOW_DAYS,
         )
@@ -200,9 +206,11 @@ def evalset_generate(*, actor: User | None, challenge_id: int, activate: bool = 
     if actor is not None:
         _require_staff(actor)
     challenge = _challenge(challenge_id, lock=True)
-    spec = BUILTIN.get(challenge.slug)
+    spec = generated_specs().get(challenge.slug)
     if spec is None or not challenge.is_builtin:
-        raise ValidationError("Only built-in challenges generate their items; upload a JSONL file instead.")
+        raise ValidationError(
+            f"Only generated challenges generate their items{_DEMO_HINT}; upload a JSONL file instead."
+        )
     version = (challenge.eval_sets.aggregate(last=Max("version"))["last"] or 0) + 1
     sizes = _min_sizes()
     items = hidden_items(
@@ -748,13 +756,24 @@ def submission_record_results(
             )
             for split, keys in keys_by_split.items()
         }
-        general_base = round(scoring.mean(baselines["general_base"].item_scores.values()), 4)
-        general_after = round(scoring.mean(general_tuned.values()), 4)
+        general_keys = sorted(general_targets)
+        general_before = baselines["general_base"].item_scores
+        general_base = round(scoring.mean(general_before[key] for key in general_keys), 4)
+        general_after = round(scoring.mean(general_tuned[key] for key in general_keys), 4)
         ratio = scoring.forgetting_ratio(general_base, general_after)
+        general_delta_ci = list(
+            scoring.paired_difference_ci(
+                [general_tuned[key] for key in general_keys],
+                [general_before[key] for key in general_keys],
+                seed=settings.VETTING_BOOTSTRAP_SEED + 2,
+                resamples=settings.VETTING_BOOTSTRAP_RESAMPLES,
+            )
+        )
         figures[Split.GENERAL] = {
             "items": len(general_targets),
             "base": general_base,
             "fine_tuned": general_after,
+            "delta_ci": general_delta_ci,
         }
 
         few_tokens, zero_tokens = (
@@ -780,6 +799,7 @@ def submission_record_results(
             final_score=final["fine_tuned"],
             delta_ci=tuple(final["delta_ci"]),
             forgetting_ratio=ratio,
+            general_delta_ci=tuple(general_delta_ci),
             budget=_budget_use(submission, cost),
             rules=challenge.pass_rules,
         )
@@ -802,6 +822,7 @@ def submission_record_results(
         submission.general_base_score = general_base
         submission.general_fine_tuned_score = general_after
         submission.forgetting_ratio = ratio
+        submission.general_delta_ci = general_delta_ci
         submission.figures = figures
         submission.cost = submission_cost
         submission.verdict = decision

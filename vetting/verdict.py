@@ -1,8 +1,10 @@
 """The verdict: pass or fail, every rule with its figure, and a coarse band.
 
 Pass iff all of: the fine-tuned final-split score reaches the challenge's threshold; the lower bound of
-the 95% interval of (fine-tuned - few-shot) on the final split is above 0; the general-set score kept
-at least the minimum ratio of the base model's; the run stayed within the challenge's budgets.
+the 95% interval of (fine-tuned - few-shot) on the final split is above 0; general ability is kept,
+decided as paired non-inferiority (the lower bound of the 95% paired-bootstrap interval of general-set
+(after - before) stays above -margin: on an 80-item set one flipped item moves a raw ratio by more
+than 1%, so a ratio alone would pass and fail by chance); the run stayed within the challenge's budgets.
 
 Engineers see `public_verdict`: each rule's outcome, figures only where they do not come from the
 final split (forgetting, budgets), and the band.
@@ -24,7 +26,7 @@ FINAL_SPLIT_RULES = (THRESHOLD, BEATS_FEW_SHOT)
 @dataclass(frozen=True)
 class PassRules:
     threshold: float
-    forgetting_min_ratio: float
+    forgetting_margin: float
     band_strong: float
     band_exceptional: float
 
@@ -42,10 +44,13 @@ def decide(
     final_score: float,
     delta_ci: tuple[float, float],
     forgetting_ratio: float,
+    general_delta_ci: tuple[float, float],
     budget: dict[str, tuple[float, float]],
     rules: PassRules,
 ) -> dict[str, Any]:
-    """`budget` maps each budgeted quantity to (used, limit)."""
+    """`budget` maps each budgeted quantity to (used, limit); `forgetting_ratio` (after / before) is
+    shown beside the interval that decides."""
+    floor = -rules.forgetting_margin
     over = {name: used for name, (used, limit) in budget.items() if used > limit}
     checks = [
         {
@@ -66,13 +71,17 @@ def decide(
         },
         {
             "rule": FORGETTING,
-            "description": "Keeps general ability (general-set score after / before tuning)",
-            "figure": round(forgetting_ratio, 4),
-            "required": f">= {rules.forgetting_min_ratio}",
-            "passed": forgetting_ratio >= rules.forgetting_min_ratio,
+            "description": "Keeps general ability: 95% interval of the general-set change after tuning",
+            "figure": {
+                "general_change_ci": [round(general_delta_ci[0], 4), round(general_delta_ci[1], 4)],
+                "kept_ratio": round(forgetting_ratio, 4),
+            },
+            "required": f"lower bound > {floor:g}",
+            "passed": general_delta_ci[0] > floor,
             "reason": (
-                f"Tuning cost too much general ability: the general-set score kept {forgetting_ratio:.0%} "
-                f"of the base model's, below {rules.forgetting_min_ratio:.0%}."
+                "Tuning cost too much general ability: the general-set score changed by "
+                f"{general_delta_ci[0]:+.2f} to {general_delta_ci[1]:+.2f} (95% interval), "
+                f"and the lower end must stay above {floor:g}."
             ),
         },
         {

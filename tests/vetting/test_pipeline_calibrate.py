@@ -1,5 +1,6 @@
-"""`manage.py vetting_calibrate`: the rules it proposes from two reference runs, its datasets, and a
-whole run (inline, the real sandbox, the tiny model) recorded on the eval-set version."""
+"""`manage.py vetting_calibrate`: the rules proposed from careful, naive and mislabelled reference runs,
+its datasets (written from the public instructions, never the generator), and a whole run (inline,
+the real sandbox, the tiny model) recorded on the eval-set version and in a file it resumes from."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ from django.core.management import call_command
 
 from tests.vetting import test_pipeline_support as support
 from tests.vetting.test_pipeline_support import make_tiny_challenge
+from vetting.calibration.datasets import distill_prompts, recipes
+from vetting.calibration.references import MODULES, task_examples_for
+from vetting.calibration.rules import propose, round_down
+from vetting.challenges import BUILTIN
 from vetting.challenges.base import derive_rng
 from vetting.challenges.general import generate_general
-from vetting.management.commands.vetting_calibrate import Command, distill_prompts, round_down
 from vetting.models import Challenge, Submission
 from vetting.text import normalize_text
 
@@ -24,56 +28,131 @@ tiny_model_dir = support.tiny_model_dir
 BUDGET = {"examples": {"used": 200, "limit": 2000}, "epochs": {"used": 1, "limit": 5}}
 
 
-def run_figures(fine_tuned: float, low: float, delta_low: float, ratio: float) -> dict:
+def run(kind: str, seed: int, final: float, general_low: float, delta_low: float = 0.2) -> dict:
     return {
+        "kind": kind,
+        "seed": seed,
         "scores": {
-            "fine_tuned": fine_tuned,
-            "fine_tuned_ci": [low, min(1.0, fine_tuned + 0.05)],
+            "fine_tuned": final,
+            "fine_tuned_ci": [final - 0.03, min(1.0, final + 0.03)],
             "delta_vs_few_shot_ci": [delta_low, delta_low + 0.2],
-            "forgetting_ratio": ratio,
+            "forgetting_ratio": 0.9,
+            "general_delta_ci": [general_low, general_low + 0.08],
         },
         "budget": BUDGET,
     }
 
 
+def runs_of(*figures: dict) -> dict:
+    return {f"{figure['kind']}-{figure['seed']}": figure for figure in figures}
+
+
 def challenge_stub() -> Challenge:
-    return Challenge(pass_threshold=0.8, forgetting_min_ratio=0.95, band_strong=0.9, band_exceptional=0.96)
+    return Challenge(pass_threshold=0.8, forgetting_margin=0.05, band_strong=0.9, band_exceptional=0.96)
 
 
-def test_the_design_figures_give_a_gate_between_the_runs(settings):
-    # DESIGN section 7's measurements: naive 0.97 task, general 0.84 -> 0.28; careful 0.87, kept 0.64.
-    runs = {
-        "naive": run_figures(0.97, 0.94, 0.6, round(0.28 / 0.84, 4)),
-        "careful": run_figures(0.87, 0.82, 0.5, round(0.64 / 0.84, 4)),
-    }
-    proposal = Command._propose(challenge_stub(), runs)
+def test_the_marks_sit_between_the_runs_with_gaps_larger_than_the_spread_between_seeds():
+    # The issue's measurements: careful 0.652 keeping general ability, naive 0.594 losing half of it,
+    # mislabelled 0.426; three seeds of careful and naive.
+    runs = runs_of(
+        run("careful", 0, 0.652, -0.05),
+        run("careful", 1, 0.64, -0.06),
+        run("careful", 2, 0.66, -0.04),
+        run("naive", 0, 0.594, -0.45),
+        run("naive", 1, 0.60, -0.42),
+        run("naive", 2, 0.58, -0.47),
+        run("mislabelled", 0, 0.426, -0.02),
+    )
+    proposal = propose(challenge_stub(), runs)
+    # Pass mark halfway between the weakest careful run (0.64) and the mislabelled one (0.426), rounded
+    # down; margin halfway between what careful kept (-0.06) and naive lost (-0.42).
     assert proposal["proposed"] == {
-        "pass_threshold": 0.8,
-        "forgetting_min_ratio": 0.71,  # 0.7619 kept by the careful run, less 0.05, rounded down
+        "pass_threshold": 0.53,
+        "forgetting_margin": 0.24,
         "band_strong": 0.9,
         "band_exceptional": 0.96,
     }
+    assert proposal["spread"] == {"final": 0.02, "general_delta_low": 0.05}
+    assert proposal["gaps"] == {"final": 0.104, "general_delta_low": 0.18}
     assert proposal["ok"]
-    assert runs["naive"]["verdict_after"] == "fail" and runs["careful"]["verdict_after"] == "pass"
-    assert any("general-set score kept 33%" in reason for reason in runs["naive"]["reasons_after"])
+    judged = proposal["judged"]
+    assert [name for name, verdict in judged.items() if verdict["passed"]] == [
+        "careful-0",
+        "careful-1",
+        "careful-2",
+    ]
+    assert any("general ability" in reason for reason in judged["naive-0"]["reasons"])
+    assert any("below the pass mark" in reason for reason in judged["mislabelled-0"]["reasons"])
 
 
-def test_runs_too_close_get_the_midpoint_and_a_careful_run_that_forgets_is_not_ok():
-    close = {"naive": run_figures(0.9, 0.85, 0.4, 0.70), "careful": run_figures(0.85, 0.8, 0.4, 0.72)}
-    proposal = Command._propose(challenge_stub(), close)
-    assert proposal["proposed"]["forgetting_min_ratio"] == 0.71 and proposal["ok"]
-    worse = {"naive": run_figures(0.9, 0.85, 0.4, 0.80), "careful": run_figures(0.85, 0.8, 0.4, 0.60)}
-    assert not Command._propose(challenge_stub(), worse)["ok"]
-    no_gain = {"naive": run_figures(0.3, 0.2, -0.1, 0.3), "careful": run_figures(0.3, 0.21, -0.05, 0.9)}
-    assert not Command._propose(challenge_stub(), no_gain)["ok"]  # careful does not beat few-shot
+def test_runs_that_do_not_separate_are_not_ok():
+    # Separated by 0.01 when the seeds alone move the careful run by 0.04: not shown to separate.
+    close = runs_of(
+        run("careful", 0, 0.65, -0.05),
+        run("careful", 1, 0.69, -0.05),
+        run("naive", 0, 0.6, -0.3),
+        run("mislabelled", 0, 0.62, 0.0),
+    )
+    proposal = propose(challenge_stub(), close)
+    assert not proposal["ok"]
+    spread_too_wide = runs_of(
+        run("careful", 0, 0.80, -0.05),
+        run("careful", 1, 0.60, -0.05),
+        run("naive", 0, 0.7, -0.4),
+        run("mislabelled", 0, 0.45, 0.0),
+    )
+    proposal = propose(challenge_stub(), spread_too_wide)
+    assert proposal["spread"]["final"] == 0.2 and proposal["gaps"]["final"] < 0.2 and not proposal["ok"]
+    no_gain = runs_of(
+        run("careful", 0, 0.7, -0.05, delta_low=-0.01),
+        run("naive", 0, 0.7, -0.4),
+        run("mislabelled", 0, 0.3, 0.0),
+    )
+    assert not propose(challenge_stub(), no_gain)["ok"]  # careful does not beat few-shot
 
 
-def test_a_pass_mark_above_the_bands_raises_them():
-    runs = {"naive": run_figures(0.99, 0.97, 0.6, 0.3), "careful": run_figures(0.99, 0.98, 0.6, 0.9)}
-    proposed = Command._propose(challenge_stub(), runs)["proposed"]
-    assert proposed["pass_threshold"] == 0.95
-    assert proposed["band_strong"] == 0.95 and proposed["band_exceptional"] == 0.96
+def test_a_proposal_needs_every_kind_of_run():
+    with pytest.raises(ValueError, match="no mislabelled run yet"):
+        propose(challenge_stub(), runs_of(run("careful", 0, 0.7, -0.05), run("naive", 0, 0.7, -0.4)))
     assert round_down(0.8499, 0.05) == 0.8 and round_down(0.85, 0.05) == 0.85
+
+
+@pytest.mark.parametrize("slug", sorted(MODULES))
+def test_reference_task_data_is_valid_right_by_the_metric_and_not_the_hidden_generators(slug):
+    spec = BUILTIN[slug]
+    examples = task_examples_for(slug)(derive_rng("test", slug), 120)
+    assert len(examples) == 120 and len({text for text, _ in examples}) == 120
+    assert not [output for _, output in examples if spec.metric.output_problem(output)]
+    # Every value of every labelled dimension appears: the cases the instructions name are covered.
+    seen: dict[str, set[str]] = {}
+    for _, output in examples:
+        for dimension, value in spec.metric.labels(spec.metric.parse_output(output)).items():
+            seen.setdefault(dimension, set()).add(value)
+    for dimension, values in spec.metric.label_values().items():
+        assert set(values) <= seen.get(dimension, set()), dimension
+
+
+def test_the_mislabelled_dataset_moves_every_output_and_keeps_the_replay():
+    challenge = Challenge(system_prompt="S", user_template="{input}")
+    task = [(f"message {i}", f"label {i}") for i in range(10)]
+    made = recipes(
+        challenge=challenge,
+        task=task,
+        general=["G1", "G2"],
+        common={"rank": 8},
+        careful_lr=4e-4,
+        naive_lr=1e-3,
+        rng=derive_rng("t"),
+    )
+    assert (
+        len(made["careful"].lines) == len(made["mislabelled"].lines) == 12 and len(made["naive"].lines) == 10
+    )
+    for line in made["mislabelled"].lines:
+        if line.startswith("{"):
+            messages = json.loads(line)["messages"]
+            assert messages[1]["content"].replace("message", "label") != messages[2]["content"]
+    assert made["naive"].hyperparameters["learning_rate"] == 1e-3
+    assert made["mislabelled"].hyperparameters == made["careful"].hyperparameters
 
 
 def test_distillation_prompts_ask_nothing_the_general_set_asks():
@@ -87,39 +166,45 @@ def test_distillation_prompts_ask_nothing_the_general_set_asks():
 
 @pytest.mark.e2e
 @pytest.mark.needs("bwrap")
-def test_a_whole_calibration_is_recorded_on_the_eval_set_version(transactional_db, pipeline_settings):
+def test_a_whole_calibration_is_recorded_and_resumes_from_its_file(
+    transactional_db, pipeline_settings, tmp_path
+):
     challenge = make_tiny_challenge()
-    out = io.StringIO()
-    call_command(
-        "vetting_calibrate",
-        "--challenge",
-        challenge.slug,
-        "--examples",
-        "24",
-        "--general-examples",
-        "8",
-        "--rank",
-        "4",
-        "--max-seq-length",
-        "1024",
-        "--apply",
-        "--force",
-        stdout=out,
-    )
-    calibration = json.loads(out.getvalue().strip().splitlines()[-1])
+    record = tmp_path / "calibration.json"
+    arguments = ["--challenge", challenge.slug, "--examples", "24", "--general-examples", "8", "--rank", "4"]
+    arguments += ["--epochs", "1", "--max-seq-length", "1024", "--record", str(record)]
+
+    def calibrate(*extra: str) -> dict:
+        out = io.StringIO()
+        call_command("vetting_calibrate", *arguments, *extra, stdout=out)
+        return json.loads(out.getvalue().strip().splitlines()[-1])
+
+    calibration = calibrate("--apply", "--force")
     eval_set = challenge.eval_sets.get(is_active=True)
-    assert eval_set.calibration == calibration
-    assert set(calibration["runs"]) == {"naive", "careful"}
-    naive, careful = calibration["runs"]["naive"], calibration["runs"]["careful"]
-    assert naive["examples"] == 24 and 24 < careful["examples"] <= 32
-    assert (
-        naive["hyperparameters"]["learning_rate"] == 1e-3
-        and careful["hyperparameters"]["learning_rate"] == 3e-4
-    )
+    assert eval_set.calibration == calibration == json.loads(record.read_text())
+    assert set(calibration["runs"]) == {"careful-0", "naive-0", "mislabelled-0"}
+    runs = calibration["runs"]
+    assert runs["naive-0"]["examples"] == 24 and 24 < runs["careful-0"]["examples"] <= 32
+    assert runs["naive-0"]["hyperparameters"]["learning_rate"] == 1e-3
+    assert runs["careful-0"]["hyperparameters"]["learning_rate"] == 4e-4
+    assert runs["mislabelled-0"]["hyperparameters"] == runs["careful-0"]["hyperparameters"]
+    for figures in runs.values():
+        assert figures["scores"]["general_delta_ci"] is not None and figures["wall_seconds"] > 0
     assert calibration["applied"] is True
     challenge.refresh_from_db()
-    assert challenge.pass_threshold == calibration["proposed"]["pass_threshold"]
-    assert challenge.forgetting_min_ratio == calibration["proposed"]["forgetting_min_ratio"]
+    proposed = calibration["proposal"]["proposed"]
+    assert (challenge.pass_threshold, challenge.forgetting_margin) == (
+        proposed["pass_threshold"],
+        proposed["forgetting_margin"],
+    )
     platform = Submission.objects.filter(engineer__username="vetting-calibration")
-    assert platform.count() == 2 and not platform.exclude(state__in=("passed", "failed")).exists()
+    assert platform.count() == 3 and not platform.exclude(state__in=("passed", "failed")).exists()
     assert not challenge.badges.exists()
+
+    # A second seed runs only what is missing; the first runs come back from the file.
+    eval_set.calibration = {}
+    eval_set.save(update_fields=["calibration"])
+    calibration = calibrate("--seeds", "2")
+    assert set(calibration["runs"]) == {"careful-0", "naive-0", "mislabelled-0", "careful-1", "naive-1"}
+    assert calibration["runs"]["careful-0"] == runs["careful-0"]
+    assert platform.count() == 5

@@ -29,6 +29,7 @@ SCORES = {
     "general_base",
     "general_fine_tuned",
     "forgetting_ratio",
+    "general_delta_ci",  # the forgetting rule's interval; forgetting_ratio stays beside it
 }
 
 

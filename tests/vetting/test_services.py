@@ -7,7 +7,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from core.errors import InvalidTransitionError, PermissionDeniedError, ValidationError
+from core.errors import InvalidTransitionError, NotFoundError, PermissionDeniedError, ValidationError
 from core.models import TransitionLog
 from marketplace.selectors import engineer_get
 from tests.factories import ClientFactory, EngineerFactory, StaffFactory
@@ -62,6 +62,34 @@ def test_seed_command_is_idempotent_and_keeps_staff_calibration(settings):
     assert ticket.pass_threshold == 0.7  # calibration is staff's
     assert ticket.instructions.startswith("The input is a customer message")  # texts are the code's
     assert EvalSetVersion.objects.count() == 3
+
+
+PRIVATE_MODULE = """
+import dataclasses
+from vetting.challenges import BUILTIN
+
+SPEC = dataclasses.replace(BUILTIN["changelog-entry"], slug="private-changelog", title="Private changelog")
+"""
+
+
+def test_demo_challenges_are_refused_unless_allowed_and_private_modules_generate(
+    settings, tmp_path, monkeypatch, ticket
+):
+    settings.VETTING_ALLOW_DEMO_CHALLENGES = False
+    with pytest.raises(NotFoundError, match="VETTING_ALLOW_DEMO_CHALLENGES"):
+        services.challenge_sync_builtin(slug="changelog-entry")
+    with pytest.raises(ValidationError, match="VETTING_ALLOW_DEMO_CHALLENGES"):
+        services.evalset_generate(actor=None, challenge_id=ticket.pk)
+    versions = EvalSetVersion.objects.count()
+    call_command("vetting_seed_challenges", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    assert EvalSetVersion.objects.count() == versions  # nothing generated from a public generator
+
+    (tmp_path / "private_challenges.py").write_text(PRIVATE_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    settings.VETTING_CHALLENGE_MODULES = ["private_challenges"]
+    call_command("vetting_seed_challenges", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    private = Challenge.objects.get(slug="private-changelog")
+    assert private.title == "Private changelog" and private.eval_sets.get(is_active=True).items.count() == 380
 
 
 def test_rotation_generates_a_new_active_version_with_other_items(ticket):

@@ -158,6 +158,12 @@ class GeneralFiguresSerializer(serializers.Serializer):
     base = serializers.FloatField(allow_null=True)
     fine_tuned = serializers.FloatField(allow_null=True)
     forgetting_ratio = serializers.FloatField(allow_null=True, help_text="General score after / before.")
+    change_ci = serializers.ListField(
+        child=serializers.FloatField(),
+        allow_null=True,
+        help_text="95% paired-bootstrap interval of the general-set change (after - before); the "
+        "forgetting rule needs its lower end above minus the challenge's margin.",
+    )
 
 
 class FailureSerializer(serializers.Serializer):
@@ -250,6 +256,7 @@ class StaffScoresSerializer(serializers.Serializer):
     general_base = serializers.FloatField(allow_null=True)
     general_fine_tuned = serializers.FloatField(allow_null=True)
     forgetting_ratio = serializers.FloatField(allow_null=True)
+    general_delta_ci = serializers.ListField(child=serializers.FloatField(), allow_null=True)
 
 
 class StaffReportSerializer(serializers.Serializer):

@@ -1,4 +1,13 @@
-"""The built-in challenges and the metrics any challenge can use, by name."""
+"""The challenges whose hidden items code generates, and the metrics any challenge can use, by name.
+
+BUILTIN holds the repository's demo challenges. Their generators are public, so whoever runs one trains
+on the hidden distribution itself: `generated_specs()` offers them only where
+VETTING_ALLOW_DEMO_CHALLENGES is set (the default outside production). A deployment's own generated
+challenges live in modules kept outside the repository and named in VETTING_CHALLENGE_MODULES (each
+defines `SPEC`, a ChallengeSpec); otherwise staff upload private evaluation sets.
+"""
+
+import importlib
 
 from vetting.challenges import changelog_entry, ml_incident_triage, support_ticket_json
 from vetting.challenges.base import (
@@ -26,15 +35,28 @@ __all__ = [
     "Metric",
     "PublishedPrompt",
     "Split",
+    "generated_specs",
     "hidden_items",
     "metric_named",
 ]
 
 
+def generated_specs() -> dict[str, ChallengeSpec]:
+    """The challenges this deployment may generate hidden items for, by slug."""
+    from django.conf import settings
+
+    specs = dict(BUILTIN) if settings.VETTING_ALLOW_DEMO_CHALLENGES else {}
+    for path in settings.VETTING_CHALLENGE_MODULES:
+        spec = importlib.import_module(path).SPEC
+        specs[spec.slug] = spec
+    return specs
+
+
 def metric_named(name: str) -> Metric:
-    if name not in METRICS:
-        raise KeyError(f"unknown metric {name!r}; known: {', '.join(sorted(METRICS))}")
-    return METRICS[name]
+    metrics = {**METRICS, **{spec.metric.name: spec.metric for spec in generated_specs().values()}}
+    if name not in metrics:
+        raise KeyError(f"unknown metric {name!r}; known: {', '.join(sorted(metrics))}")
+    return metrics[name]
 
 
 def hidden_items(

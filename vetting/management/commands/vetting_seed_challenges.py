@@ -5,7 +5,7 @@
 
 from django.core.management.base import BaseCommand
 
-from vetting.challenges import BUILTIN
+from vetting.challenges import generated_specs
 from vetting.services import challenge_sync_builtin, evalset_generate
 
 
@@ -16,10 +16,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--rotate", action="store_true", help="Generate and activate a new version of each."
         )
-        parser.add_argument("--only", action="append", choices=sorted(BUILTIN), help="Only this challenge.")
+        parser.add_argument("--only", action="append", help="Only this challenge (a slug).")
 
     def handle(self, *args, rotate: bool, only: list[str] | None, **options):
-        for slug in only or BUILTIN:
+        for slug in only or generated_specs():
             challenge, created = challenge_sync_builtin(slug=slug)
             active = challenge.eval_sets.filter(is_active=True).first()
             if active is None and challenge.eval_sets.exists() and not rotate:

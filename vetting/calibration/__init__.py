@@ -1,0 +1,1 @@
+"""Calibration: the platform's own reference submissions that set each challenge's pass marks."""
