@@ -1,10 +1,12 @@
-"""No hidden item leaves the server: after full pipeline runs through a real worker (a dataset
-submission scored end to end, and an adapter whose evaluation crashes), every engineer-facing
-response, every job's log and failure message, every submission's stored text, the transition log,
-the test process's log records and the worker's log hold none of the hidden items' texts.
+"""No hidden item and no final-split figure leaves the server: after full pipeline runs through a real
+worker (a dataset submission scored end to end, and an adapter whose evaluation crashes), every
+engineer-facing response, every job's log and failure message, every submission's stored text, the
+transition log, the test process's log records and the worker's log hold none of the hidden items'
+texts; the engineer's pages and API hold no final-split figure; and hostile uploads (deeply nested,
+huge, binary, invalid UTF-8) answered with DEBUG on are clear errors that hold neither.
 
 The vetting pages and API are found from the URL configuration (any route under vetting/), so the
-test covers whatever exists; when none exists yet, that part is skipped, saying so.
+test covers whatever exists.
 """
 
 from __future__ import annotations
@@ -14,10 +16,13 @@ import html
 import itertools
 import json
 import logging
+import random
 import re
+import struct
 from typing import Any
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from core.models import TransitionLog
@@ -129,7 +134,7 @@ def fill(route: str, values: dict[str, list[str]], limit: int = 300) -> list[str
 
 
 def test_no_hidden_item_leaves_the_server(
-    start_pipeline_worker, engineer_user, client, caplog, tiny_model_dir, tmp_path
+    start_pipeline_worker, engineer_user, client, caplog, tiny_model_dir, tmp_path, settings
 ):
     caplog.set_level(logging.DEBUG)
     worker = start_pipeline_worker()
@@ -211,12 +216,13 @@ def test_no_hidden_item_leaves_the_server(
 
     assert not leaks(surfaces, fragments)
 
+    # Final-split figures made distinctive, so that any surface showing one is caught.
+    final_figures = seal_final_figures(scored)
+    assert figure_leaks({"probe": "<td>final 61.4%</td>"}, final_figures)  # the search can fail
+
     # The engineer-facing vetting pages and API, wherever they are.
     routes = [route for route in engineer_routes() if "vetting" in route]
-    if not routes:
-        pytest.skip(
-            "no vetting pages or API routes exist yet (vetting/urls.py is empty); jobs, logs and errors were checked"
-        )
+    assert routes, "the vetting pages and API are routed"
     ints = {
         str(pk)
         for model in (Submission, Challenge, Job, EvalSetVersion, Badge)
@@ -237,3 +243,95 @@ def test_no_hidden_item_leaves_the_server(
     answered = [where for where in pages if where.endswith("(200)")]
     assert answered, f"no vetting route answered the engineer: {sorted(pages)[:10]}"
     assert not leaks(pages, fragments)
+    assert not figure_leaks(pages, final_figures)
+
+    # Hostile uploads, answered with DEBUG on (where an error page would print local variables).
+    responses = hostile_upload_responses(client, challenge, settings)
+    statuses = {where.rsplit(" ", 1)[1] for where in responses}
+    assert statuses <= {"(200)", "(400)", "(413)"}, sorted(responses)  # errors shown, never a crash
+    assert not leaks(responses, fragments)
+    assert not figure_leaks(responses, final_figures)
+
+
+def seal_final_figures(submission: Submission) -> list[str]:
+    """Give the submission's final-split figures (and its badge's score) values found nowhere else, and
+    return the ways a page could print them."""
+    final = dict(submission.figures.get("final", {}))
+    final.update(fine_tuned=0.6137, fine_tuned_all_items=0.6137, fine_tuned_ci=[0.5791, 0.6483])
+    Submission.objects.filter(pk=submission.pk).update(
+        fine_tuned_score=0.6137,
+        fine_tuned_ci=[0.5791, 0.6483],
+        delta_ci=[0.2113, 0.3371],
+        figures={**submission.figures, "final": final},
+    )
+    Badge.objects.filter(submission=submission).update(score=0.6137)
+    figures = []
+    for value in (0.6137, 0.5791, 0.6483, 0.2113, 0.3371):
+        figures += [f"{value:.4f}", f"{value:.3f}", f"{value * 100:.1f}%", f"{value * 100:.2f}"]
+    return figures
+
+
+def figure_leaks(surfaces: dict[str, str], figures: list[str]) -> list[str]:
+    return [
+        f"{where}: {figure}"
+        for where, body in surfaces.items()
+        for figure in figures
+        if figure in readable(body)
+    ]
+
+
+def hostile_upload_responses(client, challenge: Challenge, settings) -> dict[str, str]:
+    settings.DEBUG = True
+    settings.VETTING_MAX_DATASET_BYTES = 256 * 1024
+    client.raise_request_exception = False
+    nested_header = b'{"a": ' * 10_000
+    junk = random.Random(0).randbytes(4096)
+    datasets = {
+        "nested line": b"[" * 50_000 + b"\n",
+        "nested object": b'{"messages": ' * 20_000 + b"\n",
+        "huge": b'{"messages": []}\n' * 20_000,
+        "binary": junk,
+        "invalid utf-8": b'{"messages": [{"role": "user", "content": "\xff\xfe"}]}\n',
+    }
+    adapters = {
+        "nested config": {"adapter_config": b"[" * 50_000, "adapter_model": b"\0" * 16},
+        "nested header": {
+            "adapter_config": b'{"peft_type": "LORA"}',
+            "adapter_model": struct.pack("<Q", len(nested_header)) + nested_header,
+        },
+        "binary adapter": {"adapter_config": junk, "adapter_model": junk},
+    }
+    responses: dict[str, str] = {}
+
+    def record(where: str, response) -> None:
+        responses[f"{where} ({response.status_code})"] = response.content.decode(errors="replace")
+
+    def files(**named: bytes) -> dict[str, SimpleUploadedFile]:
+        return {name: SimpleUploadedFile(f"{name}.bin", data) for name, data in named.items()}
+
+    page = reverse("vetting:submission-create", args=[challenge.slug])
+    for name, data in datasets.items():
+        record(
+            f"API dataset {name}",
+            client.post("/api/v1/vetting/submissions/", {"challenge": challenge.slug, **files(dataset=data)}),
+        )
+        record(
+            f"page dataset {name}", client.post(page, {"kind": "dataset", **files(dataset=data)}, follow=True)
+        )
+    record(
+        "API hyperparameters nested",
+        client.post(
+            "/api/v1/vetting/submissions/",
+            {"challenge": challenge.slug, "hyperparameters": "[" * 50_000, **files(dataset=b"{}\n")},
+        ),
+    )
+    for name, parts in adapters.items():
+        record(
+            f"API adapter {name}",
+            client.post(
+                "/api/v1/vetting/submissions/",
+                {"challenge": challenge.slug, "kind": "adapter", **files(**parts)},
+            ),
+        )
+        record(f"page adapter {name}", client.post(page, {"kind": "adapter", **files(**parts)}, follow=True))
+    return responses
