@@ -317,11 +317,12 @@ VETTING_MIN_GENERAL_ITEMS = env.int("VETTING_MIN_GENERAL_ITEMS", default=60)
 # Bootstrap intervals: resamples and seed (same scores + seed -> same interval).
 VETTING_BOOTSTRAP_RESAMPLES = env.int("VETTING_BOOTSTRAP_RESAMPLES", default=2000)
 VETTING_BOOTSTRAP_SEED = env.int("VETTING_BOOTSTRAP_SEED", default=20240917)
-# Near duplicates (warnings) and contamination (count): token-set Jaccard at or above this.
+# Near duplicates (warnings) and the overlap with hidden items (scoring): token-set Jaccard at or above this.
 VETTING_NEAR_DUPLICATE_JACCARD = env.float("VETTING_NEAR_DUPLICATE_JACCARD", default=0.85)
-# The pre-run estimate: billable training tokens per device second, and the device price per hour in
-# minor units of VETTING_COST_CURRENCY.
-VETTING_TRAIN_TOKENS_PER_SECOND = env.int("VETTING_TRAIN_TOKENS_PER_SECOND", default=4000)
+# The pre-run estimate uses the training throughput measured on this deployment's recent jobs; this
+# (tokens per device second; the CPU default's order) only until the first training job has run. The
+# device price per hour is in minor units of VETTING_COST_CURRENCY.
+VETTING_TRAIN_TOKENS_PER_SECOND = env.int("VETTING_TRAIN_TOKENS_PER_SECOND", default=120)
 VETTING_DEVICE_COST_PER_HOUR = env.int("VETTING_DEVICE_COST_PER_HOUR", default=250)
 VETTING_COST_CURRENCY = env.str("VETTING_COST_CURRENCY", default="usd")
 VETTING_MAX_DATASET_BYTES = env.int("VETTING_MAX_DATASET_BYTES", default=50 * 1024 * 1024)

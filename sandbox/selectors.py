@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass
 
 from django.db.models import QuerySet
@@ -27,6 +28,34 @@ def job_get_visible(*, user, job_id: int, for_update: bool = False) -> Job:
     if job is None:
         raise NotFoundError("Job not found.")
     return job
+
+
+THROUGHPUT_JOBS = 20
+
+
+@dataclass(frozen=True)
+class Throughput:
+    tokens_per_second: float
+    device_kind: str  # "cpu" or "cuda"
+    jobs: int
+
+
+def train_throughput_measured() -> Throughput | None:
+    """Median training tokens/s of this deployment's most recent succeeded training jobs, on the device
+    kind that ran the latest one; None before any has run."""
+    succeeded = Job.objects.filter(
+        kind=Job.Kind.TRAIN, state=Job.State.SUCCEEDED, tokens_per_second__gt=0
+    ).order_by("-finished_at")
+    latest = succeeded.values_list("device", flat=True).first()
+    if latest is None:
+        return None
+    kind = "cuda" if latest.startswith("cuda") else "cpu"
+    rates = list(
+        succeeded.filter(device__startswith=kind).values_list("tokens_per_second", flat=True)[
+            :THROUGHPUT_JOBS
+        ]
+    )
+    return Throughput(tokens_per_second=round(statistics.median(rates), 1), device_kind=kind, jobs=len(rates))
 
 
 @dataclass(frozen=True)

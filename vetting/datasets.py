@@ -51,7 +51,8 @@ class DatasetRules:
     metric: Metric | None = None
     public_inputs: tuple[str, ...] = ()
     near_threshold: float = 0.85
-    train_tokens_per_second: float = 4000.0
+    train_tokens_per_second: float = 120.0
+    throughput_basis: str = ""  # how train_tokens_per_second was arrived at, shown with the estimate
     device_cost_per_hour: int = 0  # minor units
     currency: str = "usd"
 
@@ -309,6 +310,8 @@ def validate_dataset(
         "epochs": epochs,
         "billable_tokens": billable,
         "estimated_device_seconds": round(device_seconds, 1),
+        "train_tokens_per_second": rules.train_tokens_per_second,
+        "throughput_basis": rules.throughput_basis,
         "estimated_cost": math.ceil(device_seconds / 3600 * rules.device_cost_per_hour),
         "currency": rules.currency,
         "duplicates": duplicates,

@@ -31,6 +31,7 @@ from core.errors import (
 )
 from core.transitions import transition_apply
 from marketplace.models import Skill, User
+from sandbox.selectors import train_throughput_measured
 from vetting import ladder, scoring, verdict
 from vetting.challenges import GENERAL_METRIC, Split, generated_specs, hidden_items
 from vetting.challenges.base import derive_rng
@@ -324,6 +325,15 @@ def _attempt_error(status) -> PermissionDeniedError:
 
 
 def dataset_rules(challenge: Challenge) -> DatasetRules:
+    measured = train_throughput_measured()
+    if measured is not None:
+        rate = measured.tokens_per_second
+        basis = f"the median of the last {measured.jobs} training job(s) here, on {measured.device_kind}"
+    else:
+        rate, basis = (
+            settings.VETTING_TRAIN_TOKENS_PER_SECOND,
+            "the platform's default: no training job has run yet",
+        )
     return DatasetRules(
         min_examples=challenge.min_examples,
         max_examples=challenge.max_examples,
@@ -332,7 +342,8 @@ def dataset_rules(challenge: Challenge) -> DatasetRules:
         metric=challenge.metric_obj,
         public_inputs=tuple(example["input"] for example in challenge.public_examples),
         near_threshold=settings.VETTING_NEAR_DUPLICATE_JACCARD,
-        train_tokens_per_second=settings.VETTING_TRAIN_TOKENS_PER_SECOND,
+        train_tokens_per_second=rate,
+        throughput_basis=basis,
         device_cost_per_hour=settings.VETTING_DEVICE_COST_PER_HOUR,
         currency=settings.VETTING_COST_CURRENCY,
     )

@@ -646,3 +646,38 @@ def test_challenge_page_data_shows_attempts_left(ticket, engineer_user):
     assert data["attempts"]["left"] == 2 and data["attempts"]["limit"] == 3
     assert data["eval_set"] == {"version": 1, "feedback_items": 100, "final_items": 200, "general_items": 80}
     assert data["hyperparameters"]["rank"]["max"] == ticket.max_lora_rank
+
+
+def test_the_estimate_uses_the_training_throughput_measured_here(ticket, engineer_user, settings):
+    from sandbox.models import Job
+
+    first = submit(ticket, engineer_user)
+    assert (
+        first.validation_report["stats"]["train_tokens_per_second"]
+        == settings.VETTING_TRAIN_TOKENS_PER_SECOND
+    )
+    assert "no training job has run yet" in first.validation_report["stats"]["throughput_basis"]
+    now = timezone.now()
+    for minutes, device, rate in (
+        (1, "cpu", 100.0),
+        (2, "cpu", 140.0),
+        (3, "cpu", 120.0),
+        (9, "cuda:0", 5000.0),
+    ):
+        Job.objects.create(
+            kind=Job.Kind.TRAIN,
+            state=Job.State.SUCCEEDED,
+            spec={},
+            wall_seconds=60,
+            memory_mb=512,
+            output_mb=64,
+            max_attempts=2,
+            device=device,
+            tokens_per_second=rate,
+            finished_at=now - timedelta(minutes=minutes),
+        )
+    stats = submit(ticket, engineer_user).validation_report["stats"]
+    # The latest job ran on a CPU: the median of the CPU jobs, not the GPU's rate.
+    assert stats["train_tokens_per_second"] == 120.0
+    assert stats["throughput_basis"] == "the median of the last 3 training job(s) here, on cpu"
+    assert stats["estimated_device_seconds"] == round(stats["billable_tokens"] / 120.0, 1)
