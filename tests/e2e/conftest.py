@@ -8,6 +8,8 @@ from django.conf import settings
 
 from tests.browser import VIEWPORT
 
+SCREEN_SIZES = {"desktop": {"width": 1366, "height": 900}, "phone": {"width": 390, "height": 844}}
+
 # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still
 # synchronous and safe, so Django's async-context guard is switched off for browser tests.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -38,12 +40,19 @@ def screenshot():
     folder.mkdir(parents=True, exist_ok=True)
 
     def save(page, name: str) -> Path:
-        path = folder / f"{name}.png"
-        # From the top, after a repaint, so the sticky header is not drawn mid-page.
-        page.evaluate(
-            "() => new Promise(done => { window.scrollTo(0, 0); requestAnimationFrame(() => requestAnimationFrame(done)); })"
-        )
-        page.screenshot(path=str(path), full_page=True)
-        return path
+        """`<name>-desktop.png` (1366x900) and `<name>-phone.png` (390x844), whole pages; returns the first."""
+        viewport = page.viewport_size
+        paths = []
+        for label, size in SCREEN_SIZES.items():
+            page.set_viewport_size(size)
+            # From the top, after a repaint, so the sticky header is not drawn mid-page.
+            page.evaluate(
+                "() => new Promise(done => { window.scrollTo(0, 0); requestAnimationFrame(() => requestAnimationFrame(done)); })"
+            )
+            path = folder / f"{name}-{label}.png"
+            page.screenshot(path=str(path), full_page=True)
+            paths.append(path)
+        page.set_viewport_size(viewport)
+        return paths[0]
 
     return save

@@ -369,6 +369,10 @@ def test_result_page_shows_verdict_rules_chart_forgetting_costs_and_no_final_spl
     assert ">0.00</text>" in text and ">0.30</text>" in text and ">0.50</text>" in text
     assert 'data-testid="released-score">0.50<' in text and "New: this run improved" in text
     assert 'data-testid="forgetting-ratio">100%<' in text
+    # The forgetting rule's figure is the interval that decides it, with the ratio beside it.
+    low, high = submission.general_delta_ci
+    assert f'data-testid="forgetting-figure">change {low:.2f} to {high:.2f}<' in text
+    assert f'data-testid="general-delta-ci">{low:.2f} to {high:.2f}<' in text
     assert "24,000" in text and "460,000" in text and "120.0 s" in text
     # Never a final-split figure: not the score, not its intervals.
     for value in (submission.fine_tuned_score, *submission.fine_tuned_ci, *submission.delta_ci):
