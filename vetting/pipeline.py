@@ -37,6 +37,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.dispatch import receiver
+from django.views.decorators.debug import sensitive_variables
 from django_fsm.signals import post_transition
 
 from core.errors import ApplicationError, ServiceUnavailableError
@@ -363,6 +364,7 @@ def baselines_stored(eval_set: EvalSetVersion, base_model: str) -> bool:
     return stored >= set(EvalBaseline.Config.values)
 
 
+@sensitive_variables()
 def _prompts(eval_set: EvalSetVersion, config: str, source: str) -> list[dict[str, Any]]:
     """`source` prompts of evaluation_prompts, their ids tagged with the configuration they score."""
     return [
@@ -371,6 +373,7 @@ def _prompts(eval_set: EvalSetVersion, config: str, source: str) -> list[dict[st
     ]
 
 
+@sensitive_variables()
 def _write_prompts(prompts: list[dict[str, Any]]) -> Path:
     folder = inputs_dir()
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -383,6 +386,7 @@ def _write_prompts(prompts: list[dict[str, Any]]) -> Path:
     return path
 
 
+@sensitive_variables()
 def evaluate_job(
     *,
     base_dir: Path,
@@ -410,6 +414,7 @@ def evaluate_job(
     )
 
 
+@sensitive_variables()
 def _baseline_job(*, eval_set: EvalSetVersion, base_model: str, base_dir: Path, part: str) -> Job:
     """The base model's job for `part` ("task": zero-shot + few-shot; "general"), shared by every
     submission that needs it while it is queued, running, or done but not yet stored."""
@@ -433,6 +438,7 @@ def _baseline_job(*, eval_set: EvalSetVersion, base_model: str, base_dir: Path, 
     )
 
 
+@sensitive_variables()
 def _start_evaluation(submission: Submission, adapter_dir: Path) -> str:
     base_dir = _base_model_dir(submission)
     if base_dir is None:

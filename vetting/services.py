@@ -145,6 +145,7 @@ def _min_sizes() -> dict[str, int]:
     }
 
 
+@sensitive_variables()
 def _evalset_create(
     *,
     actor: User | None,
@@ -199,6 +200,7 @@ def _activate(eval_set: EvalSetVersion) -> None:
 
 
 @transaction.atomic
+@sensitive_variables()
 def evalset_generate(*, actor: User | None, challenge_id: int, activate: bool = True) -> EvalSetVersion:
     """The next version of a built-in challenge's hidden items, generated from the secret seed.
 
@@ -234,6 +236,7 @@ def evalset_generate(*, actor: User | None, challenge_id: int, activate: bool = 
 
 
 @transaction.atomic
+@sensitive_variables()
 def evalset_upload(
     *, actor: User, challenge_id: int, data: bytes, activate: bool = False, notes: str = ""
 ) -> EvalSetVersion:
@@ -630,6 +633,7 @@ def _mean_prompt_tokens(records: Sequence[Mapping[str, Any]]) -> float | None:
     return sum(counts) / len(counts) if counts else None
 
 
+@sensitive_variables()
 def _baseline_scores(
     *,
     eval_set: EvalSetVersion,
