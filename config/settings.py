@@ -322,6 +322,8 @@ VETTING_NEAR_DUPLICATE_JACCARD = env.float("VETTING_NEAR_DUPLICATE_JACCARD", def
 # The pre-run estimate uses the training throughput measured on this deployment's recent jobs; this
 # (tokens per device second; the CPU default's order) only until the first training job has run. The
 # device price per hour is in minor units of VETTING_COST_CURRENCY.
+# Uploads are validated in a worker on the default queue, within this many seconds (then rejected).
+VETTING_VALIDATION_SECONDS = env.int("VETTING_VALIDATION_SECONDS", default=120)
 VETTING_TRAIN_TOKENS_PER_SECOND = env.int("VETTING_TRAIN_TOKENS_PER_SECOND", default=120)
 VETTING_DEVICE_COST_PER_HOUR = env.int("VETTING_DEVICE_COST_PER_HOUR", default=250)
 VETTING_COST_CURRENCY = env.str("VETTING_COST_CURRENCY", default="usd")

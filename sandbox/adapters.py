@@ -408,10 +408,21 @@ def save_uploaded_adapter(
 ) -> AdapterInfo:
     """Write uploaded adapter files into `destination` (a new folder) and validate them.
 
-    Names are checked before any byte is written, and writing stops at the size cap. On rejection
-    the folder is removed.
+    On rejection the folder is removed.
     """
     limits = limits or AdapterLimits.from_settings()
+    store_uploaded_adapter(files, destination, limits)
+    try:
+        return validate_adapter_dir(destination, base_model_dir, limits)
+    except BaseException:
+        shutil.rmtree(destination, ignore_errors=True)
+        raise
+
+
+def store_uploaded_adapter(files: Iterable[Upload], destination: Path, limits: AdapterLimits) -> None:
+    """Write uploaded adapter files into `destination` (a new folder), reading none of them: names are
+    checked before any byte is written, and writing stops at the size cap (AdapterRejected; the folder
+    is removed). `validate_adapter_dir` checks the contents."""
     uploads = list(files)
     names = [Path(upload.name or "").name for upload in uploads]
     problems = []
@@ -433,7 +444,6 @@ def save_uploaded_adapter(
         for name, upload in zip(names, uploads, strict=True):
             cap = MAX_CONFIG_BYTES if name == CONFIG_NAME else limits.max_bytes
             _write_capped(upload, destination / name, cap)
-        return validate_adapter_dir(destination, base_model_dir, limits)
     except BaseException:
         shutil.rmtree(destination, ignore_errors=True)
         raise

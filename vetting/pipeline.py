@@ -30,6 +30,7 @@ import os
 import time
 import uuid
 from collections.abc import Mapping
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -37,17 +38,18 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.dispatch import receiver
+from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 from django_fsm.signals import post_transition
 
-from core.errors import ApplicationError, ServiceUnavailableError
+from core.errors import ApplicationError
 from sandbox import registry
 from sandbox import services as sandbox_services
 from sandbox.models import Job
 from vetting import services
 from vetting.challenges.general import GENERAL_MAX_NEW_TOKENS
 from vetting.datasets import TokenCounter
-from vetting.models import Challenge, EvalBaseline, EvalSetVersion, Submission
+from vetting.models import EvalBaseline, EvalSetVersion, Submission
 from vetting.selectors import evaluation_prompts
 
 logger = logging.getLogger(__name__)
@@ -99,13 +101,7 @@ def token_counter(base_model: str) -> TokenCounter:
 
 
 def _base_tokenizer(base_model: str):
-    try:
-        folder = registry.base_model_dir(base_model)
-    except registry.BaseModelError as exc:
-        raise ServiceUnavailableError(
-            "The challenge's base model is not available on this server; try again later.",
-            code="base_model_unavailable",
-        ) from exc
+    folder = services.available_base_model_dir(base_model)
     return _tokenizer(str(folder), (folder / "config.json").stat().st_mtime_ns)
 
 
@@ -121,24 +117,50 @@ def submission_submit(
     hyperparameters: Mapping[str, Any] | None = None,
     adapter_files: Any = None,
 ) -> Submission:
-    """Validate (with the base model's tokenizer) and, when accepted, start the pipeline.
+    """Store the upload and send it to a worker for validation (queue "default", with a time limit);
+    once accepted, the pipeline starts. The web process never parses or tokenises an upload.
 
-    What pages, the API and `vetting_submit` call; `submission_create` alone validates and stops.
+    What pages, the API and `vetting_submit` call. Returns the submission as it stands after sending:
+    `validating` with a worker, already `queued` or `rejected` where tasks run inline.
     """
-    challenge = Challenge.objects.filter(pk=challenge_id, is_active=True).first()
-    count_tokens = token_counter(challenge.base_model) if challenge and kind == "dataset" else None
-    submission = services.submission_create(
+    submission = services.submission_receive(
         actor=actor,
         challenge_id=challenge_id,
         kind=kind,
         dataset=dataset,
         hyperparameters=hyperparameters,
         adapter_files=adapter_files,
-        count_tokens=count_tokens,
     )
+    if submission.state == Submission.State.VALIDATING:
+        # submission_receive has committed (requests are not atomic): a worker finds the stored upload.
+        _send_validation(submission.pk)
+    return Submission.objects.get(pk=submission.pk)
+
+
+def submission_validate(*, submission_id: int) -> str:
+    """The validation task's work: validate with the base model's tokenizer, then start the pipeline."""
+    submission = Submission.objects.select_related("challenge").filter(pk=submission_id).first()
+    if submission is None or submission.state != Submission.State.VALIDATING:
+        return "nothing to do"
+    count_tokens = (
+        token_counter(submission.challenge.base_model) if submission.kind == Submission.Kind.DATASET else None
+    )
+    submission = services.submission_validate(submission_id=submission_id, count_tokens=count_tokens)
     if submission.state == Submission.State.QUEUED:
         enqueue_advance(submission.pk)
-    return submission
+    return submission.state
+
+
+def _send_validation(submission_id: int) -> None:
+    from vetting.tasks import submission_validate as validate_task
+
+    try:
+        validate_task.delay(submission_id)
+    except Exception:
+        if settings.CELERY_TASK_ALWAYS_EAGER:
+            raise
+        # The broker being away loses nothing: the sweep sends every validation left waiting.
+        logger.exception("Submission %s: could not enqueue its validation; the sweep will.", submission_id)
 
 
 def enqueue_advance(submission_id: int) -> None:
@@ -199,8 +221,24 @@ def job_finished(*, job_id: int) -> list[int]:
     return submission_ids
 
 
+def _sweep_validations() -> None:
+    """Validations whose message was lost are sent again; one still waiting after three time limits
+    (a worker that dies on it every time) is rejected as a timeout."""
+    limit = settings.VETTING_VALIDATION_SECONDS
+    now = timezone.now()
+    waiting = Submission.objects.filter(
+        state=Submission.State.VALIDATING, created_at__lt=now - timedelta(seconds=limit + 60)
+    ).values_list("pk", "created_at")
+    for submission_id, created_at in waiting:
+        if created_at < now - timedelta(seconds=3 * limit + 60):
+            services.submission_validation_timeout(submission_id=submission_id, seconds=limit)
+        else:
+            _send_validation(submission_id)
+
+
 def submissions_sweep() -> int:
     """Advance every active submission (the safety net under the job hook); returns how many moved."""
+    _sweep_validations()
     moved = 0
     for submission_id in Submission.objects.filter(state__in=ACTIVE_STATES).values_list("pk", flat=True):
         before = Submission.objects.filter(pk=submission_id).values_list("state", flat=True).first()
@@ -554,12 +592,13 @@ def _after_evaluation(submission: Submission) -> str:
             job.pk not in tuned_ids or job.failure_reason in PLATFORM_JOB_FAILURES for job in failed
         )
         # The reason's label only: an evaluation engine's own message may quote hidden items.
-        return _error(
-            submission,
-            "evaluate",
-            f"The evaluation of the fine-tuned model failed ({'; '.join(reasons).lower()}).",
-            platform_fault=platform_fault,
+        reason = "; ".join(reasons).lower()
+        message = (
+            f"An evaluation job failed on the platform's side ({reason})."
+            if platform_fault
+            else f"The evaluation of the fine-tuned model failed ({reason})."
         )
+        return _error(submission, "evaluate", message, platform_fault=platform_fault)
     waiting = [job for job in jobs.values() if not job.is_finished]
     if waiting:
         return "waiting for evaluation (jobs " + ", ".join(str(job.pk) for job in waiting) + ")"

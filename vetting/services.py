@@ -8,6 +8,7 @@ Running a submission (sandbox jobs for training and evaluation) is the pipeline'
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -22,10 +23,10 @@ from django.utils.text import slugify
 from django.views.decorators.debug import sensitive_variables
 
 from core.errors import (
-    ApplicationError,
     InvalidTransitionError,
     NotFoundError,
     PermissionDeniedError,
+    ServiceUnavailableError,
     ValidationError,
     full_clean_or_raise,
 )
@@ -395,30 +396,41 @@ def _report_from_problems(code: str, problems: list[str]) -> dict[str, Any]:
     }
 
 
-def _validate_adapter(challenge: Challenge, files: Sequence[Any]) -> tuple[dict[str, Any], str]:
-    """(report, folder): the uploaded adapter saved and checked against the base model."""
-    from sandbox import registry
-    from sandbox.adapters import AdapterLimits, AdapterRejected, save_uploaded_adapter
+def _adapter_limits(challenge: Challenge):
+    from sandbox.adapters import AdapterLimits
 
-    try:
-        base_dir = registry.base_model_dir(challenge.base_model)
-    except registry.BaseModelError as exc:
-        raise ApplicationError(
-            "The challenge's base model is not available on this server; try again later.",
-            code="base_model_unavailable",
-        ) from exc
     defaults = AdapterLimits.from_settings()
-    limits = AdapterLimits(
+    return AdapterLimits(
         max_rank=min(challenge.max_lora_rank, defaults.max_rank),
         max_bytes=defaults.max_bytes,
         max_header_bytes=defaults.max_header_bytes,
     )
-    folder = Path(settings.MEDIA_ROOT) / "vetting" / "adapters" / uuid.uuid4().hex
+
+
+def available_base_model_dir(base_model: str) -> Path:
+    """The prepared base model's folder; 503 while the server does not have it."""
+    from sandbox import registry
+
     try:
-        info = save_uploaded_adapter(files, folder, base_dir, limits)
+        return registry.base_model_dir(base_model)
+    except registry.BaseModelError as exc:
+        raise ServiceUnavailableError(
+            "The challenge's base model is not available on this server; try again later.",
+            code="base_model_unavailable",
+        ) from exc
+
+
+def _adapter_report(challenge: Challenge, folder: Path) -> dict[str, Any]:
+    """The stored adapter checked against the base model."""
+    from sandbox.adapters import AdapterRejected, validate_adapter_dir
+
+    try:
+        info = validate_adapter_dir(
+            folder, available_base_model_dir(challenge.base_model), _adapter_limits(challenge)
+        )
     except AdapterRejected as exc:
-        return _report_from_problems("adapter_rejected", exc.problems), ""
-    report = {
+        return _report_from_problems("adapter_rejected", exc.problems)
+    return {
         "ok": True,
         "errors": [],
         "warnings": [],
@@ -432,7 +444,6 @@ def _validate_adapter(challenge: Challenge, files: Sequence[Any]) -> tuple[dict[
             "error_counts": {},
         },
     }
-    return report, str(folder)
 
 
 def _dataset_report(
@@ -462,7 +473,7 @@ def _dataset_report(
     return report, values
 
 
-def submission_create(
+def submission_receive(
     *,
     actor: User,
     challenge_id: int,
@@ -470,14 +481,12 @@ def submission_create(
     dataset: Any = None,
     hyperparameters: Mapping[str, Any] | None = None,
     adapter_files: Sequence[Any] | None = None,
-    count_tokens: TokenCounter | None = None,
 ) -> Submission:
-    """Validate a submission before anything runs; it comes back `queued` (for the pipeline) or
-    `rejected` with its report (nothing started, no attempt used).
+    """Take an upload in: who may submit, attempts left and sizes are checked, the files are stored
+    unread, and the submission is left `validating` for `submission_validate` (a worker, under a time
+    limit). Only an adapter whose file names or sizes are wrong is rejected here, at once."""
+    from sandbox.adapters import AdapterRejected, store_uploaded_adapter
 
-    `count_tokens` counts a chat's tokens; the pipeline passes the base model's tokenizer, the
-    default is an approximation.
-    """
     if not (actor.is_engineer or actor.is_staff):
         raise PermissionDeniedError("Only engineers take vetting challenges.")
     challenge = Challenge.objects.filter(pk=challenge_id, is_active=True).first()
@@ -492,67 +501,164 @@ def submission_create(
     if status.left == 0:
         raise _attempt_error(status)
 
-    # Validation is pure and may take seconds on a large file: it runs before any lock is taken.
     data = b""
     adapter_dir = ""
+    stored_rejection: dict[str, Any] | None = None
     if kind == Submission.Kind.DATASET:
         if dataset is None:
             raise ValidationError("Upload a JSONL dataset.", details={"dataset": ["Required."]})
         data = _read_upload(dataset)
-        report, values = _dataset_report(
-            challenge=challenge,
-            data=data,
-            hyperparameters=hyperparameters,
-            count_tokens=count_tokens or approximate_token_counter,
-        )
     else:
         if not adapter_files:
             raise ValidationError("Upload the adapter's files.", details={"adapter": ["Required."]})
-        values = {}
-        report, adapter_dir = _validate_adapter(challenge, adapter_files)
+    # Checked here, cheaply, so that nothing is recorded while the server cannot run the challenge.
+    available_base_model_dir(challenge.base_model)
+    if kind == Submission.Kind.ADAPTER:
+        folder = Path(settings.MEDIA_ROOT) / "vetting" / "adapters" / uuid.uuid4().hex
+        try:
+            store_uploaded_adapter(adapter_files, folder, _adapter_limits(challenge))
+            adapter_dir = str(folder)
+        except AdapterRejected as exc:
+            stored_rejection = _report_from_problems("adapter_rejected", exc.problems)
 
-    now = timezone.now()
     with transaction.atomic():
-        # One submission at a time per engineer: the attempt count cannot be raced.
-        User.objects.select_for_update().filter(pk=actor.pk).first()
         submission = Submission(
-            engineer=actor, challenge=challenge, eval_set=eval_set, kind=kind, hyperparameters=values
+            engineer=actor,
+            challenge=challenge,
+            eval_set=eval_set,
+            kind=kind,
+            # As sent, until validation replaces them with the checked values and their defaults.
+            hyperparameters=dict(hyperparameters or {}),
+            adapter_dir=adapter_dir,
         )
         submission.save()
+        if kind == Submission.Kind.DATASET:
+            submission.dataset.save("dataset.jsonl", ContentFile(data), save=True)
         transition_apply(
             instance=submission,
             transition="start_validation",
             actor=actor,
             timeline_key=submission.timeline_key,
         )
-        if not report["ok"]:
+        if stored_rejection is not None:
             transition_apply(
                 instance=submission,
                 transition="reject",
                 actor=actor,
                 timeline_key=submission.timeline_key,
+                report=stored_rejection,
+                now=timezone.now(),
+            )
+    return submission
+
+
+def submission_validate(*, submission_id: int, count_tokens: TokenCounter | None = None) -> Submission:
+    """Validate a `validating` submission's stored upload (pure, before any lock), then reject it (no
+    attempt used, the upload removed) or accept it as `queued` for the pipeline. Idempotent.
+
+    `count_tokens` counts a chat's tokens; the pipeline passes the base model's tokenizer, the default is
+    an approximation.
+    """
+    submission = Submission.objects.select_related("challenge", "engineer").filter(pk=submission_id).first()
+    if submission is None:
+        raise NotFoundError("Submission not found.")
+    if submission.state != Submission.State.VALIDATING:
+        return submission
+    challenge = submission.challenge
+    values: dict[str, Any] = {}
+    if submission.kind == Submission.Kind.DATASET:
+        with submission.dataset.open("rb") as handle:
+            data = handle.read()
+        report, values = _dataset_report(
+            challenge=challenge,
+            data=data,
+            hyperparameters=submission.hyperparameters,
+            count_tokens=count_tokens or approximate_token_counter,
+        )
+    else:
+        report = _adapter_report(challenge, Path(submission.adapter_dir))
+    return _submission_settle(submission_id=submission_id, report=report, values=values)
+
+
+def submission_validation_timeout(*, submission_id: int, seconds: int) -> Submission:
+    """Validation ran past its time limit: a rejection saying so (no attempt used)."""
+    message = f"validating the upload took longer than {seconds} s; upload a smaller file"
+    return _submission_settle(
+        submission_id=submission_id, report=_report_from_problems("validation_timeout", [message]), values={}
+    )
+
+
+def _submission_settle(*, submission_id: int, report: dict[str, Any], values: dict[str, Any]) -> Submission:
+    now = timezone.now()
+    with transaction.atomic():
+        submission = _submission_locked(submission_id)
+        # One submission settled at a time per engineer: the attempt count cannot be raced.
+        User.objects.select_for_update().filter(pk=submission.engineer_id).first()
+        if submission.state != Submission.State.VALIDATING:
+            return submission
+        engineer, challenge = submission.engineer, submission.challenge
+        status = attempt_status(engineer=engineer, challenge=challenge, now=now)
+        if report["ok"] and status.left == 0:
+            report = _report_from_problems("attempt_limit", [_attempt_error(status).message])
+        submission.hyperparameters = values
+        rejected = not report["ok"]
+        if rejected:
+            transition_apply(
+                instance=submission,
+                transition="reject",
+                actor=None,
+                timeline_key=submission.timeline_key,
                 report=report,
                 now=now,
             )
-            return submission
-        status = attempt_status(engineer=actor, challenge=challenge, now=now)
-        if status.left == 0:
-            raise _attempt_error(status)
-        if status.limit is not None and status.used_in_window >= status.limit:
-            submission.attempt_grant = next(
-                grant for grant in grants_with_left(engineer=actor, challenge=challenge) if grant.left
+        else:
+            if status.limit is not None and status.used_in_window >= status.limit:
+                submission.attempt_grant = next(
+                    grant for grant in grants_with_left(engineer=engineer, challenge=challenge) if grant.left
+                )
+            transition_apply(
+                instance=submission,
+                transition="accept",
+                actor=None,
+                timeline_key=submission.timeline_key,
+                report=report,
             )
-        if kind == Submission.Kind.DATASET:
-            submission.dataset.save("dataset.jsonl", ContentFile(data), save=False)
-        submission.adapter_dir = adapter_dir
-        transition_apply(
-            instance=submission,
-            transition="accept",
-            actor=actor,
-            timeline_key=submission.timeline_key,
-            report=report,
-        )
+    if rejected:  # after the lock: the rejection stands whatever happens to the files
+        _remove_upload(submission)
     return submission
+
+
+def _remove_upload(submission: Submission) -> None:
+    """A rejected upload is not kept: nothing of it is trained on or looked at again."""
+    if submission.dataset:
+        submission.dataset.delete(save=False)
+        Submission.objects.filter(pk=submission.pk).update(dataset="")
+    if submission.adapter_dir:
+        shutil.rmtree(submission.adapter_dir, ignore_errors=True)
+        Submission.objects.filter(pk=submission.pk).update(adapter_dir="")
+
+
+def submission_create(
+    *,
+    actor: User,
+    challenge_id: int,
+    kind: str,
+    dataset: Any = None,
+    hyperparameters: Mapping[str, Any] | None = None,
+    adapter_files: Sequence[Any] | None = None,
+    count_tokens: TokenCounter | None = None,
+) -> Submission:
+    """Receive and validate in one call (the command line, calibration, tests): it comes back `queued`
+    (for the pipeline) or `rejected` with its report (nothing started, no attempt used)."""
+    submission = submission_receive(
+        actor=actor,
+        challenge_id=challenge_id,
+        kind=kind,
+        dataset=dataset,
+        hyperparameters=hyperparameters,
+        adapter_files=adapter_files,
+    )
+    return submission_validate(submission_id=submission.pk, count_tokens=count_tokens)
 
 
 def _submission_locked(submission_id: int) -> Submission:

@@ -5,8 +5,25 @@ and its jobs' states say is due.
 """
 
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 
-from vetting import pipeline
+from vetting import pipeline, services
+
+
+@shared_task(
+    soft_time_limit=settings.VETTING_VALIDATION_SECONDS, time_limit=settings.VETTING_VALIDATION_SECONDS + 30
+)
+def submission_validate(submission_id: int) -> str:
+    """Validate an upload in a worker (queue "default"), never in a web process; past the time limit it
+    is rejected, saying so (no attempt used)."""
+    try:
+        return pipeline.submission_validate(submission_id=submission_id)
+    except SoftTimeLimitExceeded:
+        services.submission_validation_timeout(
+            submission_id=submission_id, seconds=settings.VETTING_VALIDATION_SECONDS
+        )
+        return "rejected: validation timed out"
 
 
 @shared_task

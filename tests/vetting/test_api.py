@@ -285,7 +285,7 @@ def test_schema_documents_the_vetting_api_without_warnings(tmp_path):
     paths = json.loads(target.read_text())["paths"]
     create = paths["/api/v1/vetting/submissions/"]["post"]
     assert set(create["requestBody"]["content"]) == {"multipart/form-data"}
-    assert set(create["responses"]) == {"201", "400", "401", "403", "404", "429", "503"}
+    assert set(create["responses"]) == {"201", "202", "400", "401", "403", "404", "429", "503"}
     assert "submission_rejected" in create["responses"]["400"]["description"]
     assert "attempt_limit" in create["responses"]["429"]["description"]
     for route in (

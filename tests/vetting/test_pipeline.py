@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import stat
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -22,11 +23,12 @@ from sandbox.services import job_output_dir
 from tests.vetting import test_pipeline_support as support
 from tests.vetting.conftest import task_dataset
 from tests.vetting.test_pipeline_support import TINY, tiny_adapter_files
-from vetting import pipeline
+from vetting import pipeline, services
 from vetting.challenges import GENERAL_METRIC
 from vetting.datasets import approximate_token_counter
 from vetting.models import EvalBaseline, EvalItem, Submission
 from vetting.selectors import PLATFORM_FAILED, attempt_status, submission_public
+from vetting.tasks import submission_validate as validate_task
 
 # Fixtures (see test_pipeline_support).
 pipeline_settings = support.pipeline_settings
@@ -176,6 +178,62 @@ def test_a_rejected_submission_starts_no_job(tiny_ticket, engineer_user, django_
     assert callbacks == [] and Job.objects.count() == jobs and submission.job_ids == {}
     assert pipeline.submission_advance(submission_id=submission.pk) == "nothing to do (rejected)"
     assert Job.objects.count() == jobs
+
+
+def received(challenge, engineer, *, seconds_ago: int) -> Submission:
+    """An upload stored and left `validating`, as if its validation message had been lost."""
+    submission = services.submission_receive(
+        actor=engineer,
+        challenge_id=challenge.pk,
+        kind="dataset",
+        dataset=task_dataset(challenge, 24),
+        hyperparameters=HYPERPARAMETERS,
+    )
+    Submission.objects.filter(pk=submission.pk).update(
+        created_at=timezone.now() - timedelta(seconds=seconds_ago)
+    )
+    return submission
+
+
+def test_an_upload_is_stored_unread_and_validated_by_the_task(tiny_ticket, engineer_user):
+    submission = received(tiny_ticket, engineer_user, seconds_ago=0)
+    assert submission.state == Submission.State.VALIDATING and submission.validation_report == {}
+    assert submission.steps["validate"]["status"] == "running"
+    assert submission.hyperparameters == HYPERPARAMETERS  # as sent, until validated
+    assert validate_task(submission.pk) == Submission.State.QUEUED
+    submission.refresh_from_db()
+    assert (
+        submission.hyperparameters["rank"] == HYPERPARAMETERS["rank"] and "seed" in submission.hyperparameters
+    )
+    assert validate_task(submission.pk) == "nothing to do"  # twice is harmless
+
+
+def test_a_validation_past_its_time_limit_is_rejected_saying_so(tiny_ticket, engineer_user, settings):
+    submission = received(tiny_ticket, engineer_user, seconds_ago=0)
+    submission = services.submission_validation_timeout(submission_id=submission.pk, seconds=120)
+    assert submission.state == Submission.State.REJECTED and not submission.dataset
+    assert submission.validation_report["errors"] == [
+        {
+            "line": None,
+            "code": "validation_timeout",
+            "message": "validating the upload took longer than 120 s; upload a smaller file",
+        }
+    ]
+    assert attempts_used(submission) == 0
+
+
+def test_the_sweep_sends_lost_validations_again_and_rejects_stuck_ones(tiny_ticket, engineer_user, settings):
+    limit = settings.VETTING_VALIDATION_SECONDS
+    fresh = received(tiny_ticket, engineer_user, seconds_ago=5)
+    lost = received(tiny_ticket, engineer_user, seconds_ago=limit + 61)
+    stuck = received(tiny_ticket, engineer_user, seconds_ago=3 * limit + 61)
+    pipeline.submissions_sweep()
+    states = dict(Submission.objects.filter(pk__in=[fresh.pk, lost.pk, stuck.pk]).values_list("pk", "state"))
+    assert states == {
+        fresh.pk: Submission.State.VALIDATING,  # its message may still be on its way
+        lost.pk: Submission.State.TRAINING,  # validated, then advanced by the same sweep
+        stuck.pk: Submission.State.REJECTED,
+    }
 
 
 def test_an_accepted_submission_is_sent_to_the_pipeline_once_committed(
@@ -457,6 +515,8 @@ def test_an_adapter_that_breaks_evaluation_uses_the_attempt_a_platform_failure_r
     submission.refresh_from_db()
     assert submission.attempt_returned is returned
     assert attempts_used(submission) == (0 if returned else 1)
+    # Staff read which it was; the engineer reads only that the platform failed, when it did.
+    assert ("platform's side" in submission.failure_message) is returned
     expected = PLATFORM_FAILED if returned else submission.failure_message
     assert submission_public(submission=submission)["failure"] == {"step": "evaluate", "message": expected}
 

@@ -152,13 +152,17 @@ class SubmissionListCreateApi(ApiMixin, generics.GenericAPIView):
                 s.VettingSubmissionSerializer,
                 description="Valid: queued for training and evaluation (Location: the submission).",
             ),
+            202: OpenApiResponse(
+                s.VettingSubmissionSerializer,
+                description="Received: a worker is validating it (state `validating`); poll the Location.",
+            ),
             400: REJECTED,
             **errors(403, 404, 503),
             429: ATTEMPT_LIMIT,
         },
         description="Submit a dataset (chat-format JSONL + hyperparameters) or a LoRA adapter "
-        "(adapter_model.safetensors + adapter_config.json) to a challenge. It is validated before "
-        "anything runs. Clients get 403; 503 `base_model_unavailable` while the challenge's base model "
+        "(adapter_model.safetensors + adapter_config.json) to a challenge. A worker validates it before "
+        "anything runs (202 while it does; 201 or 400 when it answered at once). Clients get 403; 503 `base_model_unavailable` while the challenge's base model "
         "is not prepared on the server.",
     )
     def post(self, request):
@@ -193,9 +197,10 @@ class SubmissionListCreateApi(ApiMixin, generics.GenericAPIView):
             )
         if submission.state == Submission.State.REJECTED:
             raise _rejected(submission)
+        validating = submission.state == Submission.State.VALIDATING
         return Response(
             s.VettingSubmissionSerializer(_submission_data(submission)).data,
-            status=status.HTTP_201_CREATED,
+            status=status.HTTP_202_ACCEPTED if validating else status.HTTP_201_CREATED,
             headers={"Location": reverse("api-vetting-submission", args=[submission.pk])},
         )
 

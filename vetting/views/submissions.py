@@ -85,7 +85,12 @@ def submission_create(request, slug: str):
                     )
                 if submission.state == S.REJECTED:
                     return redirect("vetting:submission-validation", pk=submission.pk)
-                messages.success(request, "Submission accepted: it is queued for training and evaluation.")
+                if submission.state == S.VALIDATING:
+                    messages.success(request, "Submission received: it is being validated.")
+                else:
+                    messages.success(
+                        request, "Submission accepted: it is queued for training and evaluation."
+                    )
                 return redirect("vetting:submission-detail", pk=submission.pk)
     context = {"challenge": challenge, "public": public, "form": form}
     return render(request, "vetting/submission_form.html", context, status=status)
