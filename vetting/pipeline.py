@@ -151,33 +151,26 @@ def submission_validate(*, submission_id: int) -> str:
     return submission.state
 
 
-def _send_validation(submission_id: int) -> None:
-    from vetting.tasks import submission_validate as validate_task
+def _send(task_name: str, submission_id: int) -> None:
+    """Send a submission's task; the broker being away loses nothing: the sweep sends every
+    validation left waiting and advances every active submission."""
+    from vetting import tasks
 
     try:
-        validate_task.delay(submission_id)
+        getattr(tasks, task_name).delay(submission_id)
     except Exception:
         if settings.CELERY_TASK_ALWAYS_EAGER:
             raise
-        # The broker being away loses nothing: the sweep sends every validation left waiting.
-        logger.exception("Submission %s: could not enqueue its validation; the sweep will.", submission_id)
+        logger.exception("Submission %s: could not enqueue %s; the sweep will.", submission_id, task_name)
+
+
+def _send_validation(submission_id: int) -> None:
+    _send("submission_validate", submission_id)
 
 
 def enqueue_advance(submission_id: int) -> None:
     """Advance the submission once the current transaction (if any) commits."""
-    transaction.on_commit(lambda: _send_advance(submission_id))
-
-
-def _send_advance(submission_id: int) -> None:
-    from vetting.tasks import submission_advance
-
-    try:
-        submission_advance.delay(submission_id)
-    except Exception:
-        if settings.CELERY_TASK_ALWAYS_EAGER:
-            raise
-        # The broker being away loses nothing: the sweep advances every active submission.
-        logger.exception("Submission %s: could not enqueue its next step; the sweep will.", submission_id)
+    transaction.on_commit(lambda: _send("submission_advance", submission_id))
 
 
 @receiver(post_transition, sender=Job, dispatch_uid="vetting.pipeline.job_finished")

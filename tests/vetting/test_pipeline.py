@@ -240,7 +240,15 @@ def test_an_accepted_submission_is_sent_to_the_pipeline_once_committed(
     tiny_ticket, engineer_user, django_capture_on_commit_callbacks, monkeypatch
 ):
     sent = []
-    monkeypatch.setattr(pipeline, "_send_advance", sent.append)
+    send = pipeline._send
+
+    def record_advances(task_name: str, submission_id: int) -> None:
+        if task_name == "submission_advance":
+            sent.append(submission_id)
+        else:
+            send(task_name, submission_id)
+
+    monkeypatch.setattr(pipeline, "_send", record_advances)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         submission = submit(tiny_ticket, engineer_user)
     assert submission.state == Submission.State.QUEUED and sent == []
