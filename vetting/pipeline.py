@@ -1,6 +1,7 @@
 """The vetting pipeline: a `queued` submission through its sandbox jobs to a verdict.
 
-    validate (in `submission_create`, with the base model's real tokenizer)
+    validate (`submission_validate`, a default-queue task under a time limit, with the base model's
+                real tokenizer; the web process only stores the upload, `submission_receive`)
     -> train    one train job on the submission's dataset (owned by the engineer: its page shows
                 progress); an uploaded adapter skips it
     -> evaluate evaluate jobs, owned by nobody (no page or API shows them to the engineer):

@@ -1,7 +1,7 @@
 """Writes: challenges and eval-set versions (staff), attempts, submissions and their results, badges.
 
 Running a submission (sandbox jobs for training and evaluation) is the pipeline's job: it takes a
-`queued` submission from `submission_create`, calls `submission_start_training` /
+`queued` submission from `submission_validate` (after `submission_receive` stored the upload), calls `submission_start_training` /
 `submission_start_evaluation` as its jobs start, and hands the generations to
 `submission_record_results`, or calls `submission_error` when a step fails.
 """
