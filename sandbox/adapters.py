@@ -403,22 +403,6 @@ class Upload(Protocol):
     def chunks(self, chunk_size: int | None = None) -> Iterable[bytes]: ...
 
 
-def save_uploaded_adapter(
-    files: Iterable[Upload], destination: Path, base_model_dir: Path, limits: AdapterLimits | None = None
-) -> AdapterInfo:
-    """Write uploaded adapter files into `destination` (a new folder) and validate them.
-
-    On rejection the folder is removed.
-    """
-    limits = limits or AdapterLimits.from_settings()
-    store_uploaded_adapter(files, destination, limits)
-    try:
-        return validate_adapter_dir(destination, base_model_dir, limits)
-    except BaseException:
-        shutil.rmtree(destination, ignore_errors=True)
-        raise
-
-
 def store_uploaded_adapter(files: Iterable[Upload], destination: Path, limits: AdapterLimits) -> None:
     """Write uploaded adapter files into `destination` (a new folder), reading none of them: names are
     checked before any byte is written, and writing stops at the size cap (AdapterRejected; the folder

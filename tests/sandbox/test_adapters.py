@@ -17,7 +17,7 @@ import torch
 from django.core.files.uploadedfile import SimpleUploadedFile
 from safetensors.torch import load_file, save_file
 
-from sandbox.adapters import AdapterLimits, AdapterRejected, save_uploaded_adapter, validate_adapter_dir
+from sandbox.adapters import AdapterLimits, AdapterRejected, store_uploaded_adapter, validate_adapter_dir
 
 LIMITS = AdapterLimits(max_rank=64, max_bytes=16 * 1024 * 1024, max_header_bytes=64 * 1024)
 A_TENSOR = "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"
@@ -175,23 +175,33 @@ def test_a_symlink_is_refused(adapter, tiny_model_dir, tmp_path):
     assert "adapter_config.json: only plain files are accepted" in rejection(adapter, tiny_model_dir)
 
 
-def test_uploads_are_saved_and_checked(adapter_dir, tiny_model_dir, tmp_path):
+def test_uploads_are_stored_unread_then_checked(adapter_dir, tiny_model_dir, tmp_path):
     def upload(name: str, content: bytes) -> SimpleUploadedFile:
         return SimpleUploadedFile(name, content)
 
     good = [upload(p.name, p.read_bytes()) for p in adapter_dir.iterdir()]
-    info = save_uploaded_adapter(good, tmp_path / "ok", tiny_model_dir, LIMITS)
-    assert info.rank == 8 and sorted(p.name for p in (tmp_path / "ok").iterdir()) == sorted(
+    store_uploaded_adapter(good, tmp_path / "ok", LIMITS)
+    assert sorted(p.name for p in (tmp_path / "ok").iterdir()) == sorted(
         p.name for p in adapter_dir.iterdir()
     )
+    assert validate_adapter_dir(tmp_path / "ok", tiny_model_dir, LIMITS).rank == 8
 
     hostile = [*good, upload("adapter_model.pt", b"\x80\x04pickle")]
     with pytest.raises(AdapterRejected) as caught:
-        save_uploaded_adapter(hostile, tmp_path / "bad", tiny_model_dir, LIMITS)
+        store_uploaded_adapter(hostile, tmp_path / "bad", LIMITS)
     assert caught.value.problems[0].startswith("adapter_model.pt: pickle files are not accepted")
     assert not (tmp_path / "bad").exists()
 
-    broken = [upload("adapter_config.json", b"{}"), upload("adapter_model.safetensors", b"x" * 16)]
+    oversized = [
+        upload("adapter_config.json", b"{}"),
+        upload("adapter_model.safetensors", b"x" * (LIMITS.max_bytes + 1)),
+    ]
     with pytest.raises(AdapterRejected):
-        save_uploaded_adapter(broken, tmp_path / "broken", tiny_model_dir, LIMITS)
-    assert not (tmp_path / "broken").exists()
+        store_uploaded_adapter(oversized, tmp_path / "big", LIMITS)
+    assert not (tmp_path / "big").exists()
+
+    # Stored unread: a broken adapter is written, and the check that follows rejects it.
+    broken = [upload("adapter_config.json", b"{}"), upload("adapter_model.safetensors", b"x" * 16)]
+    store_uploaded_adapter(broken, tmp_path / "broken", LIMITS)
+    with pytest.raises(AdapterRejected):
+        validate_adapter_dir(tmp_path / "broken", tiny_model_dir, LIMITS)
