@@ -12,7 +12,7 @@ from django.core.management import call_command
 
 from tests.vetting import test_pipeline_support as support
 from tests.vetting.test_pipeline_support import make_tiny_challenge
-from vetting.calibration.datasets import distill_prompts, recipes
+from vetting.calibration.datasets import KINDS, distill_prompts, recipes
 from vetting.calibration.references import MODULES, task_examples_for
 from vetting.calibration.rules import propose, round_down
 from vetting.challenges import BUILTIN
@@ -208,3 +208,46 @@ def test_a_whole_calibration_is_recorded_and_resumes_from_its_file(
     assert set(calibration["runs"]) == {"careful-0", "naive-0", "mislabelled-0", "careful-1", "naive-1"}
     assert calibration["runs"]["careful-0"] == runs["careful-0"]
     assert platform.count() == 5
+
+
+@pytest.mark.e2e
+@pytest.mark.needs("bwrap")
+def test_the_reference_datasets_are_exported_as_an_engineer_submits_them(
+    transactional_db, pipeline_settings, tmp_path, engineer_user
+):
+    challenge = make_tiny_challenge()
+    out = io.StringIO()
+    call_command(
+        "vetting_calibrate",
+        *["--challenge", challenge.slug, "--examples", "24", "--general-examples", "8", "--rank", "4"],
+        *["--epochs", "1", "--max-seq-length", "1024", "--export", str(tmp_path / "refs")],
+        stdout=out,
+    )
+    files = sorted(path.name for path in (tmp_path / "refs").iterdir())
+    assert files == [
+        "careful-hyperparameters.json",
+        "careful.jsonl",
+        "mislabelled-hyperparameters.json",
+        "mislabelled.jsonl",
+        "naive-hyperparameters.json",
+        "naive.jsonl",
+    ]
+    lines = {kind: (tmp_path / "refs" / f"{kind}.jsonl").read_text().splitlines() for kind in KINDS}
+    assert len(lines["naive"]) == 24 and len(lines["careful"]) == len(lines["mislabelled"]) > 24
+    assert set(lines["naive"]) < set(lines["careful"])
+    naive = json.loads((tmp_path / "refs" / "naive-hyperparameters.json").read_text())
+    assert (naive["learning_rate"], naive["seed"], naive["rank"]) == (1e-3, 0, 4)
+    # Nothing was submitted: exporting runs only the distillation.
+    assert not Submission.objects.exists()
+
+    out = io.StringIO()
+    call_command(
+        "vetting_submit",
+        *["--challenge", challenge.slug, "--engineer", engineer_user.username, "--wait", "--poll", "0.2"],
+        *["--dataset", str(tmp_path / "refs" / "naive.jsonl")],
+        *["--hyperparams", str(tmp_path / "refs" / "naive-hyperparameters.json")],
+        stdout=out,
+    )
+    report = json.loads(out.getvalue().strip().splitlines()[-1])
+    assert report["verdict"] in ("pass", "fail"), report
+    assert report["validation"]["stats"]["examples"] == 24, report["validation"]

@@ -192,6 +192,69 @@ def _save(eval_set: EvalSetVersion, calibration: dict[str, Any], path: Path | No
         path.write_text(json.dumps(calibration, indent=2, sort_keys=True) + "\n")
 
 
+def reference_datasets(
+    challenge: Challenge, eval_set: EvalSetVersion, options: CalibrationOptions, *, deadline: float, say: Say
+) -> dict[str, Recipe]:
+    """The careful, naive and mislabelled datasets of this challenge's reference runs (the same for
+    every seed: only training's seed changes), general replay distilled from the base model."""
+    rng = derive_rng("calibration", challenge.slug, str(eval_set.version))
+    task = task_examples_for(challenge.slug)(
+        derive_rng("calibration-task", challenge.slug, str(eval_set.version)), options.examples
+    )
+    general = distilled_general(
+        challenge, distill_prompts(options.general_examples, rng), deadline=deadline, say=say
+    )
+    common = {
+        "rank": options.rank,
+        "alpha": 2.0 * options.rank,
+        "epochs": options.epochs,
+        "batch_size": options.batch_size,
+        "gradient_accumulation": options.gradient_accumulation,
+        "max_seq_length": options.max_seq_length,
+    }
+    return recipes(
+        challenge=challenge,
+        task=task,
+        general=general,
+        common=common,
+        careful_lr=options.careful_lr,
+        naive_lr=options.naive_lr,
+        rng=rng,
+    )
+
+
+def export_datasets(
+    *, challenge: Challenge, options: CalibrationOptions, directory: Path, say: Say = lambda _: None
+) -> dict[str, Path]:
+    """Write the reference datasets as an engineer would submit them: `<kind>.jsonl` and
+    `<kind>-hyperparameters.json` (seed 0) for `vetting_submit --dataset ... --hyperparams ...`."""
+    eval_set = _active_eval_set(challenge)
+    datasets = reference_datasets(
+        challenge, eval_set, options, deadline=time.monotonic() + options.timeout, say=say
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for kind, recipe in datasets.items():
+        written[kind] = directory / f"{kind}.jsonl"
+        written[kind].write_bytes(recipe.data)
+        (directory / f"{kind}-hyperparameters.json").write_text(
+            json.dumps({**recipe.hyperparameters, "seed": 0}, indent=2, sort_keys=True) + "\n"
+        )
+        say(f"{kind}: {len(recipe.lines)} examples in {written[kind]}")
+    return written
+
+
+def _active_eval_set(challenge: Challenge) -> EvalSetVersion:
+    eval_set = challenge.eval_sets.filter(is_active=True).first()
+    if eval_set is None:
+        raise ValidationError("The challenge has no active eval-set version.", code="no_eval_set")
+    if not registry.is_prepared(challenge.base_model):
+        raise CalibrationError(
+            f"Base model {challenge.base_model} is not prepared (manage.py prepare_models)."
+        )
+    return eval_set
+
+
 def calibrate(
     *,
     challenge: Challenge,
@@ -202,13 +265,7 @@ def calibrate(
     force: bool = False,
 ) -> dict[str, Any]:
     """Run the reference submissions not yet recorded, then propose (and with `apply`, set) the rules."""
-    eval_set = challenge.eval_sets.filter(is_active=True).first()
-    if eval_set is None:
-        raise ValidationError("The challenge has no active eval-set version.", code="no_eval_set")
-    if not registry.is_prepared(challenge.base_model):
-        raise CalibrationError(
-            f"Base model {challenge.base_model} is not prepared (manage.py prepare_models)."
-        )
+    eval_set = _active_eval_set(challenge)
     header = {
         "challenge": challenge.slug,
         "base_model": challenge.base_model,
@@ -228,30 +285,7 @@ def calibrate(
     if todo:
         deadline = time.monotonic() + options.timeout
         user = platform_user()
-        rng = derive_rng("calibration", challenge.slug, str(eval_set.version))
-        task = task_examples_for(challenge.slug)(
-            derive_rng("calibration-task", challenge.slug, str(eval_set.version)), options.examples
-        )
-        general = distilled_general(
-            challenge, distill_prompts(options.general_examples, rng), deadline=deadline, say=say
-        )
-        common = {
-            "rank": options.rank,
-            "alpha": 2.0 * options.rank,
-            "epochs": options.epochs,
-            "batch_size": options.batch_size,
-            "gradient_accumulation": options.gradient_accumulation,
-            "max_seq_length": options.max_seq_length,
-        }
-        datasets = recipes(
-            challenge=challenge,
-            task=task,
-            general=general,
-            common=common,
-            careful_lr=options.careful_lr,
-            naive_lr=options.naive_lr,
-            rng=rng,
-        )
+        datasets = reference_datasets(challenge, eval_set, options, deadline=deadline, say=say)
         for kind, seed in todo:
             name, recipe = f"{kind}-{seed}", datasets[kind]
             started = time.monotonic()

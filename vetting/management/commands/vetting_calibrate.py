@@ -2,6 +2,7 @@
 
     python manage.py vetting_calibrate --challenge support-ticket-json [--seeds 3] \
         [--record vetting/calibration/results/support-ticket-json.json] [--apply [--force]]
+    python manage.py vetting_calibrate --challenge support-ticket-json --export DIR
 
 Runs the careful, naive and mislabelled reference submissions (vetting.calibration.datasets; task
 data written from the public instructions only, never the generator), careful and naive once per
@@ -9,6 +10,10 @@ seed, records each finished run at once (on the eval-set version and, with --rec
 and resumes from what is recorded. Once every planned run is in, it proposes the pass mark and the
 forgetting margin (vetting.calibration.rules) and with --apply sets them when the proposal is ok (or
 with --force). The last line printed is the calibration, one JSON object.
+
+With --export it runs nothing: it writes the three reference datasets and their hyperparameters into DIR,
+as an engineer would submit them (`vetting_submit --dataset DIR/careful.jsonl --hyperparams
+DIR/careful-hyperparameters.json --wait`).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from core.errors import ApplicationError
 from vetting.calibration.datasets import NotEnoughPrompts
-from vetting.calibration.runs import CalibrationOptions, calibrate
+from vetting.calibration.runs import CalibrationOptions, calibrate, export_datasets
 from vetting.models import Challenge
 
 DEFAULTS = CalibrationOptions()
@@ -49,6 +54,9 @@ class Command(BaseCommand):
         parser.add_argument("--apply", action="store_true", help="Write the rules onto the challenge.")
         parser.add_argument("--force", action="store_true", help="With --apply: even when not ok.")
         parser.add_argument("--timeout", type=float, default=DEFAULTS.timeout)
+        parser.add_argument(
+            "--export", type=Path, metavar="DIR", help="Only write the reference datasets into DIR."
+        )
 
     def handle(self, *args, **options):
         challenge = Challenge.objects.filter(slug=options["challenge"]).first()
@@ -64,6 +72,11 @@ class Command(BaseCommand):
             }
         )
         try:
+            if options["export"] is not None:
+                export_datasets(
+                    challenge=challenge, options=settings, directory=options["export"], say=self.stdout.write
+                )
+                return
             calibration = calibrate(
                 challenge=challenge,
                 options=settings,
