@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test lint install system models clean
+.PHONY: run test test-references lint install system models clean
 
 # System packages (bubblewrap, Chromium, fonts): installed when missing, or one message saying how.
 system:
@@ -34,6 +34,10 @@ run: models
 
 test: models
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The calibrated pass marks against the reference datasets on the real model (~40 min on 2 cores).
+test-references: models
+	$(BIN)/python -m pytest -m reference -s $(PYTEST_ARGS) tests/vetting/test_references.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -123,7 +123,11 @@ def challenge_sync_builtin(*, slug: str) -> tuple[Challenge, bool]:
             pass_threshold=spec.pass_threshold,
             band_strong=spec.band_strong,
             band_exceptional=spec.band_exceptional,
-            forgetting_margin=settings.VETTING_FORGETTING_MARGIN,
+            forgetting_margin=(
+                settings.VETTING_FORGETTING_MARGIN
+                if spec.forgetting_margin is None
+                else spec.forgetting_margin
+            ),
             attempt_limit=settings.VETTING_ATTEMPT_LIMIT,
             attempt_window_days=settings.VETTING_ATTEMPT_WINDOW_DAYS,
         )

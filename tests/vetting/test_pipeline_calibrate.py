@@ -15,6 +15,7 @@ from tests.vetting.test_pipeline_support import make_tiny_challenge
 from vetting.calibration.datasets import KINDS, distill_prompts, recipes
 from vetting.calibration.references import MODULES, task_examples_for
 from vetting.calibration.rules import propose, round_down
+from vetting.calibration.runs import CalibrationError, assumed_spread
 from vetting.challenges import BUILTIN
 from vetting.challenges.base import derive_rng
 from vetting.challenges.general import generate_general
@@ -64,17 +65,25 @@ def test_the_marks_sit_between_the_runs_with_gaps_larger_than_the_spread_between
         run("mislabelled", 0, 0.426, -0.02),
     )
     proposal = propose(challenge_stub(), runs)
-    # Pass mark halfway between the weakest careful run (0.64) and the mislabelled one (0.426), rounded
-    # down; margin halfway between what careful kept (-0.06) and naive lost (-0.42).
+    # Pass mark between the weakest careful run (0.64) and the mislabelled one (0.426): equal spreads
+    # (0.02 each; mislabelled takes the larger of careful and naive), so halfway, rounded down.
+    # Margin between what careful kept (-0.06, spread 0.02) and naive lost (-0.42, spread 0.05): equally
+    # many spreads from each, so nearer the tighter careful side: -0.06 - 0.36 * 0.02 / 0.07 = -0.163.
     assert proposal["proposed"] == {
         "pass_threshold": 0.53,
-        "forgetting_margin": 0.24,
+        "forgetting_margin": 0.163,
         "band_strong": 0.9,
         "band_exceptional": 0.96,
     }
-    assert proposal["spread"] == {"final": 0.02, "general_delta_low": 0.05}
-    assert proposal["gaps"] == {"final": 0.104, "general_delta_low": 0.18}
-    assert proposal["ok"]
+    assert proposal["spread"] == {
+        "final": {"careful": 0.02, "naive": 0.02, "mislabelled": 0.02},
+        "general_delta_low": {"careful": 0.02, "naive": 0.05},
+    }
+    assert proposal["gaps"] == {
+        "final": {"careful": 0.11, "mislabelled": 0.104},
+        "general_delta_low": {"careful": 0.103, "naive": 0.257},
+    }
+    assert proposal["ok"] and all(proposal["separated"].values())
     judged = proposal["judged"]
     assert [name for name, verdict in judged.items() if verdict["passed"]] == [
         "careful-0",
@@ -102,13 +111,52 @@ def test_runs_that_do_not_separate_are_not_ok():
         run("mislabelled", 0, 0.45, 0.0),
     )
     proposal = propose(challenge_stub(), spread_too_wide)
-    assert proposal["spread"]["final"] == 0.2 and proposal["gaps"]["final"] < 0.2 and not proposal["ok"]
+    assert proposal["spread"]["final"]["careful"] == 0.2 and not proposal["ok"]
+    assert not proposal["separated"]["final/careful"] and proposal["gaps"]["final"]["careful"] < 0.2
+    # One naive seed that nearly kept what careful kept: the naive side is not separated.
+    naive_spread = runs_of(
+        run("careful", 0, 0.7, -0.05),
+        run("careful", 1, 0.7, -0.06),
+        run("naive", 0, 0.7, -0.40),
+        run("naive", 1, 0.7, -0.10),
+        run("mislabelled", 0, 0.3, 0.0),
+    )
+    proposal = propose(challenge_stub(), naive_spread)
+    assert proposal["spread"]["general_delta_low"]["naive"] == 0.3
+    assert not proposal["separated"]["general_delta_low/naive"] and not proposal["ok"]
     no_gain = runs_of(
         run("careful", 0, 0.7, -0.05, delta_low=-0.01),
         run("naive", 0, 0.7, -0.4),
         run("mislabelled", 0, 0.3, 0.0),
     )
     assert not propose(challenge_stub(), no_gain)["ok"]  # careful does not beat few-shot
+
+
+def test_one_seed_takes_the_spread_measured_on_another_challenge():
+    one_seed = runs_of(
+        run("careful", 0, 0.7, -0.05),
+        run("naive", 0, 0.72, -0.30),
+        run("mislabelled", 0, 0.35, 0.0),
+    )
+    unmeasured = propose(challenge_stub(), one_seed)
+    # Nothing measured: every spread is 0, the marks sit halfway.
+    assert unmeasured["spread"]["general_delta_low"] == {"careful": 0.0, "naive": 0.0}
+    assert (
+        unmeasured["proposed"]["pass_threshold"] == 0.52
+        and unmeasured["proposed"]["forgetting_margin"] == 0.175
+    )
+    assumed = {
+        "final": {"careful": 0.01, "naive": 0.014},
+        "general_delta_low": {"careful": 0.025, "naive": 0.19},
+    }
+    proposal = propose(challenge_stub(), one_seed, assumed)
+    assert proposal["spread_assumed"] and proposal["spread"]["general_delta_low"] == {
+        "careful": 0.025,
+        "naive": 0.19,
+    }
+    assert proposal["spread"]["final"]["mislabelled"] == 0.014
+    # Nearer the tighter careful side: -0.05 - 0.25 * 0.025 / 0.215 = -0.079.
+    assert proposal["proposed"]["forgetting_margin"] == 0.079 and proposal["ok"]
 
 
 def test_a_proposal_needs_every_kind_of_run():
@@ -251,3 +299,29 @@ def test_the_reference_datasets_are_exported_as_an_engineer_submits_them(
     report = json.loads(out.getvalue().strip().splitlines()[-1])
     assert report["verdict"] in ("pass", "fail"), report
     assert report["validation"]["stats"]["examples"] == 24, report["validation"]
+
+
+def test_the_spread_is_read_from_a_record_and_a_file_that_is_not_one_is_refused(tmp_path):
+    record = tmp_path / "record.json"
+    record.write_text(
+        json.dumps(
+            {
+                "runs": runs_of(
+                    run("careful", 0, 0.65, -0.04),
+                    run("careful", 1, 0.66, -0.06),
+                    run("naive", 0, 0.72, -0.33),
+                    run("naive", 1, 0.74, -0.51),
+                    run("mislabelled", 0, 0.34, -0.06),
+                )
+            }
+        )
+    )
+    assert assumed_spread(record) == {
+        "final": {"careful": 0.01, "naive": 0.02, "mislabelled": 0.02},
+        "general_delta_low": {"careful": 0.02, "naive": 0.18},
+    }
+    record.write_text("{}")
+    with pytest.raises(CalibrationError, match="is not a calibration record"):
+        assumed_spread(record)
+    with pytest.raises(CalibrationError, match="is not a calibration record"):
+        assumed_spread(tmp_path / "missing.json")

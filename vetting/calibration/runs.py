@@ -255,6 +255,15 @@ def _active_eval_set(challenge: Challenge) -> EvalSetVersion:
     return eval_set
 
 
+def assumed_spread(path: Path) -> dict[str, dict[str, float]]:
+    """The run-to-run spreads measured by another challenge's recorded calibration (several seeds)."""
+    try:
+        runs = json.loads(path.read_text())["runs"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise CalibrationError(f"{path} is not a calibration record: {exc}") from exc
+    return rules.spreads(rules.by_kind(runs))
+
+
 def calibrate(
     *,
     challenge: Challenge,
@@ -263,6 +272,7 @@ def calibrate(
     record_path: Path | None = None,
     apply: bool = False,
     force: bool = False,
+    spread_from: Path | None = None,
 ) -> dict[str, Any]:
     """Run the reference submissions not yet recorded, then propose (and with `apply`, set) the rules."""
     eval_set = _active_eval_set(challenge)
@@ -304,7 +314,10 @@ def calibrate(
             say(f"{name}: recorded " + json.dumps(runs[name]["scores"]))
             _save(eval_set, calibration, record_path)
 
-    calibration["proposal"] = rules.propose(challenge, runs)
+    assumed = assumed_spread(spread_from) if spread_from is not None else None
+    calibration["proposal"] = rules.propose(challenge, runs, assumed)
+    if spread_from is not None:
+        calibration["proposal"]["spread_from"] = str(spread_from)
     if apply and (calibration["proposal"]["ok"] or force):
         with transaction.atomic():
             locked = Challenge.objects.select_for_update().get(pk=challenge.pk)

@@ -133,6 +133,8 @@ class ChallengeSpec:
     max_new_tokens: int
     budgets: Budgets = field(default_factory=Budgets)
     public_count: int = 6
+    # The forgetting rule's margin from reference runs (vetting_calibrate); None: VETTING_FORGETTING_MARGIN.
+    forgetting_margin: float | None = None
 
     def public_examples(self) -> list[dict[str, str]]:
         """3-8 examples, one per label where the labels allow, from the public seed space."""

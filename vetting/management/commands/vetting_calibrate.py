@@ -9,7 +9,8 @@ data written from the public instructions only, never the generator), careful an
 seed, records each finished run at once (on the eval-set version and, with --record, in a JSON file),
 and resumes from what is recorded. Once every planned run is in, it proposes the pass mark and the
 forgetting margin (vetting.calibration.rules) and with --apply sets them when the proposal is ok (or
-with --force). The last line printed is the calibration, one JSON object.
+with --force). A challenge calibrated with one seed can borrow the run-to-run spread measured on
+another (--spread-from that challenge's record). The last line printed is the calibration, one JSON object.
 
 With --export it runs nothing: it writes the three reference datasets and their hyperparameters into DIR,
 as an engineer would submit them (`vetting_submit --dataset DIR/careful.jsonl --hyperparams
@@ -51,6 +52,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--record", type=Path, help="JSON file the figures are written to (and resumed from)."
         )
+        parser.add_argument(
+            "--spread-from",
+            type=Path,
+            metavar="RECORD",
+            help="A calibration record with several seeds: its run-to-run spread stands in for unmeasured ones.",
+        )
         parser.add_argument("--apply", action="store_true", help="Write the rules onto the challenge.")
         parser.add_argument("--force", action="store_true", help="With --apply: even when not ok.")
         parser.add_argument("--timeout", type=float, default=DEFAULTS.timeout)
@@ -84,6 +91,7 @@ class Command(BaseCommand):
                 record_path=options["record"],
                 apply=options["apply"],
                 force=options["force"],
+                spread_from=options["spread_from"],
             )
         except (ApplicationError, NotEnoughPrompts, KeyError) as exc:
             raise CommandError(str(getattr(exc, "message", exc))) from exc
