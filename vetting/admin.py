@@ -135,6 +135,7 @@ class EvalSetVersionAdmin(admin.ModelAdmin):
         "created_by",
         "created_at",
         "statistics",
+        "calibration_figures",
     )
     fields = (
         "challenge",
@@ -144,7 +145,7 @@ class EvalSetVersionAdmin(admin.ModelAdmin):
         "created_by",
         "created_at",
         "statistics",
-        "calibration",
+        "calibration_figures",
         "notes",
     )
     inlines = [EvalItemInline]
@@ -225,6 +226,58 @@ class EvalSetVersionAdmin(admin.ModelAdmin):
             "<table><tr><th>Split</th><th>Items</th><th>Avg words</th><th>Avg chars</th>"
             "<th>Labels</th></tr>{}</table>",
             body,
+        )
+
+    @admin.display(description="Calibration")
+    def calibration_figures(self, obj):
+        """The reference runs recorded on this version (vetting_calibrate) and the marks they propose."""
+        calibration = obj.calibration or {}
+        runs = calibration.get("runs", {})
+        if not runs:
+            return "No reference runs on this version (manage.py vetting_calibrate)."
+
+        def interval(pair) -> str:
+            return f"{pair[0]:+.3f} to {pair[1]:+.3f}" if pair else "-"
+
+        rows = []
+        for name, run in sorted(runs.items()):
+            scores = run["scores"]
+            judged = ((calibration.get("proposal") or {}).get("judged") or {}).get(name, {})
+            rows.append(
+                (
+                    name,
+                    f"{scores['fine_tuned']:.3f}",
+                    interval(scores.get("fine_tuned_ci")).replace("+", ""),
+                    f"{scores['few_shot']:.3f}" if scores.get("few_shot") is not None else "-",
+                    f"{scores['general_base']:.3f} → {scores['general_fine_tuned']:.3f}",
+                    interval(scores.get("general_delta_ci")),
+                    run.get("train_seconds") or "-",
+                    {True: "pass", False: "fail"}.get(judged.get("passed"), "-"),
+                )
+            )
+        body = format_html_join("", "<tr>" + "<td>{}</td>" * 8 + "</tr>", rows)
+        proposal = calibration.get("proposal")
+        summary = "Not all planned runs are in yet: no proposal."
+        if proposal:
+            proposed, previous = proposal["proposed"], proposal["previous"]
+            summary = format_html(
+                "Proposed pass mark {} (was {}), forgetting margin {} (was {}); {}; {}.",
+                proposed["pass_threshold"],
+                previous["pass_threshold"],
+                proposed["forgetting_margin"],
+                previous["forgetting_margin"],
+                "every gap exceeds its side's spread between seeds" if proposal["ok"] else "NOT separated",
+                "applied" if calibration.get("applied") else "not applied",
+            )
+        return format_html(
+            "<p>{} on {}, options {}.</p><table><tr><th>Run</th><th>Final</th><th>95% CI</th><th>Few-shot</th>"
+            "<th>General before → after</th><th>General change (95% CI)</th><th>Training s</th>"
+            "<th>Under the proposal</th></tr>{}</table><p>{}</p>",
+            len(runs),
+            calibration.get("base_model", "-"),
+            json.dumps(calibration.get("options", {}), sort_keys=True),
+            body,
+            summary,
         )
 
     @admin.action(description="Activate (rotate to) the selected version")

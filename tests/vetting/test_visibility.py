@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import Permission
 from django.template.defaultfilters import linebreaksbr
 from django.urls import reverse
@@ -19,6 +20,7 @@ from tests.vetting.conftest import (
     task_dataset,
 )
 from vetting import services
+from vetting.calibration.rules import propose
 from vetting.models import EvalItem, Submission
 from vetting.selectors import (
     challenge_list,
@@ -274,3 +276,20 @@ def test_admin_badge_revocation_through_the_change_form(client, ticket, engineer
     report = client.get(reverse("admin:vetting_submission_change", args=[submission.pk])).content.decode()
     assert "delta_vs_few_shot_ci" in report
     assert_no_hidden_text(report)
+
+
+def test_staff_read_the_reference_runs_on_the_eval_set_version(client, ticket):
+    record = json.loads(
+        (settings.BASE_DIR / "vetting/calibration/results/support-ticket-json.json").read_text()
+    )
+    record["proposal"] = propose(ticket, record["runs"])
+    eval_set = ticket.eval_sets.get()
+    eval_set.calibration = record
+    eval_set.save(update_fields=["calibration"])
+    url = reverse("admin:vetting_evalsetversion_change", args=[eval_set.pk])
+    text = staff_client(client, superuser=False).get(url).content.decode()
+    careful = record["runs"]["careful-0"]["scores"]
+    assert "<td>careful-0</td><td>{:.3f}</td>".format(careful["fine_tuned"]) in text
+    assert "<td>mislabelled-0</td>" in text and "Under the proposal" in text
+    assert "Proposed pass mark {} (was 0.8)".format(record["proposal"]["proposed"]["pass_threshold"]) in text
+    assert 'name="calibration"' not in text  # recorded by vetting_calibrate, not edited by hand
