@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from core.errors import ApplicationError
+from core.errors import ApplicationError, LimitReachedError
 
 
 def _first_message(details) -> str:
@@ -30,7 +30,12 @@ def error_response(*, code: str, message: str, details=None, status_code: int) -
 
 def exception_handler(exc, context):
     if isinstance(exc, ApplicationError):
-        return error_response(code=exc.code, message=exc.message, details=exc.details, status_code=exc.status)
+        response = error_response(
+            code=exc.code, message=exc.message, details=exc.details, status_code=exc.status
+        )
+        if isinstance(exc, LimitReachedError) and exc.retry_at is not None:
+            response["Retry-After"] = str(exc.retry_after_seconds(timezone.now()))
+        return response
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

@@ -1,5 +1,7 @@
 """The one error hierarchy. Services raise these; the API and the pages render them the same way."""
 
+import math
+from datetime import datetime
 from typing import Any
 
 
@@ -41,6 +43,24 @@ class InvalidTransitionError(ApplicationError):
 
     code = "invalid_state"
     status = 409
+
+
+class LimitReachedError(ApplicationError):
+    """The actor has used up a rolling limit; `retry_at` is when the next use frees (a Retry-After header)."""
+
+    code = "limit_reached"
+    status = 429
+
+    def __init__(
+        self, message: str, *, retry_at: datetime | None = None, code: str | None = None, details: Any = None
+    ) -> None:
+        super().__init__(message, code=code, details=details)
+        self.retry_at = retry_at
+
+    def retry_after_seconds(self, now: datetime) -> int | None:
+        if self.retry_at is None:
+            return None
+        return max(1, math.ceil((self.retry_at - now).total_seconds()))
 
 
 class ServiceUnavailableError(ApplicationError):

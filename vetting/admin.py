@@ -53,7 +53,7 @@ class ChallengeAdmin(admin.ModelAdmin):
     def generate_version(self, request, queryset):
         for challenge in queryset:
             try:
-                eval_set = services.evalset_generate(actor=request.user, challenge_id=challenge.pk)
+                eval_set = services.evalsets.evalset_generate(actor=request.user, challenge_id=challenge.pk)
             except ApplicationError as exc:
                 self.message_user(request, f"{challenge.slug}: {exc.message}", messages.ERROR)
             else:
@@ -79,7 +79,10 @@ class EvalSetUploadForm(forms.ModelForm):
             return cleaned
         data = b"".join(upload.chunks())
         _, errors = parse_evalset(
-            data, metric=challenge.metric_obj, general_metric=GENERAL_METRIC, min_sizes=services._min_sizes()
+            data,
+            metric=challenge.metric_obj,
+            general_metric=GENERAL_METRIC,
+            min_sizes=services.evalsets._min_sizes(),
         )
         if errors:
             listed = [
@@ -171,7 +174,7 @@ class EvalSetVersionAdmin(admin.ModelAdmin):
         if change:
             super().save_model(request, obj, form, change)
             return
-        created = services.evalset_upload(
+        created = services.evalsets.evalset_upload(
             actor=request.user,
             challenge_id=form.cleaned_data["challenge"].pk,
             data=form.cleaned_data["data"],
@@ -285,7 +288,7 @@ class EvalSetVersionAdmin(admin.ModelAdmin):
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one version.", messages.ERROR)
             return
-        eval_set = services.evalset_activate(actor=request.user, evalset_id=queryset.get().pk)
+        eval_set = services.evalsets.evalset_activate(actor=request.user, evalset_id=queryset.get().pk)
         self.message_user(request, f"{eval_set} is now active.")
 
 
@@ -346,7 +349,7 @@ class AttemptGrantAdmin(admin.ModelAdmin):
         return obj is None
 
     def save_model(self, request, obj, form, change):
-        grant = services.attempt_grant(
+        grant = services.attempts.attempt_grant(
             actor=request.user,
             engineer_id=form.cleaned_data["engineer"].pk,
             challenge_id=form.cleaned_data["challenge"].pk,
@@ -397,13 +400,13 @@ class BadgeAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         # Typing a reason on an active badge and saving revokes it.
         if obj.revoked_at is None and obj.revoked_reason.strip():
-            services.badge_revoke(actor=request.user, badge_id=obj.pk, reason=obj.revoked_reason)
+            services.badges.badge_revoke(actor=request.user, badge_id=obj.pk, reason=obj.revoked_reason)
 
     @admin.action(description="Revoke selected badges")
     def revoke(self, request, queryset):
         count = 0
         for badge in queryset.filter(revoked_at__isnull=True):
-            services.badge_revoke(
+            services.badges.badge_revoke(
                 actor=request.user, badge_id=badge.pk, reason=f"Revoked by {request.user.username} (admin)"
             )
             count += 1

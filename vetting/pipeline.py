@@ -102,7 +102,7 @@ def token_counter(base_model: str) -> TokenCounter:
 
 
 def _base_tokenizer(base_model: str):
-    folder = services.available_base_model_dir(base_model)
+    folder = services.submissions.available_base_model_dir(base_model)
     return _tokenizer(str(folder), (folder / "config.json").stat().st_mtime_ns)
 
 
@@ -124,7 +124,7 @@ def submission_submit(
     What pages, the API and `vetting_submit` call. Returns the submission as it stands after sending:
     `validating` with a worker, already `queued` or `rejected` where tasks run inline.
     """
-    submission = services.submission_receive(
+    submission = services.submissions.submission_receive(
         actor=actor,
         challenge_id=challenge_id,
         kind=kind,
@@ -146,7 +146,9 @@ def submission_validate(*, submission_id: int) -> str:
     count_tokens = (
         token_counter(submission.challenge.base_model) if submission.kind == Submission.Kind.DATASET else None
     )
-    submission = services.submission_validate(submission_id=submission_id, count_tokens=count_tokens)
+    submission = services.submissions.submission_validate(
+        submission_id=submission_id, count_tokens=count_tokens
+    )
     if submission.state == Submission.State.QUEUED:
         enqueue_advance(submission.pk)
     return submission.state
@@ -225,7 +227,7 @@ def _sweep_validations() -> None:
     ).values_list("pk", "created_at")
     for submission_id, created_at in waiting:
         if created_at < now - timedelta(seconds=3 * limit + 60):
-            services.submission_validation_timeout(submission_id=submission_id, seconds=limit)
+            services.submissions.submission_validation_timeout(submission_id=submission_id, seconds=limit)
         else:
             _send_validation(submission_id)
 
@@ -287,7 +289,7 @@ def submission_advance(*, submission_id: int) -> str:
 def _error(submission: Submission, step: str, message: str, *, platform_fault: bool = True) -> str:
     """End the submission at `step`; a platform fault (the default) returns the engineer's attempt."""
     logger.info("Submission %s errored at %s (platform fault: %s).", submission.pk, step, platform_fault)
-    services.submission_error(
+    services.submissions.submission_error(
         submission_id=submission.pk, step=step, message=message, platform_fault=platform_fault
     )
     return f"errored at {step}"
@@ -332,7 +334,7 @@ def _start(submission: Submission) -> str:
         ),
         memory_mb=settings.VETTING_TRAIN_MEMORY_MB,
     )
-    services.submission_start_training(submission_id=submission.pk, job_id=job.pk)
+    services.submissions.submission_start_training(submission_id=submission.pk, job_id=job.pk)
     return f"training (job {job.pk})"
 
 
@@ -495,7 +497,7 @@ def _start_evaluation(submission: Submission, adapter_dir: Path) -> str:
         prompts=_prompts(eval_set, "general_fine_tuned", "general"),
         max_new_tokens=GENERAL_MAX_NEW_TOKENS,
     ).pk
-    services.submission_start_evaluation(submission_id=submission.pk, job_ids=jobs)
+    services.submissions.submission_start_evaluation(submission_id=submission.pk, job_ids=jobs)
     return "evaluating (jobs " + ", ".join(str(pk) for pk in jobs.values()) + ")"
 
 
@@ -603,7 +605,7 @@ def _after_evaluation(submission: Submission) -> str:
     try:
         # A savepoint: a refused result leaves the submission as it was, to be errored below.
         with transaction.atomic():
-            submission = services.submission_record_results(
+            submission = services.results.submission_record_results(
                 submission_id=submission.pk, generations=generations, cost=_cost(submission)
             )
     except ApplicationError as exc:

@@ -20,7 +20,7 @@ def submission_validate(submission_id: int) -> str:
     try:
         return pipeline.submission_validate(submission_id=submission_id)
     except SoftTimeLimitExceeded:
-        services.submission_validation_timeout(
+        services.submissions.submission_validation_timeout(
             submission_id=submission_id, seconds=settings.VETTING_VALIDATION_SECONDS
         )
         return "rejected: validation timed out"

@@ -81,10 +81,10 @@ def test_engineer_reads_a_challenge_gets_a_line_numbered_report_and_sees_a_resul
     assert not Job.objects.exists()
 
     # A run in training: the progress page follows the job.
-    running = services.submission_create(
+    running = services.submissions.submission_create(
         actor=engineer, challenge_id=ticket.pk, kind="dataset", dataset=task_dataset(ticket, 40)
     )
-    services.submission_start_training(submission_id=running.pk, job_id=train_job(engineer).pk)
+    services.submissions.submission_start_training(submission_id=running.pk, job_id=train_job(engineer).pk)
     page.goto(f"/vetting/submissions/{running.pk}/")
     expect(page.locator('[data-step="train"]')).to_have_attribute("data-status", "running")
     expect(page.get_by_test_id("loss-curve")).to_be_visible()

@@ -36,7 +36,7 @@ def pipeline_entry(monkeypatch) -> list[int]:
 
 @pytest.fixture
 def seeded(db) -> dict[str, Challenge]:
-    from vetting.services import challenge_sync_builtin, evalset_generate
+    from vetting.services.evalsets import challenge_sync_builtin, evalset_generate
 
     challenges = {}
     for slug in BUILTIN:
@@ -100,7 +100,11 @@ def fraction(share: float) -> Callable[[int], bool]:
 
 def evaluated_submission(challenge: Challenge, engineer) -> Submission:
     """A dataset submission driven through the services to `evaluating`."""
-    from vetting.services import submission_create, submission_start_evaluation, submission_start_training
+    from vetting.services.submissions import (
+        submission_create,
+        submission_start_evaluation,
+        submission_start_training,
+    )
 
     submission = submission_create(
         actor=engineer,
@@ -124,7 +128,7 @@ GOOD_COST = {
 
 def scored(challenge, engineer, *, general_after: float = 1.0) -> Submission:
     """A dataset submission with results recorded: feedback split 0.5, final split 0.83."""
-    from vetting.services import submission_record_results
+    from vetting.services.results import submission_record_results
 
     submission = evaluated_submission(challenge, engineer)
     eval_set = submission.eval_set

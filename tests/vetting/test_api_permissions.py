@@ -39,7 +39,7 @@ class Call:
 
 
 def _submission(challenge: Challenge, engineer):
-    return services.submission_create(
+    return services.submissions.submission_create(
         actor=engineer, challenge_id=challenge.pk, kind="dataset", dataset=task_dataset(challenge, 30)
     )
 

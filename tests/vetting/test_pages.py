@@ -311,11 +311,11 @@ def test_an_adapter_upload_is_checked_and_queued_without_training(
 
 
 def test_progress_page_shows_steps_and_the_training_job_only(client, ticket, engineer_user):
-    submission = services.submission_create(
+    submission = services.submissions.submission_create(
         actor=engineer_user, challenge_id=ticket.pk, kind="dataset", dataset=task_dataset(ticket, 40)
     )
     job = train_job(engineer_user)
-    services.submission_start_training(submission_id=submission.pk, job_id=job.pk)
+    services.submissions.submission_start_training(submission_id=submission.pk, job_id=job.pk)
     client = logged_in(client, engineer_user)
     text = client.get(reverse("vetting:submission-detail", args=[submission.pk])).content.decode()
     assert 'data-step="validate" data-status="done"' in text
@@ -328,7 +328,9 @@ def test_progress_page_shows_steps_and_the_training_job_only(client, ticket, eng
 
     # Evaluation jobs ran on hidden items: never linked or shown.
     evaluation = train_job(None, kind=Job.Kind.EVALUATE)
-    services.submission_start_evaluation(submission_id=submission.pk, job_ids={"evaluate": evaluation.pk})
+    services.submissions.submission_start_evaluation(
+        submission_id=submission.pk, job_ids={"evaluate": evaluation.pk}
+    )
     partial = client.get(reverse("vetting:submission-status", args=[submission.pk]), HTTP_HX_REQUEST="true")
     text = partial.content.decode()
     assert partial.status_code == 200 and "HX-Redirect" not in partial
@@ -444,7 +446,7 @@ def test_engineers_see_only_their_own_submissions(client, ticket, engineer_user)
 
 def test_no_hidden_item_reaches_any_page(client, seeded, engineer_user):
     ticket = seeded["support-ticket-json"]
-    services.leaderboard_set_opt_in(actor=engineer_user, challenge_id=ticket.pk, opted_in=True)
+    services.badges.leaderboard_set_opt_in(actor=engineer_user, challenge_id=ticket.pk, opted_in=True)
     passed = scored(ticket, engineer_user)
     failed = scored(ticket, engineer_user, general_after=0.2)
     eval_set = passed.eval_set
@@ -452,7 +454,7 @@ def test_no_hidden_item_reaches_any_page(client, seeded, engineer_user):
     hidden = list(
         evalset_items_for_staff(actor=staff, evalset_id=eval_set.pk).values_list("input", flat=True)
     )
-    rejected = services.submission_create(
+    rejected = services.submissions.submission_create(
         actor=engineer_user,
         challenge_id=ticket.pk,
         kind="dataset",
@@ -460,7 +462,7 @@ def test_no_hidden_item_reaches_any_page(client, seeded, engineer_user):
         + json.dumps({"messages": [{"role": "user", "content": hidden[0]}]}).encode(),
     )
     errored = evaluated_submission(ticket, engineer_user)
-    services.submission_error(
+    services.submissions.submission_error(
         submission_id=errored.pk, step="evaluate", message=f"crashed on: {hidden[1]}", platform_fault=True
     )
     assert rejected.state == S.REJECTED

@@ -182,7 +182,7 @@ def test_a_rejected_submission_starts_no_job(tiny_ticket, engineer_user, django_
 
 def received(challenge, engineer, *, seconds_ago: int) -> Submission:
     """An upload stored and left `validating`, as if its validation message had been lost."""
-    submission = services.submission_receive(
+    submission = services.submissions.submission_receive(
         actor=engineer,
         challenge_id=challenge.pk,
         kind="dataset",
@@ -210,7 +210,7 @@ def test_an_upload_is_stored_unread_and_validated_by_the_task(tiny_ticket, engin
 
 def test_a_validation_past_its_time_limit_is_rejected_saying_so(tiny_ticket, engineer_user, settings):
     submission = received(tiny_ticket, engineer_user, seconds_ago=0)
-    submission = services.submission_validation_timeout(submission_id=submission.pk, seconds=120)
+    submission = services.submissions.submission_validation_timeout(submission_id=submission.pk, seconds=120)
     assert submission.state == Submission.State.REJECTED and not submission.dataset
     assert submission.validation_report["errors"] == [
         {

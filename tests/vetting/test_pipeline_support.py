@@ -54,7 +54,7 @@ def pipeline_settings(settings, tmp_path, tiny_model_dir):
 
 def make_tiny_challenge(slug: str = "support-ticket-json", **fields: Any) -> Challenge:
     """A built-in challenge on the tiny base model, with its first eval-set version."""
-    from vetting.services import challenge_sync_builtin, evalset_generate
+    from vetting.services.evalsets import challenge_sync_builtin, evalset_generate
 
     challenge, _ = challenge_sync_builtin(slug=slug)
     # The tiny tokenizer spends many more tokens on the same text than SmolLM2's.

@@ -22,7 +22,7 @@ from vetting.challenges import BUILTIN
 from vetting.challenges.base import derive_rng
 from vetting.challenges.support_ticket_json import CATEGORIES, PRODUCTS, URGENCIES
 from vetting.models import Challenge, Submission
-from vetting.services import challenge_sync_builtin, evalset_generate
+from vetting.services.evalsets import challenge_sync_builtin, evalset_generate
 
 # Fixtures (see test_pipeline_support).
 pipeline_settings = support.pipeline_settings

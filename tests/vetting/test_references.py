@@ -19,7 +19,7 @@ from django.core.management import call_command
 from tests.vetting import test_pipeline_support as support
 from vetting import verdict
 from vetting.challenges import BUILTIN
-from vetting.services import challenge_sync_builtin, evalset_generate
+from vetting.services.evalsets import challenge_sync_builtin, evalset_generate
 
 pipeline_settings = support.pipeline_settings
 tiny_model_dir = support.tiny_model_dir

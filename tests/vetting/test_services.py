@@ -7,7 +7,13 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from core.errors import InvalidTransitionError, NotFoundError, PermissionDeniedError, ValidationError
+from core.errors import (
+    InvalidTransitionError,
+    LimitReachedError,
+    NotFoundError,
+    PermissionDeniedError,
+    ValidationError,
+)
 from core.models import TransitionLog
 from marketplace.selectors import engineer_get
 from tests.factories import ClientFactory, EngineerFactory, StaffFactory
@@ -37,7 +43,7 @@ def all_generations(eval_set, *, tuned=1.0, few_shot=0.3, zero_shot=0.0, general
 
 
 def record(submission, **shares):
-    return services.submission_record_results(
+    return services.results.submission_record_results(
         submission_id=submission.pk,
         generations=all_generations(submission.eval_set, **shares),
         cost=GOOD_COST,
@@ -77,9 +83,9 @@ def test_demo_challenges_are_refused_unless_allowed_and_private_modules_generate
 ):
     settings.VETTING_ALLOW_DEMO_CHALLENGES = False
     with pytest.raises(NotFoundError, match="VETTING_ALLOW_DEMO_CHALLENGES"):
-        services.challenge_sync_builtin(slug="changelog-entry")
+        services.evalsets.challenge_sync_builtin(slug="changelog-entry")
     with pytest.raises(ValidationError, match="VETTING_ALLOW_DEMO_CHALLENGES"):
-        services.evalset_generate(actor=None, challenge_id=ticket.pk)
+        services.evalsets.evalset_generate(actor=None, challenge_id=ticket.pk)
     versions = EvalSetVersion.objects.count()
     call_command("vetting_seed_challenges", stdout=open("/dev/null", "w"))  # noqa: SIM115
     assert EvalSetVersion.objects.count() == versions  # nothing generated from a public generator
@@ -94,14 +100,14 @@ def test_demo_challenges_are_refused_unless_allowed_and_private_modules_generate
 
 def test_rotation_generates_a_new_active_version_with_other_items(ticket):
     first = ticket.eval_sets.get(is_active=True)
-    second = services.evalset_generate(actor=None, challenge_id=ticket.pk)
+    second = services.evalsets.evalset_generate(actor=None, challenge_id=ticket.pk)
     first.refresh_from_db()
     assert (second.version, second.is_active, first.is_active) == (2, True, False)
     assert not set(first.items.values_list("input", flat=True)) & set(
         second.items.filter(split__in=Split.HIDDEN).values_list("input", flat=True)
     )
     staff = StaffFactory()
-    services.evalset_activate(actor=staff, evalset_id=first.pk)
+    services.evalsets.evalset_activate(actor=staff, evalset_id=first.pk)
     first.refresh_from_db()
     second.refresh_from_db()
     assert first.is_active and not second.is_active
@@ -109,11 +115,11 @@ def test_rotation_generates_a_new_active_version_with_other_items(ticket):
 
 def test_only_staff_manage_eval_sets(ticket, engineer_user):
     with pytest.raises(PermissionDeniedError):
-        services.evalset_generate(actor=engineer_user, challenge_id=ticket.pk)
+        services.evalsets.evalset_generate(actor=engineer_user, challenge_id=ticket.pk)
     with pytest.raises(PermissionDeniedError):
-        services.evalset_activate(actor=engineer_user, evalset_id=ticket.eval_sets.get().pk)
+        services.evalsets.evalset_activate(actor=engineer_user, evalset_id=ticket.eval_sets.get().pk)
     with pytest.raises(PermissionDeniedError):
-        services.evalset_upload(actor=engineer_user, challenge_id=ticket.pk, data=b"")
+        services.evalsets.evalset_upload(actor=engineer_user, challenge_id=ticket.pk, data=b"")
 
 
 def upload_lines(challenge, feedback=100, final=200):
@@ -140,7 +146,7 @@ def test_upload_reports_each_problem_with_its_line(ticket):
     lines[14] = json.dumps({"split": "final", "input": "y", "target": {"product": "api"}})
     lines[19] = lines[0]
     with pytest.raises(ValidationError) as caught:
-        services.evalset_upload(actor=staff, challenge_id=ticket.pk, data="\n".join(lines).encode())
+        services.evalsets.evalset_upload(actor=staff, challenge_id=ticket.pk, data="\n".join(lines).encode())
     errors = [(e["line"], e["code"]) for e in caught.value.details["errors"]]
     assert errors[:4] == [
         (5, "invalid_json"),
@@ -155,7 +161,7 @@ def test_upload_reports_each_problem_with_its_line(ticket):
 
 def test_upload_creates_a_version_with_statistics_and_the_general_set(ticket):
     staff = StaffFactory()
-    eval_set = services.evalset_upload(
+    eval_set = services.evalsets.evalset_upload(
         actor=staff, challenge_id=ticket.pk, data="\n".join(upload_lines(ticket)).encode(), activate=True
     )
     assert (eval_set.version, eval_set.is_active, eval_set.source) == (2, True, "uploaded")
@@ -171,7 +177,7 @@ def test_upload_creates_a_version_with_statistics_and_the_general_set(ticket):
 def test_a_valid_dataset_is_queued_with_its_report_and_starts_nothing(ticket, engineer_user):
     from sandbox.models import Job
 
-    submission = services.submission_create(
+    submission = services.submissions.submission_create(
         actor=engineer_user,
         challenge_id=ticket.pk,
         kind="dataset",
@@ -197,7 +203,7 @@ def test_an_invalid_dataset_is_rejected_with_line_numbers_and_starts_nothing(tic
     from sandbox.models import Job
 
     data = task_dataset(ticket, 30).replace(b"\n", b"\nnot json\n", 1)
-    submission = services.submission_create(
+    submission = services.submissions.submission_create(
         actor=engineer_user,
         challenge_id=ticket.pk,
         kind="dataset",
@@ -239,7 +245,7 @@ def test_uploads_that_differ_only_by_hidden_inputs_give_the_engineer_identical_r
     views = []
     for texts in ([rot13(text) for text in hidden], hidden):  # same lengths, one set hidden
         engineer = EngineerFactory()
-        submission = services.submission_create(
+        submission = services.submissions.submission_create(
             actor=engineer, challenge_id=ticket.pk, kind="dataset", dataset=with_inputs(ticket, lines, texts)
         )
         assert submission.state == Submission.State.QUEUED
@@ -255,21 +261,21 @@ def test_uploads_that_differ_only_by_hidden_inputs_give_the_engineer_identical_r
 def test_copied_hidden_items_are_left_out_of_the_score_and_staff_see_both_figures(ticket, engineer_user):
     eval_set = ticket.eval_sets.get()
     copied = list(eval_set.items.filter(split="final").values_list("input", flat=True)[:3])
-    submission = services.submission_create(
+    submission = services.submissions.submission_create(
         actor=engineer_user,
         challenge_id=ticket.pk,
         kind="dataset",
         dataset=with_inputs(ticket, task_dataset(ticket, 30).decode().splitlines(), copied),
     )
-    services.submission_start_training(submission_id=submission.pk, job_id=101)
-    services.submission_start_evaluation(submission_id=submission.pk, job_ids={"evaluate": 102})
+    services.submissions.submission_start_training(submission_id=submission.pk, job_id=101)
+    services.submissions.submission_start_evaluation(submission_id=submission.pk, job_ids={"evaluate": 102})
     # The fine-tuned model answers only the three copied items right.
     copied_keys = set(eval_set.items.filter(input__in=copied).values_list("key", flat=True))
     task = generations(eval_set)
     for record_ in task:
         if record_["id"] not in copied_keys:
             record_["output"] = "I cannot help with that."
-    submission = services.submission_record_results(
+    submission = services.results.submission_record_results(
         submission_id=submission.pk,
         generations={**all_generations(eval_set), "fine_tuned": task},
         cost=GOOD_COST,
@@ -287,23 +293,25 @@ def test_copied_hidden_items_are_left_out_of_the_score_and_staff_see_both_figure
 
 def test_only_engineers_and_staff_submit(ticket):
     with pytest.raises(PermissionDeniedError):
-        services.submission_create(
+        services.submissions.submission_create(
             actor=ClientFactory(), challenge_id=ticket.pk, kind="dataset", dataset=task_dataset(ticket, 30)
         )
 
 
 def test_missing_dataset_or_kind_is_a_validation_error(ticket, engineer_user):
     with pytest.raises(ValidationError):
-        services.submission_create(actor=engineer_user, challenge_id=ticket.pk, kind="dataset")
+        services.submissions.submission_create(actor=engineer_user, challenge_id=ticket.pk, kind="dataset")
     with pytest.raises(ValidationError):
-        services.submission_create(actor=engineer_user, challenge_id=ticket.pk, kind="weights", dataset=b"x")
+        services.submissions.submission_create(
+            actor=engineer_user, challenge_id=ticket.pk, kind="weights", dataset=b"x"
+        )
 
 
 # --- attempts -------------------------------------------------------------------------------------
 
 
 def submit(challenge, engineer, **kwargs):
-    return services.submission_create(
+    return services.submissions.submission_create(
         actor=engineer,
         challenge_id=challenge.pk,
         kind="dataset",
@@ -317,9 +325,9 @@ def test_three_attempts_per_rolling_week(ticket, engineer_user):
         assert submit(ticket, engineer_user).state == Submission.State.QUEUED
     status = attempt_status(engineer=engineer_user, challenge=ticket)
     assert (status.used_in_window, status.left) == (3, 0)
-    with pytest.raises(PermissionDeniedError) as caught:
+    with pytest.raises(LimitReachedError) as caught:
         submit(ticket, engineer_user)
-    assert caught.value.code == "attempt_limit"
+    assert (caught.value.code, caught.value.status) == ("attempt_limit", 429)
     oldest = Submission.objects.filter(engineer=engineer_user).order_by("created_at").first()
     assert status.next_available_at == oldest.created_at + timedelta(days=7)
     # A week later the oldest attempt leaves the window.
@@ -338,17 +346,17 @@ def test_attempts_are_per_challenge(seeded, engineer_user):
 def test_rejections_and_platform_faults_do_not_use_an_attempt_the_engineers_own_failures_do(
     ticket, engineer_user
 ):
-    rejected = services.submission_create(
+    rejected = services.submissions.submission_create(
         actor=engineer_user, challenge_id=ticket.pk, kind="dataset", dataset=b"not json\n"
     )
     assert rejected.state == Submission.State.REJECTED
     queued = submit(ticket, engineer_user)
-    services.submission_error(
+    services.submissions.submission_error(
         submission_id=queued.pk, step="train", message="The worker lost its GPU.", platform_fault=True
     )
     assert attempt_status(engineer=engineer_user, challenge=ticket).left == 3
     crashed = submit(ticket, engineer_user)
-    services.submission_error(
+    services.submissions.submission_error(
         submission_id=crashed.pk, step="train", message="Training failed: NaN loss.", platform_fault=False
     )
     assert attempt_status(engineer=engineer_user, challenge=ticket).left == 2
@@ -359,24 +367,24 @@ def test_staff_grants_extra_attempts_which_are_used_once(ticket, engineer_user):
     for _ in range(3):
         submit(ticket, engineer_user)
     with pytest.raises(PermissionDeniedError):
-        services.attempt_grant(
+        services.attempts.attempt_grant(
             actor=engineer_user, engineer_id=engineer_user.pk, challenge_id=ticket.pk, attempts=5, reason="me"
         )
     with pytest.raises(ValidationError):
-        services.attempt_grant(
+        services.attempts.attempt_grant(
             actor=staff, engineer_id=engineer_user.pk, challenge_id=ticket.pk, attempts=1, reason=" "
         )
-    grant = services.attempt_grant(
+    grant = services.attempts.attempt_grant(
         actor=staff, engineer_id=engineer_user.pk, challenge_id=ticket.pk, attempts=1, reason="Worker outage"
     )
     assert attempt_status(engineer=engineer_user, challenge=ticket).left == 1
     granted = submit(ticket, engineer_user)
     assert granted.attempt_grant == grant
     assert attempt_status(engineer=engineer_user, challenge=ticket).left == 0
-    with pytest.raises(PermissionDeniedError):
+    with pytest.raises(LimitReachedError):
         submit(ticket, engineer_user)
     # The granted attempt errored on the platform: the grant is good again, and outlives the window.
-    services.submission_error(
+    services.submissions.submission_error(
         submission_id=granted.pk, step="evaluate", message="Evaluation job crashed.", platform_fault=True
     )
     Submission.objects.update(created_at=timezone.now() - timedelta(days=30))
@@ -435,7 +443,7 @@ def test_a_fail_names_the_rule_and_awards_nothing(ticket, engineer_user):
 
 def test_over_the_wall_time_budget_fails(ticket, engineer_user):
     submission = evaluated_submission(ticket, engineer_user)
-    submission = services.submission_record_results(
+    submission = services.results.submission_record_results(
         submission_id=submission.pk,
         generations=all_generations(submission.eval_set),
         cost={**GOOD_COST, "device_seconds": ticket.max_wall_seconds + 1},
@@ -448,7 +456,7 @@ def test_baselines_are_stored_once_and_reused(ticket, engineer_user):
     assert EvalBaseline.objects.count() == 3
     second = evaluated_submission(ticket, EngineerFactory())
     eval_set = second.eval_set
-    second = services.submission_record_results(
+    second = services.results.submission_record_results(
         submission_id=second.pk,
         generations={
             "fine_tuned": generations(eval_set, right=fraction(0.9)),
@@ -463,7 +471,7 @@ def test_results_need_baselines_and_complete_generations(ticket, engineer_user):
     submission = evaluated_submission(ticket, engineer_user)
     eval_set = submission.eval_set
     with pytest.raises(ValidationError) as caught:
-        services.submission_record_results(
+        services.results.submission_record_results(
             submission_id=submission.pk,
             generations={
                 "fine_tuned": generations(eval_set),
@@ -475,7 +483,9 @@ def test_results_need_baselines_and_complete_generations(ticket, engineer_user):
     partial = all_generations(eval_set)
     partial["fine_tuned"] = partial["fine_tuned"][:-2]
     with pytest.raises(ValidationError) as caught:
-        services.submission_record_results(submission_id=submission.pk, generations=partial, cost=GOOD_COST)
+        services.results.submission_record_results(
+            submission_id=submission.pk, generations=partial, cost=GOOD_COST
+        )
     assert caught.value.code == "incomplete_generations" and "miss 2 item(s)" in caught.value.message
     submission.refresh_from_db()
     assert submission.state == Submission.State.EVALUATING
@@ -484,7 +494,7 @@ def test_results_need_baselines_and_complete_generations(ticket, engineer_user):
 def test_results_only_for_an_evaluating_submission(ticket, engineer_user):
     submission = submit(ticket, engineer_user)
     with pytest.raises(InvalidTransitionError):
-        services.submission_record_results(submission_id=submission.pk, generations={}, cost={})
+        services.results.submission_record_results(submission_id=submission.pk, generations={}, cost={})
 
 
 def test_the_ladder_releases_only_clear_improvements(ticket, engineer_user):
@@ -522,17 +532,19 @@ def test_staff_revoke_a_badge_with_a_reason(ticket, engineer_user):
     record(evaluated_submission(ticket, engineer_user))
     badge = Badge.objects.get()
     with pytest.raises(PermissionDeniedError):
-        services.badge_revoke(actor=engineer_user, badge_id=badge.pk, reason="mine")
+        services.badges.badge_revoke(actor=engineer_user, badge_id=badge.pk, reason="mine")
     staff = StaffFactory()
     with pytest.raises(ValidationError):
-        services.badge_revoke(actor=staff, badge_id=badge.pk, reason="  ")
-    services.badge_revoke(actor=staff, badge_id=badge.pk, reason="Dataset copied from another engineer.")
+        services.badges.badge_revoke(actor=staff, badge_id=badge.pk, reason="  ")
+    services.badges.badge_revoke(
+        actor=staff, badge_id=badge.pk, reason="Dataset copied from another engineer."
+    )
     badge.refresh_from_db()
     assert badge.revoked_at and badge.revoked_by == staff and not badge.active
     assert badge.revoked_reason == "Dataset copied from another engineer."
     assert engineer_get(username=engineer_user.username).user.active_badges == []
     with pytest.raises(InvalidTransitionError):
-        services.badge_revoke(actor=staff, badge_id=badge.pk, reason="again")
+        services.badges.badge_revoke(actor=staff, badge_id=badge.pk, reason="again")
 
 
 def test_staff_reference_runs_get_a_verdict_but_no_badge(ticket):
@@ -542,29 +554,31 @@ def test_staff_reference_runs_get_a_verdict_but_no_badge(ticket):
 
 
 def test_an_errored_step_is_recorded(ticket, engineer_user):
-    submission = services.submission_start_training(submission_id=submit(ticket, engineer_user).pk, job_id=7)
+    submission = services.submissions.submission_start_training(
+        submission_id=submit(ticket, engineer_user).pk, job_id=7
+    )
     assert submission.job_ids == {"train": 7} and submission.steps["train"]["status"] == "running"
-    submission = services.submission_error(
+    submission = services.submissions.submission_error(
         submission_id=submission.pk, step="train", message="CUDA out of memory.", platform_fault=False
     )
     assert submission.state == Submission.State.ERRORED and submission.failure_step == "train"
     assert submission.steps["train"] == {"status": "failed", "detail": "CUDA out of memory."}
     with pytest.raises(InvalidTransitionError):
-        services.submission_start_evaluation(submission_id=submission.pk, job_ids={})
+        services.submissions.submission_start_evaluation(submission_id=submission.pk, job_ids={})
 
 
 def test_an_adapter_submission_skips_training(ticket, engineer_user, settings, tmp_path):
     ticket_adapter = _adapter_upload(tmp_path, settings, ticket)
-    submission = services.submission_create(
+    submission = services.submissions.submission_create(
         actor=engineer_user, challenge_id=ticket.pk, kind="adapter", adapter_files=ticket_adapter
     )
     assert submission.state == Submission.State.QUEUED, submission.validation_report
     assert submission.validation_report["stats"]["lora_rank"] == 4
     assert submission.steps["train"]["status"] == "skipped"
     with pytest.raises(InvalidTransitionError):
-        services.submission_start_training(submission_id=submission.pk, job_id=1)
-    services.submission_start_evaluation(submission_id=submission.pk, job_ids={"evaluate": 1})
-    submission = services.submission_record_results(
+        services.submissions.submission_start_training(submission_id=submission.pk, job_id=1)
+    services.submissions.submission_start_evaluation(submission_id=submission.pk, job_ids={"evaluate": 1})
+    submission = services.results.submission_record_results(
         submission_id=submission.pk,
         generations=all_generations(submission.eval_set),
         cost={"adapter_bytes": 1000, "trainable_params": 500, "lora_rank": 4},
@@ -578,7 +592,7 @@ def test_an_adapter_submission_skips_training(ticket, engineer_user, settings, t
 def test_a_pickled_adapter_is_rejected(ticket, engineer_user, settings, tmp_path):
     files = _adapter_upload(tmp_path, settings, ticket)
     files.append(_Upload("adapter_model.bin", b"\x80\x04"))
-    submission = services.submission_create(
+    submission = services.submissions.submission_create(
         actor=engineer_user, challenge_id=ticket.pk, kind="adapter", adapter_files=files
     )
     assert submission.state == Submission.State.REJECTED
@@ -620,7 +634,7 @@ def _adapter_upload(tmp_path, settings, challenge):
 
 def test_the_leaderboard_shows_opted_in_engineers_released_scores_only(ticket):
     shown, hidden_engineer = EngineerFactory(), EngineerFactory()
-    services.leaderboard_set_opt_in(actor=shown, challenge_id=ticket.pk, opted_in=True)
+    services.badges.leaderboard_set_opt_in(actor=shown, challenge_id=ticket.pk, opted_in=True)
     record(evaluated_submission(ticket, shown), tuned=0.7)
     record(evaluated_submission(ticket, shown), tuned=0.73)  # not released: below the margin
     record(evaluated_submission(ticket, hidden_engineer), tuned=0.9)
@@ -634,10 +648,10 @@ def test_the_leaderboard_shows_opted_in_engineers_released_scores_only(ticket):
             "submissions": 2,
         }
     ]
-    services.leaderboard_set_opt_in(actor=shown, challenge_id=ticket.pk, opted_in=False)
+    services.badges.leaderboard_set_opt_in(actor=shown, challenge_id=ticket.pk, opted_in=False)
     assert leaderboard(challenge=ticket) == []
     with pytest.raises(PermissionDeniedError):
-        services.leaderboard_set_opt_in(actor=ClientFactory(), challenge_id=ticket.pk, opted_in=True)
+        services.badges.leaderboard_set_opt_in(actor=ClientFactory(), challenge_id=ticket.pk, opted_in=True)
 
 
 def test_challenge_page_data_shows_attempts_left(ticket, engineer_user):

@@ -73,9 +73,9 @@ def run_all_kinds_of_submission(ticket, engineer):
         "general_fine_tuned": generations(eval_set, general=True),
     }
     passed = evaluated_submission(ticket, engineer)
-    services.submission_record_results(submission_id=passed.pk, generations=all_gens, cost=GOOD_COST)
+    services.results.submission_record_results(submission_id=passed.pk, generations=all_gens, cost=GOOD_COST)
     failed = evaluated_submission(ticket, engineer)
-    services.submission_record_results(
+    services.results.submission_record_results(
         submission_id=failed.pk,
         generations={
             **all_gens,
@@ -85,20 +85,20 @@ def run_all_kinds_of_submission(ticket, engineer):
     )
     hidden = list(eval_set.items.filter(split="final").values_list("input", flat=True)[:2])
     errored = evaluated_submission(ticket, engineer)
-    services.submission_error(
+    services.submissions.submission_error(
         submission_id=errored.pk,
         step="evaluate",
         message=f"engine crashed on prompt: {hidden[0]}",
         platform_fault=True,
     )
-    rejected = services.submission_create(
+    rejected = services.submissions.submission_create(
         actor=engineer,
         challenge_id=ticket.pk,
         kind="dataset",
         dataset=with_hidden_inputs(ticket, hidden) + b"{\n",
     )
     assert rejected.state == Submission.State.REJECTED
-    contaminated = services.submission_create(
+    contaminated = services.submissions.submission_create(
         actor=engineer, challenge_id=ticket.pk, kind="dataset", dataset=with_hidden_inputs(ticket, hidden)
     )
     assert contaminated.state == Submission.State.QUEUED
@@ -118,7 +118,7 @@ def test_nothing_an_engineer_can_read_holds_a_hidden_item(seeded, settings):
     settings.VETTING_ATTEMPT_LIMIT = 3
     ticket = seeded["support-ticket-json"]
     engineer = EngineerFactory()
-    services.leaderboard_set_opt_in(actor=engineer, challenge_id=ticket.pk, opted_in=True)
+    services.badges.leaderboard_set_opt_in(actor=engineer, challenge_id=ticket.pk, opted_in=True)
     run_all_kinds_of_submission(ticket, engineer)
 
     seen = [challenge_public(challenge=c, actor=engineer) for c in challenge_list(actor=engineer)]
@@ -254,7 +254,7 @@ def test_admin_upload_creates_a_version(client, ticket):
 def test_admin_badge_revocation_through_the_change_form(client, ticket, engineer_user):
     submission = evaluated_submission(ticket, engineer_user)
     eval_set = submission.eval_set
-    services.submission_record_results(
+    services.results.submission_record_results(
         submission_id=submission.pk,
         generations={
             "fine_tuned": generations(eval_set),

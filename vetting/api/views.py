@@ -11,18 +11,13 @@ an accepted submission is handed to the pipeline). Two decisions, documented in 
 
 from __future__ import annotations
 
-import math
-from datetime import datetime
-
 from django.urls import reverse
-from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api import error_response
 from core.errors import ApplicationError, NotFoundError, PermissionDeniedError, ValidationError
 from marketplace.api.serializers import ErrorSerializer
 from marketplace.api.views.base import ApiMixin, errors
@@ -123,7 +118,9 @@ class LeaderboardOptInApi(ApiMixin, APIView):
     def put(self, request, slug: str):
         opted_in = self.parse(s.OptInInput)["opted_in"]
         challenge = _challenge(request, slug)
-        services.leaderboard_set_opt_in(actor=request.user, challenge_id=challenge.pk, opted_in=opted_in)
+        services.badges.leaderboard_set_opt_in(
+            actor=request.user, challenge_id=challenge.pk, opted_in=opted_in
+        )
         return self.render(s.OptInSerializer, {"challenge": challenge.slug, "opted_in": opted_in})
 
 
@@ -178,21 +175,16 @@ class SubmissionListCreateApi(ApiMixin, generics.GenericAPIView):
         if data["kind"] == Submission.Kind.ADAPTER:
             adapter_files = [data["adapter_model"], data["adapter_config"]]
             adapter_files[0].name, adapter_files[1].name = "adapter_model.safetensors", "adapter_config.json"
-        try:
-            submission = pipeline.submission_submit(
-                actor=request.user,
-                challenge_id=challenge.pk,
-                kind=data["kind"],
-                dataset=data.get("dataset"),
-                hyperparameters=data.get("hyperparameters"),
-                adapter_files=adapter_files,
-            )
-        except PermissionDeniedError as exc:
-            if exc.code == "attempt_limit":
-                return _attempt_limit_response(exc)
-            raise
+        submission = pipeline.submission_submit(
+            actor=request.user,
+            challenge_id=challenge.pk,
+            kind=data["kind"],
+            dataset=data.get("dataset"),
+            hyperparameters=data.get("hyperparameters"),
+            adapter_files=adapter_files,
+        )
         if "leaderboard_opt_in" in data and request.user.is_engineer:
-            services.leaderboard_set_opt_in(
+            services.badges.leaderboard_set_opt_in(
                 actor=request.user, challenge_id=challenge.pk, opted_in=data["leaderboard_opt_in"]
             )
         if submission.state == Submission.State.REJECTED:
@@ -217,17 +209,6 @@ def _rejected(submission: Submission) -> ApplicationError:
         code="submission_rejected",
         details={"submission": submission.pk, "validation": report},
     )
-
-
-def _attempt_limit_response(exc: PermissionDeniedError) -> Response:
-    response = error_response(
-        code=exc.code, message=exc.message, details=exc.details, status_code=status.HTTP_429_TOO_MANY_REQUESTS
-    )
-    next_at = exc.details.get("next_available_at")
-    if next_at:
-        wait = (datetime.fromisoformat(next_at) - timezone.now()).total_seconds()
-        response["Retry-After"] = str(max(1, math.ceil(wait)))
-    return response
 
 
 class SubmissionDetailApi(ApiMixin, APIView):
@@ -268,5 +249,5 @@ class BadgeRevokeApi(ApiMixin, APIView):
     )
     def post(self, request, pk: int):
         reason = self.parse(s.BadgeRevokeInput)["reason"]
-        badge = services.badge_revoke(actor=request.user, badge_id=pk, reason=reason)
+        badge = services.badges.badge_revoke(actor=request.user, badge_id=pk, reason=reason)
         return self.render(s.VettingBadgeSerializer, badge)

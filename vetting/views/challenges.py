@@ -93,7 +93,9 @@ def leaderboard_opt_in(request, slug: str):
     challenge = fetch(selectors.challenge_get, slug=slug, actor=request.user)
     opted_in = request.POST.get("opted_in") == "1"
     try:
-        services.leaderboard_set_opt_in(actor=request.user, challenge_id=challenge.pk, opted_in=opted_in)
+        services.badges.leaderboard_set_opt_in(
+            actor=request.user, challenge_id=challenge.pk, opted_in=opted_in
+        )
     except PermissionDeniedError as exc:
         return forbidden(request, exc.message)
     messages.success(

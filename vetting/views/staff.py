@@ -101,7 +101,9 @@ def badge_revoke(request, pk: int):
         messages.error(request, "Say why the badge is revoked.")
     else:
         try:
-            badge = services.badge_revoke(actor=request.user, badge_id=pk, reason=form.cleaned_data["reason"])
+            badge = services.badges.badge_revoke(
+                actor=request.user, badge_id=pk, reason=form.cleaned_data["reason"]
+            )
         except NotFoundError as exc:
             raise Http404(exc.message) from exc
         except ApplicationError as exc:

@@ -38,7 +38,6 @@ STEP_LABELS = {
     "verdict": "Verdict",
 }
 # Attempts are a rolling budget: running out is "too many requests for now", with a time to retry.
-ATTEMPT_LIMIT_STATUS = 429
 
 
 @login_required
@@ -77,10 +76,10 @@ def submission_create(request, slug: str):
                 raise Http404(exc.message) from exc
             except ApplicationError as exc:
                 messages.error(request, exc.message)
-                status = ATTEMPT_LIMIT_STATUS if exc.code == "attempt_limit" else exc.status
+                status = exc.status
             else:
                 if "leaderboard_opt_in" in form.fields and data["leaderboard_opt_in"] != opted_in:
-                    services.leaderboard_set_opt_in(
+                    services.badges.leaderboard_set_opt_in(
                         actor=user, challenge_id=challenge.pk, opted_in=data["leaderboard_opt_in"]
                     )
                 if submission.state == S.REJECTED:

@@ -6,7 +6,7 @@
 from django.core.management.base import BaseCommand
 
 from vetting.challenges import generated_specs
-from vetting.services import challenge_sync_builtin, evalset_generate
+from vetting.services.evalsets import challenge_sync_builtin, evalset_generate
 
 
 class Command(BaseCommand):
