@@ -100,7 +100,7 @@ def start_stripe_server(workdir: Path) -> tuple[subprocess.Popen, str]:
         [
             sys.executable,
             "-m",
-            "payments.localstripe",
+            "devtools.localstripe",
             "--port",
             "0",
             "--port-file",

@@ -384,7 +384,7 @@ CELERY_BEAT_SCHEDULE.update(
 
 # Procfile (not settings): the local Stripe server, with the app's endpoint registered once it answers
 # (webhook registrations live in the server's memory, so they go with its process):
-# stripe: sh -c '.venv/bin/python manage.py stripe_local_setup --wait 60 & exec .venv/bin/python -m payments.localstripe --port 8420 --data-file var/localstripe.pickle'
+# stripe: sh -c '.venv/bin/python manage.py stripe_local_setup --wait 60 & exec .venv/bin/python -m devtools.localstripe --port 8420 --data-file var/localstripe.pickle'
 
 # Marketplace rules
 AUTO_APPROVE_DAYS = env.int("AUTO_APPROVE_DAYS", default=14)

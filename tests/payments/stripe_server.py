@@ -1,4 +1,4 @@
-"""The local Stripe-compatible server (`payments.localstripe`) for tests: one subprocess per session.
+"""The local Stripe-compatible server (`devtools.localstripe`) for tests: one subprocess per session.
 
 `local_stripe_server` starts it on a free port and stops it at the end; `local_stripe` gives each test
 a fresh server state and points the global `stripe` client at it (restoring the client afterwards).
@@ -81,7 +81,7 @@ def _wait_until_answering(process: subprocess.Popen, port_file: Path, log_path: 
 
 @contextlib.contextmanager
 def running_server(workdir: Path, *options: str) -> Iterator[LocalStripe]:
-    """Run `python -m payments.localstripe` on a free port until the block ends."""
+    """Run `python -m devtools.localstripe` on a free port until the block ends."""
     port_file, log_path = workdir / "port", workdir / "server.log"
     port_file.unlink(missing_ok=True)
     with log_path.open("ab") as log:
@@ -89,7 +89,7 @@ def running_server(workdir: Path, *options: str) -> Iterator[LocalStripe]:
             [
                 sys.executable,
                 "-m",
-                "payments.localstripe",
+                "devtools.localstripe",
                 "--port",
                 "0",
                 "--port-file",

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from sandbox.tiny import build_tiny_model
+from tests.sandbox.tiny import build_tiny_model
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 

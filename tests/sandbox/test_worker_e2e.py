@@ -120,7 +120,7 @@ CHATS = [
 
 @pytest.mark.slow
 def test_train_then_evaluate_the_tiny_model(start_worker, tmp_path, client, client_user):
-    from sandbox.tiny import build_tiny_model
+    from tests.sandbox.tiny import build_tiny_model
 
     base = build_tiny_model(tmp_path / "tiny-model")
     data = tmp_path / "train.jsonl"

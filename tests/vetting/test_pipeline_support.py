@@ -29,7 +29,7 @@ TINY = "tiny-test"
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """The tiny random Llama, with room for a few-shot prompt in its tiny tokenizer's many tokens."""
-    from sandbox.tiny import build_tiny_model
+    from tests.sandbox.tiny import build_tiny_model
 
     folder = build_tiny_model(tmp_path_factory.mktemp("tiny-base") / "model")
     config_path = folder / "config.json"

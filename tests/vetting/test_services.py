@@ -613,7 +613,7 @@ def _adapter_upload(tmp_path, settings, challenge):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from sandbox.tiny import build_tiny_model
+    from tests.sandbox.tiny import build_tiny_model
 
     base = build_tiny_model(tmp_path / "tiny")
     settings.BASE_MODELS_EXTRA = {"tiny-test": str(base)}

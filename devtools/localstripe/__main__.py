@@ -1,4 +1,4 @@
-"""`python -m payments.localstripe --port 8420`: run the local Stripe-compatible server.
+"""`python -m devtools.localstripe --port 8420`: run the local Stripe-compatible server.
 
 `--port 0` picks a free port; `--port-file` tells a parent process (the test fixture) which one, so
 parallel test sessions never race for a port.
@@ -19,7 +19,7 @@ from . import build_app
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m payments.localstripe", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devtools.localstripe", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8420)
     parser.add_argument("--port-file", type=Path, help="write the bound port here once listening")

@@ -1,6 +1,6 @@
 """The local Stripe-compatible server used by the tests and by `make run` (DESIGN.md section 6).
 
-Start it with `python -m payments.localstripe --port 8420` and point the `stripe` client's
+Start it with `python -m devtools.localstripe --port 8420` and point the `stripe` client's
 `api_base` at it. It is `localstripe` (PyPI) plus what the marketplace's money path needs and
 localstripe lacks, with the semantics of Stripe's API reference so the same code runs against Stripe:
 
