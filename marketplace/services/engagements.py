@@ -6,7 +6,6 @@ apply the django-fsm transition, record it on the engagement's timeline, notify 
 
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
-from functools import partial
 from pathlib import PurePath
 
 from django.conf import settings
@@ -274,12 +273,6 @@ def milestone_request_revision(*, actor: User, milestone_id: int, comment: str) 
     )
 
 
-def _payout_open(milestone_id: int) -> None:
-    from payments.tasks import payout_create_for_milestone
-
-    payout_create_for_milestone.delay(milestone_id)
-
-
 def milestone_approve(*, actor: User | None, milestone_id: int, note: str = "") -> Milestone:
     """The client (or staff, or the auto-approval timer with actor None) accepts the delivery."""
 
@@ -292,8 +285,7 @@ def milestone_approve(*, actor: User | None, milestone_id: int, note: str = "") 
             delivery.review_comment = note
             delivery.reviewed_at = milestone.approved_at
             delivery.save(update_fields=["review", "review_comment", "reviewed_at"])
-        # The payments app opens the payout awaiting staff approval (its sweep catches a lost hook).
-        transaction.on_commit(partial(_payout_open, milestone.pk), robust=True)
+        # The payments app hears the transition and opens the payout awaiting staff approval.
 
     return _milestone_transition(
         milestone_id=milestone_id,

@@ -24,7 +24,6 @@ from marketplace.forms import (
 from marketplace.models import Engagement, Milestone, Review
 from marketplace.services import engagements as engagement_services
 from marketplace.views.common import fetch, paginate, report, role_required
-from payments.selectors import engagement_payments
 
 # What a party may do from the page: URL action -> (fsm transition, form class).
 ACTIONS = {
@@ -52,7 +51,6 @@ IN_ESCROW = {
 class MilestonePanel:
     milestone: Milestone
     actions: dict = field(default_factory=dict)  # action -> form (or None for a plain button)
-    payments: object = None  # payments.selectors.MilestonePayments: funding, payout, refunds
 
 
 @role_required("client", "engineer")
@@ -111,9 +109,6 @@ def _render_engagement(
                 else:
                     panel.actions[action] = form_class(prefix=f"m{milestone.pk}") if form_class else None
         panels.append(panel)
-    money = engagement_payments(engagement=engagement, milestones=milestones)
-    for panel in panels:
-        panel.payments = money.by_milestone[panel.milestone.pk]
     try:
         review = engagement.review
     except Review.DoesNotExist:
@@ -134,7 +129,7 @@ def _render_engagement(
         "escrow": escrow,
         "released_percent": round(100 * released / total),
         "escrow_percent": round(100 * escrow / total),
-        "payout_eligibility": money.eligibility,
+        "milestones": milestones,  # the payments app's panel reads their money (payments_tags)
     }
     return render(request, "marketplace/engagements/detail.html", context, status=status)
 

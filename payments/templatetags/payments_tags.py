@@ -1,6 +1,21 @@
 from django import template
 
+from payments import selectors
+
 register = template.Library()
+
+
+@register.simple_tag
+def engagement_payments(engagement, milestones):
+    """`{% engagement_payments engagement milestones as money %}`: the payments of the milestones shown on
+    an engagement's page, in a fixed number of queries (the page has checked who may see it)."""
+    return selectors.engagement_payments(engagement=engagement, milestones=list(milestones))
+
+
+@register.filter
+def payments_of(money, milestone):
+    """`money|payments_of:milestone`: that milestone's funding, payout, refunds and disputes."""
+    return money.by_milestone.get(milestone.pk) if money else None
 
 
 @register.filter
