@@ -1,10 +1,15 @@
-"""API error rendering: every error, ours or DRF's, becomes {"error": {"code", "message", "details"}}."""
+"""What every /api/v1/ view of every app shares: the one error format (rendering every error, ours or
+DRF's, as {"error": {"code", "message", "details"}}, and documenting it), and the view base classes.
+
+Views stay thin: parse with an input serializer, call one service or selector, render. Errors are
+never mapped in views; core errors and DRF's propagate to `exception_handler`.
+"""
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import exceptions, serializers, status
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import exceptions, serializers, status, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -68,3 +73,70 @@ class PingView(APIView):
     )
     def get(self, request):
         return Response({"user": request.user.username, "time": timezone.now()})
+
+
+# --- Errors (documentation of the one error format) ---------------------------------------------
+
+
+class ErrorBodySerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Stable machine-readable code, e.g. `invalid_state`.")
+    message = serializers.CharField(help_text="Human-readable; names the field for bad input.")
+    details = serializers.DictField(
+        help_text="For bad input, each field path (e.g. `milestones[0].amount`) with its messages."
+    )
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorBodySerializer()
+
+
+ERROR_DESCRIPTIONS = {
+    400: "Bad input; `details` names each field by its path.",
+    401: "Not authenticated: send `Authorization: Token <token>` or a session cookie.",
+    403: "A party to this object, but not in the role that may do this.",
+    404: "No such object, or it belongs to other users.",
+    409: "The object is in a state where this action is not possible.",
+    429: "Too many failed log-in attempts for this username from this address; retry later.",
+    503: "Something the platform needs is not available right now (`code` says what); retry later.",
+}
+
+
+def errors(*statuses: int, authenticated: bool = True) -> dict[int, OpenApiResponse]:
+    """The error responses of an endpoint, all in the one format, for its OpenAPI description."""
+    codes = {*statuses, 401} if authenticated else set(statuses)
+    return {
+        code: OpenApiResponse(ErrorSerializer, description=ERROR_DESCRIPTIONS[code]) for code in sorted(codes)
+    }
+
+
+class ApiMixin:
+    def context(self) -> dict:
+        return {"request": self.request, "view": self}
+
+    def parse(self, serializer_class, data=None, **kwargs) -> dict:
+        serializer = serializer_class(
+            data=self.request.data if data is None else data, context=self.context(), **kwargs
+        )
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data)
+
+    def parse_query(self, serializer_class) -> dict:
+        return self.parse(serializer_class, data=self.request.query_params)
+
+    def render(self, serializer_class, instance, status_code: int = status.HTTP_200_OK) -> Response:
+        return Response(serializer_class(instance, context=self.context()).data, status=status_code)
+
+    def render_many(self, serializer_class, items) -> Response:
+        return Response(serializer_class(items, many=True, context=self.context()).data)
+
+    def created(self, serializer_class, instance) -> Response:
+        return self.render(serializer_class, instance, status.HTTP_201_CREATED)
+
+
+class ApiViewSet(ApiMixin, viewsets.GenericViewSet):
+    # Resources are addressed by integer id (typed in the URL, and so in the OpenAPI document).
+    lookup_value_converter = "int"
+
+    def render_page(self, serializer_class, queryset) -> Response:
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(serializer_class(page, many=True, context=self.context()).data)

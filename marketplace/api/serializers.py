@@ -163,21 +163,6 @@ def _skills_input():
     )
 
 
-# --- Errors (documentation of the one error format) ---------------------------------------------
-
-
-class ErrorBodySerializer(serializers.Serializer):
-    code = serializers.CharField(help_text="Stable machine-readable code, e.g. `invalid_state`.")
-    message = serializers.CharField(help_text="Human-readable; names the field for bad input.")
-    details = serializers.DictField(
-        help_text="For bad input, each field path (e.g. `milestones[0].amount`) with its messages."
-    )
-
-
-class ErrorSerializer(serializers.Serializer):
-    error = ErrorBodySerializer()
-
-
 # --- Users ------------------------------------------------------------------------------------------
 
 

@@ -9,9 +9,8 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
+from core.api import ApiMixin, ErrorSerializer, errors
 from core.errors import PermissionDeniedError, ValidationError
-from marketplace.api.serializers import ErrorSerializer
-from marketplace.api.views.base import ApiMixin, errors
 from payments import selectors
 from payments.api import serializers as s
 from payments.models import Payout

@@ -18,9 +18,8 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api import ApiMixin, ErrorSerializer, errors
 from core.errors import ApplicationError, NotFoundError, PermissionDeniedError, ValidationError
-from marketplace.api.serializers import ErrorSerializer
-from marketplace.api.views.base import ApiMixin, errors
 from vetting import pipeline, selectors, services
 from vetting.api import serializers as s
 from vetting.models import Badge, Challenge, Submission

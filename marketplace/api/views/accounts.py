@@ -11,10 +11,10 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api import ApiMixin, ApiViewSet, errors
 from core.errors import ValidationError
 from marketplace import selectors
 from marketplace.api import serializers as s
-from marketplace.api.views.base import ApiMixin, ApiViewSet, errors
 from marketplace.services import notifications as notification_services
 from marketplace.services import users as user_services
 

@@ -6,10 +6,10 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
 
+from core.api import ApiViewSet, errors
 from core.errors import NotFoundError
 from marketplace import selectors
 from marketplace.api import serializers as s
-from marketplace.api.views.base import ApiViewSet, errors
 from marketplace.services import engagements as services
 
 

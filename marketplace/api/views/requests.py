@@ -4,9 +4,10 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from core.api import ApiViewSet, errors
 from marketplace import selectors
 from marketplace.api import serializers as s
-from marketplace.api.views.base import ApiViewSet, RowPagination, errors
+from marketplace.api.pagination import RowPagination
 from marketplace.matching import cached_ranking
 from marketplace.services import requests as services
 
