@@ -31,7 +31,6 @@ from django.db.models import (
     Func,
     IntegerField,
     OuterRef,
-    Prefetch,
     Subquery,
     Value,
     When,
@@ -39,7 +38,7 @@ from django.db.models import (
 from django.db.models.functions import Cast, Coalesce
 
 from marketplace.models import Consultation, EngineerProfile, HiringRequest, User
-from vetting.models import Badge
+from marketplace.verified_skills import active_badges_prefetch, verified_skills
 
 WEIGHT_SKILLS = 45.0
 WEIGHT_BADGE = 25.0
@@ -178,14 +177,10 @@ def engineer_match(*, hiring_request: HiringRequest, limit: int = 20) -> list[Ma
         .annotate(count=Func(Value(1), function="COUNT"))
         .values("count")
     )
-    relevant_badges = Badge.objects.filter(
-        engineer=OuterRef("user_id"), revoked_at__isnull=True, skills__in=skill_ids
-    ).order_by("-score")
+    badges = verified_skills()
+    relevant_badges = badges.best_proving(OuterRef("user_id"), skill_ids)
     best_badge = relevant_badges.values("score")[:1]
     best_band = relevant_badges.values("band")[:1]
-    badges = Badge.objects.filter(revoked_at__isnull=True).annotate(
-        relevant=Exists(Badge.skills.through.objects.filter(badge_id=OuterRef("pk"), skill_id__in=skill_ids))
-    )
     profiles = (
         EngineerProfile.objects.filter(
             user__is_active=True, user__role=User.Role.ENGINEER, user__is_staff=False
@@ -225,7 +220,7 @@ def engineer_match(*, hiring_request: HiringRequest, limit: int = 20) -> list[Ma
             shown_score=F("match_score") + Value(WEIGHT_BADGE) * (F("badge_band_weight") - F("badge_score"))
         )
         .select_related("user")
-        .prefetch_related("skills", Prefetch("user__badges", queryset=badges, to_attr="active_badges"))
+        .prefetch_related("skills", active_badges_prefetch(queryset=badges.active_with_relevance(skill_ids)))
         .order_by("-match_score", "user__username")[:limit]
     )
     wanted_ids = set(skill_ids)

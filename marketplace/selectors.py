@@ -45,7 +45,7 @@ from marketplace.models import (
     Skill,
     User,
 )
-from vetting.models import Badge
+from marketplace.verified_skills import active_badges_prefetch
 
 
 def _get_or_404(queryset: QuerySet, pk, label: str):
@@ -539,19 +539,13 @@ def request_timeline(*, hiring_request: HiringRequest) -> QuerySet[TransitionLog
 # --- Engineers --------------------------------------------------------------------------------------
 
 
-def _active_badges() -> Prefetch:
-    return Prefetch(
-        "user__badges", queryset=Badge.objects.filter(revoked_at__isnull=True), to_attr="active_badges"
-    )
-
-
 def engineer_list(*, skill: str | None = None) -> QuerySet[EngineerProfile]:
     queryset = EngineerProfile.objects.filter(user__is_active=True, user__role=User.Role.ENGINEER)
     if skill:
         queryset = queryset.filter(skills__slug=skill)
     return (
         queryset.select_related("user")
-        .prefetch_related("skills", _active_badges())
+        .prefetch_related("skills", active_badges_prefetch())
         .order_by("-rating_sum", "user__username")
     )
 

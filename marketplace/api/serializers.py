@@ -40,7 +40,6 @@ from marketplace.models import (
     Skill,
     User,
 )
-from vetting.models import Badge
 
 NON_FIELD = api_settings.NON_FIELD_ERRORS_KEY
 _DATETIME = serializers.DateTimeField()
@@ -214,7 +213,7 @@ class SkillSerializer(serializers.ModelSerializer):
 # --- Engineers --------------------------------------------------------------------------------------
 
 
-def _badge(badge: Badge, tz) -> dict:
+def _badge(badge, tz) -> dict:
     return {
         "id": badge.pk,
         "challenge_slug": badge.challenge_slug,
@@ -224,14 +223,21 @@ def _badge(badge: Badge, tz) -> dict:
     }
 
 
-class BadgeSerializer(Rendered, serializers.ModelSerializer):
+class BadgeSerializer(Rendered, serializers.Serializer):
+    """A vetting badge as the marketplace shows it (read through marketplace.verified_skills).
+
+    The band only: a badge's score is its final-split score, which nobody outside staff sees."""
+
+    id = serializers.IntegerField(read_only=True)
+    challenge_slug = serializers.SlugField(read_only=True)
+    title = serializers.CharField(read_only=True)
+    band = serializers.ChoiceField(choices=["pass", "strong", "exceptional"], read_only=True)
+    awarded_at = serializers.DateTimeField(read_only=True)
+
     class Meta:
-        model = Badge
-        # The band only: a badge's score is its final-split score, which nobody outside staff sees.
-        fields = ["id", "challenge_slug", "title", "band", "awarded_at"]
         list_serializer_class = RenderedList
 
-    def render(self, badge: Badge, tz) -> dict:
+    def render(self, badge, tz) -> dict:
         return _badge(badge, tz)
 
 
