@@ -1,6 +1,6 @@
 """Page forms: they parse what a browser sends (major-unit amounts, comma-separated tags) into the
 keyword arguments the services take. The services validate the rules; their errors come back onto
-these forms through `apply_service_errors`."""
+these forms through `core.pages.apply_service_errors`."""
 
 import re
 from datetime import date
@@ -9,12 +9,10 @@ from django import forms
 from django.conf import settings
 from django.utils import timezone
 
-from core.errors import ValidationError
 from core.money import CURRENCY_CHOICES, CURRENCY_EXPONENTS, format_money, to_minor
 from marketplace.models import READINESS_QUESTIONS, EngineerProfile, HiringRequest, Readiness, User
 
 MILESTONE_FIELD = re.compile(r"^milestones\[(\d+)\]\.(\w+)$")
-LINK_FIELD = re.compile(r"^links\[\d+\]$")
 # Plain decimal amounts, optionally with thousands separators: 2000, 2,000, 2000.50.
 AMOUNT = re.compile(r"(\d{1,3}(,\d{3})+|\d+)(\.\d+)?")
 
@@ -62,24 +60,6 @@ def _to_minor_or_error(form: forms.Form, field: str, currency: str) -> int | Non
         form.add_error(field, "That amount is too large.")
         return None
     return amount
-
-
-def apply_service_errors(form: forms.Form, error: ValidationError, *, rename: dict | None = None) -> None:
-    """Put a service's ValidationError details next to the fields they name."""
-    rename = rename or {}
-    details = error.details if isinstance(error.details, dict) else {}
-    placed = False
-    for key, messages in details.items():
-        field = rename.get(key, key)
-        if LINK_FIELD.match(field):
-            field = "links"
-        if field not in form.fields:
-            continue
-        for message in messages if isinstance(messages, list | tuple) else [messages]:
-            form.add_error(field, str(message))
-        placed = True
-    if not placed:
-        form.add_error(None, error.message)
 
 
 class DateInput(forms.DateInput):

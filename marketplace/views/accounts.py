@@ -7,11 +7,11 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from core.errors import ApplicationError
+from core.pages import report
 from marketplace import selectors
 from marketplace.forms import SignUpForm
 from marketplace.models import Engagement, HiringRequest
 from marketplace.services import users as user_services
-from marketplace.views.common import report
 
 DASHBOARD_ROWS = 8
 

@@ -7,6 +7,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from core.errors import ApplicationError, NotFoundError, ValidationError
+from core.pages import fetch, paginate, report, role_required
 from marketplace import selectors
 from marketplace.forms import (
     DeclineForm,
@@ -17,7 +18,6 @@ from marketplace.forms import (
 )
 from marketplace.models import Consultation, HiringRequest, Proposal
 from marketplace.services import requests as request_services
-from marketplace.views.common import fetch, paginate, report, role_required
 
 PROPOSING_STATES = (HiringRequest.State.OPEN, HiringRequest.State.CONSULTING)
 

@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from core.errors import ApplicationError, NotFoundError, ValidationError
+from core.pages import apply_service_errors, fetch, paginate, report, role_required
 from marketplace import selectors
 from marketplace.forms import (
     ApproveForm,
@@ -19,11 +20,9 @@ from marketplace.forms import (
     DisputeForm,
     ReviewForm,
     RevisionForm,
-    apply_service_errors,
 )
 from marketplace.models import Engagement, Milestone, Review
 from marketplace.services import engagements as engagement_services
-from marketplace.views.common import fetch, paginate, report, role_required
 
 # What a party may do from the page: URL action -> (fsm transition, form class).
 ACTIONS = {

@@ -6,9 +6,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from core.pages import paginate
 from marketplace import selectors
 from marketplace.services import notifications as notification_services
-from marketplace.views.common import paginate
 
 
 @login_required

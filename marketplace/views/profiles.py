@@ -5,10 +5,10 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from core.errors import ApplicationError
+from core.pages import fetch, report, role_required
 from marketplace import selectors
 from marketplace.forms import EngineerProfileForm
 from marketplace.services import users as user_services
-from marketplace.views.common import fetch, report, role_required
 
 
 def engineer_detail(request, username: str):

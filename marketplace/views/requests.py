@@ -7,12 +7,12 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from core.errors import ApplicationError, NotFoundError
+from core.pages import fetch, paginate, report, role_required
 from marketplace import selectors
 from marketplace.forms import HiringRequestForm, InviteForm, WithdrawForm
 from marketplace.matching import engineer_match
 from marketplace.models import HiringRequest
 from marketplace.services import requests as request_services
-from marketplace.views.common import fetch, paginate, report, role_required
 
 MATCHING_STATES = (HiringRequest.State.OPEN, HiringRequest.State.CONSULTING)
 

@@ -6,8 +6,8 @@ from django.views.decorators.http import require_POST
 
 from core.errors import ApplicationError
 from core.money import format_money
+from core.pages import report, staff_required
 from payments import selectors
-from payments.pages.common import report_error, staff_required
 from payments.services.payouts import payout_approve, payout_retry
 from payments.services.refunds import refund_retry
 
@@ -21,7 +21,7 @@ def _send(request, pk: int, service, verb: str):
     try:
         payout = service(actor=request.user, payout_id=pk)
     except ApplicationError as exc:
-        report_error(request, exc)
+        report(request, exc)
     else:
         messages.success(
             request,
@@ -49,7 +49,7 @@ def refund_retry_view(request, pk: int):
     try:
         refund = refund_retry(actor=request.user, refund_id=pk)
     except ApplicationError as exc:
-        report_error(request, exc)
+        report(request, exc)
     else:
         messages.success(
             request,

@@ -7,8 +7,9 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 
 from core.errors import ApplicationError, InvalidTransitionError
+from core.pages import fetch, report
 from payments import selectors
-from payments.pages.common import back_to_milestone, read, report_error
+from payments.pages.common import back_to_milestone
 from payments.services.funding import funding_checkout, funding_sync
 
 # Stripe PaymentIntent statuses after the card was accepted, while the webhook is on its way.
@@ -22,7 +23,7 @@ def _fee_percent() -> str:
 
 @login_required
 def funding_page(request, pk: int):
-    status = read(selectors.funding_status_for_client, user=request.user, milestone_id=pk)
+    status = fetch(selectors.funding_status_for_client, user=request.user, milestone_id=pk)
     context = {"status": status, "milestone": status.milestone, "fee_percent": _fee_percent()}
     http_status = 200
     if status.payable:
@@ -32,11 +33,11 @@ def funding_page(request, pk: int):
             messages.error(request, exc.message)
             return back_to_milestone(status.milestone)
         except ApplicationError as exc:
-            report_error(request, exc)
+            report(request, exc)
             context["unavailable"] = True
             http_status = exc.status
         else:
-            status = read(selectors.funding_status_for_client, user=request.user, milestone_id=pk)
+            status = fetch(selectors.funding_status_for_client, user=request.user, milestone_id=pk)
             context.update(
                 status=status,
                 checkout=checkout,
@@ -53,7 +54,7 @@ def funding_status_partial(request, pk: int):
     Should the webhook be late, every `RESYNC_EVERY`th poll reads the PaymentIntent from Stripe
     itself, as the webhook's handler would (it only ever moves the funding forward).
     """
-    status = read(selectors.funding_status_for_client, user=request.user, milestone_id=pk)
+    status = fetch(selectors.funding_status_for_client, user=request.user, milestone_id=pk)
     try:
         poll = max(0, int(request.GET.get("poll", "0")))
     except ValueError:
@@ -65,6 +66,6 @@ def funding_status_partial(request, pk: int):
         except ApplicationError:
             pass  # the next poll tries again; the webhook may still come
         else:
-            status = read(selectors.funding_status_for_client, user=request.user, milestone_id=pk)
+            status = fetch(selectors.funding_status_for_client, user=request.user, milestone_id=pk)
     context = {"status": status, "milestone": status.milestone, "processing": True, "poll": poll + 1}
     return render(request, "payments/_funding_status.html", context)

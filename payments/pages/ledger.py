@@ -8,9 +8,9 @@ from django.shortcuts import render
 
 from core.errors import ValidationError
 from core.money import CURRENCY_EXPONENTS
+from core.pages import staff_required
 from payments import selectors
 from payments.forms import LedgerReportForm
-from payments.pages.common import staff_required
 
 CSV_COLUMNS = (
     "period_start",

@@ -8,6 +8,7 @@ from django.views.decorators.http import require_POST
 
 from core.errors import ApplicationError
 from core.money import format_money
+from core.pages import fetch, report, staff_required
 from marketplace import selectors as marketplace_selectors
 from payments import selectors
 from payments.forms import (
@@ -17,7 +18,7 @@ from payments.forms import (
     DisputeResolveForm,
 )
 from payments.models import Refund
-from payments.pages.common import back_to_milestone, read, report_error, staff_required
+from payments.pages.common import back_to_milestone
 from payments.services.disputes import dispute_resolve
 from payments.services.refunds import (
     cancellation_accept,
@@ -50,7 +51,7 @@ def _refund_message(request, refund: Refund, done: str) -> None:
 @login_required
 @require_POST
 def cancellation_request_view(request, pk: int):
-    milestone = read(marketplace_selectors.milestone_get, user=request.user, milestone_id=pk)
+    milestone = fetch(marketplace_selectors.milestone_get, user=request.user, milestone_id=pk)
     form = CancellationRequestForm(request.POST)
     if not form.is_valid():
         _form_errors(request, form)
@@ -58,7 +59,7 @@ def cancellation_request_view(request, pk: int):
     try:
         cancellation_request(actor=request.user, milestone_id=pk, reason=form.cleaned_data["reason"])
     except ApplicationError as exc:
-        report_error(request, exc)
+        report(request, exc)
     else:
         messages.success(request, "Cancellation requested. The other party was asked to agree.")
     return back_to_milestone(milestone)
@@ -67,11 +68,11 @@ def cancellation_request_view(request, pk: int):
 @login_required
 @require_POST
 def cancellation_accept_view(request, pk: int):
-    cancellation = read(selectors.cancellation_get, user=request.user, cancellation_id=pk)
+    cancellation = fetch(selectors.cancellation_get, user=request.user, cancellation_id=pk)
     try:
         refund = cancellation_accept(actor=request.user, cancellation_id=pk)
     except ApplicationError as exc:
-        report_error(request, exc)
+        report(request, exc)
     else:
         _refund_message(request, refund, "Cancelled by agreement.")
     return back_to_milestone(cancellation.milestone)
@@ -80,7 +81,7 @@ def cancellation_accept_view(request, pk: int):
 @login_required
 @require_POST
 def cancellation_decline_view(request, pk: int):
-    cancellation = read(selectors.cancellation_get, user=request.user, cancellation_id=pk)
+    cancellation = fetch(selectors.cancellation_get, user=request.user, cancellation_id=pk)
     form = CancellationDeclineForm(request.POST)
     if not form.is_valid():
         _form_errors(request, form)
@@ -88,7 +89,7 @@ def cancellation_decline_view(request, pk: int):
     try:
         cancellation_decline(actor=request.user, cancellation_id=pk, note=form.cleaned_data["note"])
     except ApplicationError as exc:
-        report_error(request, exc)
+        report(request, exc)
     else:
         messages.success(request, "Cancellation declined. The milestone goes on.")
     return back_to_milestone(cancellation.milestone)
@@ -97,7 +98,7 @@ def cancellation_decline_view(request, pk: int):
 @staff_required
 @require_POST
 def cancellation_decide_view(request, pk: int):
-    milestone = read(marketplace_selectors.milestone_get, user=request.user, milestone_id=pk)
+    milestone = fetch(marketplace_selectors.milestone_get, user=request.user, milestone_id=pk)
     form = CancellationDecideForm(request.POST)
     if not form.is_valid():
         _form_errors(request, form)
@@ -105,7 +106,7 @@ def cancellation_decide_view(request, pk: int):
     try:
         refund = cancellation_decide(actor=request.user, milestone_id=pk, reason=form.cleaned_data["reason"])
     except ApplicationError as exc:
-        report_error(request, exc)
+        report(request, exc)
     else:
         _refund_message(request, refund, "Milestone cancelled.")
     return back_to_milestone(milestone)
@@ -114,7 +115,7 @@ def cancellation_decide_view(request, pk: int):
 @staff_required
 @require_POST
 def dispute_resolve_view(request, pk: int):
-    milestone = read(marketplace_selectors.milestone_get, user=request.user, milestone_id=pk)
+    milestone = fetch(marketplace_selectors.milestone_get, user=request.user, milestone_id=pk)
     form = DisputeResolveForm(request.POST, currency=milestone.currency)
     if not form.is_valid():
         _form_errors(request, form)
@@ -130,7 +131,7 @@ def dispute_resolve_view(request, pk: int):
             note=data["note"],
         )
     except ApplicationError as exc:
-        report_error(request, exc)
+        report(request, exc)
     else:
         money = lambda amount: format_money(amount, milestone.currency)  # noqa: E731
         messages.success(

@@ -11,10 +11,11 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from core.errors import PermissionDeniedError
+from core.pages import fetch
 from vetting import selectors, services
 from vetting.challenges.base import INPUT_MARK
 from vetting.models import Badge, Challenge, LeaderboardOptIn
-from vetting.views.common import fetch, forbidden, takes_challenges
+from vetting.views.common import forbidden, takes_challenges
 
 
 def _standing(user, challenge: Challenge) -> dict[str, Any]:

@@ -3,25 +3,13 @@ that says why."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-
-from core.errors import NotFoundError
 
 CLIENTS_CANNOT_SUBMIT = (
     "Vetting challenges are taken by engineers. As a client you can read every challenge and its "
     "leaderboard, but you cannot submit."
 )
-
-
-def fetch(selector: Callable, **kwargs) -> Any:
-    try:
-        return selector(**kwargs)
-    except NotFoundError as exc:
-        raise Http404(exc.message) from exc
 
 
 def forbidden(request: HttpRequest, message: str) -> HttpResponse:

@@ -13,10 +13,11 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from core.errors import ApplicationError, NotFoundError
+from core.pages import fetch
 from vetting import selectors, services
 from vetting.forms import BadgeRevokeForm
 from vetting.models import Badge, Challenge, Submission
-from vetting.views.common import fetch, forbidden
+from vetting.views.common import forbidden
 
 PAGE_SIZE = 25
 STAFF_ONLY = "This page is for staff."

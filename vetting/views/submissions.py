@@ -20,13 +20,14 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from core.errors import ApplicationError, NotFoundError
+from core.pages import fetch
 from sandbox.models import Job
 from sandbox.selectors import job_progress, jobs_visible_to
 from vetting import pipeline, selectors, services
 from vetting.forms import SubmissionForm
 from vetting.models import LeaderboardOptIn, Submission
 from vetting.views.charts import Bar, loss_curve, score_chart
-from vetting.views.common import CLIENTS_CANNOT_SUBMIT, fetch, forbidden, takes_challenges
+from vetting.views.common import CLIENTS_CANNOT_SUBMIT, forbidden, takes_challenges
 
 S = Submission.State
 RESULT_STATES = (S.PASSED, S.FAILED)

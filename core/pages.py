@@ -1,0 +1,138 @@
+"""What every page view of every app shares: what a user may not see does not exist (404), what they may
+not do is a 403, a service's error becomes a page message with its field errors next to their fields,
+and only the right users reach a page.
+
+    result = attempt(request, services.proposal_withdraw, actor=request.user, proposal_id=pk,
+                     done="Proposal withdrawn.")
+    return redirect(...)
+
+`attempt` is the one way a page calls a service: on success it adds the `done` message and returns the
+service's result; on an ApplicationError it reports it (a 404 stays a 404) and returns a `Failed`
+carrying the error and the HTTP status to answer with, so the view re-renders or redirects.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest
+
+from core.errors import ApplicationError, NotFoundError, PermissionDeniedError, ValidationError
+
+PAGE_SIZE = 25
+# A detail key that names one entry of a list field ("links[2]") or a part of one ("address.city").
+_ENTRY = re.compile(r"^(?P<field>[A-Za-z_]\w*)(\[\d+\]|\.).*$")
+
+
+def fetch(selector: Callable, **kwargs) -> Any:
+    """Call a selector: what the user may not see is a 404, what they may not do here a 403."""
+    try:
+        return selector(**kwargs)
+    except NotFoundError as exc:
+        raise Http404(exc.message) from exc
+    except PermissionDeniedError as exc:
+        raise PermissionDenied(exc.message) from exc
+
+
+def apply_service_errors(form: forms.Form, error: ValidationError, *, rename: dict | None = None) -> None:
+    """Put a service's ValidationError details next to the fields they name (an entry of a list field,
+    `links[2]`, goes next to `links`); what names no field goes on top of the form."""
+    rename = rename or {}
+    details = error.details if isinstance(error.details, dict) else {}
+    placed = False
+    for key, messages_ in details.items():
+        field = rename.get(key, key)
+        entry = _ENTRY.match(field)
+        if field not in form.fields and entry:
+            field = entry["field"]
+        if field not in form.fields:
+            continue
+        for message in messages_ if isinstance(messages_, list | tuple) else [messages_]:
+            form.add_error(field, str(message))
+        placed = True
+    if not placed:
+        form.add_error(None, error.message)
+
+
+def report(request: HttpRequest, error: ApplicationError, form: forms.Form | None = None) -> int:
+    """Show a service error on the page; returns the HTTP status to answer with."""
+    if isinstance(error, NotFoundError):
+        raise Http404(error.message)
+    messages.error(request, error.message)
+    if form is not None and isinstance(error, ValidationError):
+        apply_service_errors(form, error)
+    return error.status
+
+
+@dataclass(frozen=True)
+class Failed:
+    """What `attempt` returns when the service refused: the error, reported, and the status to answer."""
+
+    error: ApplicationError
+    status: int
+
+    def __bool__(self) -> bool:
+        return False
+
+
+def attempt(
+    request: HttpRequest,
+    service: Callable[..., Any],
+    /,
+    *,
+    done: str = "",
+    form: forms.Form | None = None,
+    **kwargs: Any,
+) -> Any:
+    """Call `service(**kwargs)` for a page (see the module docstring). A falsy `Failed` on refusal."""
+    try:
+        result = service(**kwargs)
+    except ApplicationError as exc:
+        return Failed(error=exc, status=report(request, exc, form))
+    if done:
+        messages.success(request, done)
+    return result
+
+
+def paginate(request: HttpRequest, queryset, per_page: int = PAGE_SIZE):
+    return Paginator(queryset, per_page).get_page(request.GET.get("page"))
+
+
+def role_required(*roles: str):
+    """Only users with one of these roles ("client", "engineer") reach the view; others get 403."""
+
+    def decorator(view):
+        @login_required
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            user = request.user
+            allowed = ("client" in roles and user.is_client) or ("engineer" in roles and user.is_engineer)
+            if not allowed:
+                raise PermissionDenied(f"This page is for {' and '.join(roles)}s.")
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def staff_required(view):
+    """Staff pages: anonymous users log in first; for everyone else the page does not exist."""
+
+    @login_required
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if not request.user.is_staff:
+            raise Http404("Page not found.")
+        return view(request, *args, **kwargs)
+
+    return wrapped
