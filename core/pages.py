@@ -80,9 +80,6 @@ class Failed:
     error: ApplicationError
     status: int
 
-    def __bool__(self) -> bool:
-        return False
-
 
 def attempt(
     request: HttpRequest,
@@ -93,7 +90,7 @@ def attempt(
     form: forms.Form | None = None,
     **kwargs: Any,
 ) -> Any:
-    """Call `service(**kwargs)` for a page (see the module docstring). A falsy `Failed` on refusal."""
+    """Call `service(**kwargs)` for a page (see the module docstring); a `Failed` on refusal."""
     try:
         result = service(**kwargs)
     except ApplicationError as exc:

@@ -6,8 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from core.errors import ApplicationError
-from core.pages import report
+from core.pages import Failed, attempt
 from marketplace import selectors
 from marketplace.forms import SignUpForm
 from marketplace.models import Engagement, HiringRequest
@@ -29,17 +28,19 @@ def signup(request):
     if request.method == "POST":
         if form.is_valid():
             data = form.cleaned_data
-            try:
-                user = user_services.user_sign_up(
-                    username=data["username"],
-                    email=data["email"],
-                    password=data["password"],
-                    role=data["role"],
-                    first_name=data["first_name"],
-                    last_name=data["last_name"],
-                )
-            except ApplicationError as exc:
-                status = report(request, exc, form)
+            user = attempt(
+                request,
+                user_services.user_sign_up,
+                form=form,
+                username=data["username"],
+                email=data["email"],
+                password=data["password"],
+                role=data["role"],
+                first_name=data["first_name"],
+                last_name=data["last_name"],
+            )
+            if isinstance(user, Failed):
+                status = user.status
             else:
                 login(request, user, backend="django.contrib.auth.backends.ModelBackend")
                 if user.is_engineer:

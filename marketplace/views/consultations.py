@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from core.errors import ApplicationError, NotFoundError, ValidationError
-from core.pages import fetch, paginate, report, role_required
+from core.pages import Failed, attempt, fetch, paginate, report, role_required
 from marketplace import selectors
 from marketplace.forms import (
     DeclineForm,
@@ -127,12 +127,14 @@ def consultation_message(request, pk: int):
 def consultation_decline(request, pk: int):
     form = DeclineForm(request.POST)
     reason = form.cleaned_data["reason"] if form.is_valid() else ""
-    try:
-        request_services.consultation_decline(actor=request.user, consultation_id=pk, reason=reason)
-    except ApplicationError as exc:
-        report(request, exc)
-    else:
-        messages.success(request, "You declined this consultation. The client was told.")
+    attempt(
+        request,
+        request_services.consultation_decline,
+        actor=request.user,
+        consultation_id=pk,
+        reason=reason,
+        done="You declined this consultation. The client was told.",
+    )
     return redirect("consultation-detail", pk=pk)
 
 
@@ -180,15 +182,15 @@ def _proposal(request, pk: int) -> Proposal:
 @require_POST
 def proposal_accept(request, pk: int):
     proposal = _proposal(request, pk)
-    try:
-        engagement = request_services.proposal_accept(actor=request.user, proposal_id=pk)
-    except ApplicationError as exc:
-        report(request, exc)
-        return redirect("consultation-detail", pk=proposal.consultation_id)
-    messages.success(
+    engagement = attempt(
         request,
-        "Proposal accepted: the engagement has started. Each milestone is worked on once it is funded.",
+        request_services.proposal_accept,
+        actor=request.user,
+        proposal_id=pk,
+        done="Proposal accepted: the engagement has started. Each milestone is worked on once it is funded.",
     )
+    if isinstance(engagement, Failed):
+        return redirect("consultation-detail", pk=proposal.consultation_id)
     return redirect("engagement-detail", pk=engagement.pk)
 
 
@@ -196,10 +198,11 @@ def proposal_accept(request, pk: int):
 @require_POST
 def proposal_withdraw(request, pk: int):
     proposal = _proposal(request, pk)
-    try:
-        request_services.proposal_withdraw(actor=request.user, proposal_id=pk)
-    except ApplicationError as exc:
-        report(request, exc)
-    else:
-        messages.success(request, "Proposal withdrawn.")
+    attempt(
+        request,
+        request_services.proposal_withdraw,
+        actor=request.user,
+        proposal_id=pk,
+        done="Proposal withdrawn.",
+    )
     return redirect("consultation-detail", pk=proposal.consultation_id)

@@ -10,8 +10,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from core.errors import ApplicationError, NotFoundError, ValidationError
-from core.pages import apply_service_errors, fetch, paginate, report, role_required
+from core.pages import Failed, attempt, fetch, paginate, role_required
 from marketplace import selectors
 from marketplace.forms import (
     ApproveForm,
@@ -191,18 +190,15 @@ def milestone_action(request, pk: int, action: str):
         messages.error(request, "Please correct the fields marked below.")
         status = 400
     else:
-        try:
-            _call_action(request, action, milestone, form)
-        except NotFoundError as exc:
-            raise Http404(exc.message) from exc
-        except ApplicationError as exc:
-            messages.error(request, exc.message)
-            status = exc.status
-            if form is not None and isinstance(exc, ValidationError):
-                apply_service_errors(form, exc)
-        else:
-            messages.success(request, SUCCESS_MESSAGES[action])
+        done = attempt(
+            request,
+            lambda: _call_action(request, action, milestone, form),
+            form=form,
+            done=SUCCESS_MESSAGES[action],
+        )
+        if not isinstance(done, Failed):
             return redirect(reverse("engagement-detail", args=[milestone.engagement_id]) + f"#milestone-{pk}")
+        status = done.status
     engagement = _engagement(request, milestone.engagement_id)
     return _render_engagement(request, engagement, bound=(pk, action, form), status=status)
 
@@ -215,17 +211,18 @@ def engagement_review(request, pk: int):
     if not form.is_valid():
         messages.error(request, "Please choose a rating from 1 to 5.")
         return _render_engagement(request, engagement, review_form=form, status=400)
-    try:
-        engagement_services.review_create(
-            actor=request.user,
-            engagement_id=pk,
-            rating=form.cleaned_data["rating"],
-            text=form.cleaned_data["text"],
-        )
-    except ApplicationError as exc:
-        status = report(request, exc, form)
-        return _render_engagement(request, _engagement(request, pk), review_form=form, status=status)
-    messages.success(request, "Thank you! Your review is on the engineer's profile.")
+    review = attempt(
+        request,
+        engagement_services.review_create,
+        form=form,
+        done="Thank you! Your review is on the engineer's profile.",
+        actor=request.user,
+        engagement_id=pk,
+        rating=form.cleaned_data["rating"],
+        text=form.cleaned_data["text"],
+    )
+    if isinstance(review, Failed):
+        return _render_engagement(request, _engagement(request, pk), review_form=form, status=review.status)
     return redirect(reverse("engagement-detail", args=[pk]) + "#review")
 
 

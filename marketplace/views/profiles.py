@@ -4,8 +4,7 @@ from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from core.errors import ApplicationError
-from core.pages import fetch, report, role_required
+from core.pages import Failed, attempt, fetch, role_required
 from marketplace import selectors
 from marketplace.forms import EngineerProfileForm
 from marketplace.services import users as user_services
@@ -28,13 +27,17 @@ def profile_edit(request):
     status = 200
     if request.method == "POST":
         if form.is_valid():
-            try:
-                user_services.engineer_profile_update(actor=request.user, **form.service_kwargs())
-            except ApplicationError as exc:
-                status = report(request, exc, form)
-            else:
-                messages.success(request, "Profile saved.")
+            saved = attempt(
+                request,
+                user_services.engineer_profile_update,
+                form=form,
+                done="Profile saved.",
+                actor=request.user,
+                **form.service_kwargs(),
+            )
+            if not isinstance(saved, Failed):
                 return redirect("engineer-detail", username=request.user.username)
+            status = saved.status
         else:
             messages.error(request, "Please correct the fields marked below.")
             status = 400

@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from core.errors import ApplicationError, NotFoundError
-from core.pages import fetch, paginate, report, role_required
+from core.pages import attempt, fetch, paginate, report, role_required
 from marketplace import selectors
 from marketplace.forms import HiringRequestForm, InviteForm, WithdrawForm
 from marketplace.matching import engineer_match
@@ -135,12 +135,13 @@ def request_detail(request, pk: int):
 @role_required("client")
 @require_POST
 def request_publish(request, pk: int):
-    try:
-        request_services.request_publish(actor=request.user, request_id=pk)
-    except ApplicationError as exc:
-        report(request, exc)
-    else:
-        messages.success(request, "Your request is published. Invite engineers from the matches below.")
+    attempt(
+        request,
+        request_services.request_publish,
+        actor=request.user,
+        request_id=pk,
+        done="Your request is published. Invite engineers from the matches below.",
+    )
     return redirect("request-detail", pk=pk)
 
 
@@ -149,12 +150,14 @@ def request_publish(request, pk: int):
 def request_withdraw(request, pk: int):
     form = WithdrawForm(request.POST)
     reason = form.cleaned_data["reason"] if form.is_valid() else ""
-    try:
-        request_services.request_withdraw(actor=request.user, request_id=pk, reason=reason)
-    except ApplicationError as exc:
-        report(request, exc)
-    else:
-        messages.success(request, "The request is withdrawn. Invited engineers were told.")
+    attempt(
+        request,
+        request_services.request_withdraw,
+        actor=request.user,
+        request_id=pk,
+        reason=reason,
+        done="The request is withdrawn. Invited engineers were told.",
+    )
     return redirect("request-detail", pk=pk)
 
 

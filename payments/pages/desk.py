@@ -4,9 +4,8 @@ from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from core.errors import ApplicationError
 from core.money import format_money
-from core.pages import report, staff_required
+from core.pages import Failed, attempt, staff_required
 from payments import selectors
 from payments.services.payouts import payout_approve, payout_retry
 from payments.services.refunds import refund_retry
@@ -18,11 +17,8 @@ def payout_desk(request):
 
 
 def _send(request, pk: int, service, verb: str):
-    try:
-        payout = service(actor=request.user, payout_id=pk)
-    except ApplicationError as exc:
-        report(request, exc)
-    else:
+    payout = attempt(request, service, actor=request.user, payout_id=pk)
+    if not isinstance(payout, Failed):
         messages.success(
             request,
             f"Payout {payout.pk} {verb}: {format_money(payout.net, payout.currency)} transferred to "
@@ -46,11 +42,8 @@ def payout_retry_view(request, pk: int):
 @staff_required
 @require_POST
 def refund_retry_view(request, pk: int):
-    try:
-        refund = refund_retry(actor=request.user, refund_id=pk)
-    except ApplicationError as exc:
-        report(request, exc)
-    else:
+    refund = attempt(request, refund_retry, actor=request.user, refund_id=pk)
+    if not isinstance(refund, Failed):
         messages.success(
             request,
             f"Refund {refund.pk} sent: {format_money(refund.amount, refund.currency)} back to the client "

@@ -6,9 +6,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.views.decorators.http import require_POST
 
-from core.errors import ApplicationError
 from core.money import format_money
-from core.pages import fetch, report, staff_required
+from core.pages import Failed, attempt, fetch, staff_required
 from marketplace import selectors as marketplace_selectors
 from payments import selectors
 from payments.forms import (
@@ -56,12 +55,14 @@ def cancellation_request_view(request, pk: int):
     if not form.is_valid():
         _form_errors(request, form)
         return back_to_milestone(milestone)
-    try:
-        cancellation_request(actor=request.user, milestone_id=pk, reason=form.cleaned_data["reason"])
-    except ApplicationError as exc:
-        report(request, exc)
-    else:
-        messages.success(request, "Cancellation requested. The other party was asked to agree.")
+    attempt(
+        request,
+        cancellation_request,
+        actor=request.user,
+        milestone_id=pk,
+        reason=form.cleaned_data["reason"],
+        done="Cancellation requested. The other party was asked to agree.",
+    )
     return back_to_milestone(milestone)
 
 
@@ -69,11 +70,8 @@ def cancellation_request_view(request, pk: int):
 @require_POST
 def cancellation_accept_view(request, pk: int):
     cancellation = fetch(selectors.cancellation_get, user=request.user, cancellation_id=pk)
-    try:
-        refund = cancellation_accept(actor=request.user, cancellation_id=pk)
-    except ApplicationError as exc:
-        report(request, exc)
-    else:
+    refund = attempt(request, cancellation_accept, actor=request.user, cancellation_id=pk)
+    if not isinstance(refund, Failed):
         _refund_message(request, refund, "Cancelled by agreement.")
     return back_to_milestone(cancellation.milestone)
 
@@ -86,12 +84,14 @@ def cancellation_decline_view(request, pk: int):
     if not form.is_valid():
         _form_errors(request, form)
         return back_to_milestone(cancellation.milestone)
-    try:
-        cancellation_decline(actor=request.user, cancellation_id=pk, note=form.cleaned_data["note"])
-    except ApplicationError as exc:
-        report(request, exc)
-    else:
-        messages.success(request, "Cancellation declined. The milestone goes on.")
+    attempt(
+        request,
+        cancellation_decline,
+        actor=request.user,
+        cancellation_id=pk,
+        note=form.cleaned_data["note"],
+        done="Cancellation declined. The milestone goes on.",
+    )
     return back_to_milestone(cancellation.milestone)
 
 
@@ -103,11 +103,10 @@ def cancellation_decide_view(request, pk: int):
     if not form.is_valid():
         _form_errors(request, form)
         return back_to_milestone(milestone)
-    try:
-        refund = cancellation_decide(actor=request.user, milestone_id=pk, reason=form.cleaned_data["reason"])
-    except ApplicationError as exc:
-        report(request, exc)
-    else:
+    refund = attempt(
+        request, cancellation_decide, actor=request.user, milestone_id=pk, reason=form.cleaned_data["reason"]
+    )
+    if not isinstance(refund, Failed):
         _refund_message(request, refund, "Milestone cancelled.")
     return back_to_milestone(milestone)
 
@@ -121,18 +120,17 @@ def dispute_resolve_view(request, pk: int):
         _form_errors(request, form)
         return back_to_milestone(milestone)
     data = form.cleaned_data
-    try:
-        dispute_resolve(
-            actor=request.user,
-            milestone_id=pk,
-            release_amount=data["release_amount"],
-            refund_amount=data["refund_amount"],
-            currency=milestone.currency,
-            note=data["note"],
-        )
-    except ApplicationError as exc:
-        report(request, exc)
-    else:
+    resolved = attempt(
+        request,
+        dispute_resolve,
+        actor=request.user,
+        milestone_id=pk,
+        release_amount=data["release_amount"],
+        refund_amount=data["refund_amount"],
+        currency=milestone.currency,
+        note=data["note"],
+    )
+    if not isinstance(resolved, Failed):
         money = lambda amount: format_money(amount, milestone.currency)  # noqa: E731
         messages.success(
             request,
