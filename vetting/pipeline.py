@@ -117,9 +117,11 @@ def submission_submit(
     dataset: Any = None,
     hyperparameters: Mapping[str, Any] | None = None,
     adapter_files: Any = None,
+    leaderboard_opt_in: bool | None = None,
 ) -> Submission:
     """Store the upload and send it to a worker for validation (queue "default", with a time limit);
     once accepted, the pipeline starts. The web process never parses or tokenises an upload.
+    An engineer may join (True) or leave (False) the challenge's leaderboard with the same request.
 
     What pages, the API and `vetting_submit` call. Returns the submission as it stands after sending:
     `validating` with a worker, already `queued` or `rejected` where tasks run inline.
@@ -132,6 +134,10 @@ def submission_submit(
         hyperparameters=hyperparameters,
         adapter_files=adapter_files,
     )
+    if leaderboard_opt_in is not None and actor.is_engineer:
+        services.badges.leaderboard_set_opt_in(
+            actor=actor, challenge_id=challenge_id, opted_in=leaderboard_opt_in
+        )
     if submission.state == Submission.State.VALIDATING:
         # submission_receive has committed (requests are not atomic): a worker finds the stored upload.
         _send_validation(submission.pk)

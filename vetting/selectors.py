@@ -20,7 +20,15 @@ from core.errors import NotFoundError, PermissionDeniedError
 from marketplace.models import User
 from vetting.challenges import Split
 from vetting.datasets import hyperparameter_schema
-from vetting.models import AttemptGrant, Challenge, EvalItem, EvalSetVersion, LeaderboardOptIn, Submission
+from vetting.models import (
+    AttemptGrant,
+    Badge,
+    Challenge,
+    EvalItem,
+    EvalSetVersion,
+    LeaderboardOptIn,
+    Submission,
+)
 from vetting.scoring import few_shot_messages, general_messages, zero_shot_messages
 from vetting.verdict import public_verdict
 
@@ -142,12 +150,24 @@ def attempt_status(*, engineer: User, challenge: Challenge, now: datetime | None
 # --- submissions ----------------------------------------------------------------------------------
 
 
-def submission_list(*, actor: User, challenge: Challenge | None = None) -> QuerySet[Submission]:
+def submission_list(
+    *,
+    actor: User,
+    challenge: Challenge | None = None,
+    challenge_slug: str = "",
+    state: str = "",
+    own: bool = False,
+) -> QuerySet[Submission]:
+    """Submissions `actor` may see (staff: all, unless `own`), narrowed by challenge and a known state."""
     queryset = Submission.objects.select_related("challenge", "engineer", "eval_set")
-    if not actor.is_staff:
+    if own or not actor.is_staff:
         queryset = queryset.filter(engineer=actor)
     if challenge is not None:
         queryset = queryset.filter(challenge=challenge)
+    if challenge_slug:
+        queryset = queryset.filter(challenge__slug=challenge_slug)
+    if state in Submission.State.values:
+        queryset = queryset.filter(state=state)
     return queryset
 
 
@@ -338,3 +358,39 @@ def evaluation_prompts(*, eval_set: EvalSetVersion, config: str) -> list[dict[st
             for item in items
         ]
     return [{"id": item.key, "messages": zero_shot_messages(prompt, item.input)} for item in items]
+
+
+# --- badges and leaderboard opt-ins ----------------------------------------------------------------
+
+
+def badge_active(*, engineer: User, challenge: Challenge) -> Badge | None:
+    return Badge.objects.filter(engineer=engineer, challenge=challenge, revoked_at__isnull=True).first()
+
+
+def badge_of_submission(*, submission: Submission) -> Badge | None:
+    return Badge.objects.filter(submission=submission).first()
+
+
+def badge_list(*, include_revoked: bool = False) -> QuerySet[Badge]:
+    """Every badge, newest first (staff pages)."""
+    queryset = Badge.objects.select_related("engineer", "submission").order_by("-awarded_at", "-id")
+    return queryset if include_revoked else queryset.filter(revoked_at__isnull=True)
+
+
+def badge_get(*, badge_id: int) -> Badge:
+    badge = Badge.objects.filter(pk=badge_id).first()
+    if badge is None:
+        raise NotFoundError("Badge not found.")
+    return badge
+
+
+def leaderboard_opted_in(*, engineer: User, challenge: Challenge) -> bool:
+    return (
+        engineer.is_authenticated
+        and LeaderboardOptIn.objects.filter(engineer=engineer, challenge=challenge).exists()
+    )
+
+
+def challenges_by_title() -> QuerySet[Challenge]:
+    """Every challenge, for staff filters."""
+    return Challenge.objects.order_by("title")

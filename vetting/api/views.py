@@ -181,11 +181,8 @@ class SubmissionListCreateApi(ApiMixin, generics.GenericAPIView):
             dataset=data.get("dataset"),
             hyperparameters=data.get("hyperparameters"),
             adapter_files=adapter_files,
+            leaderboard_opt_in=data.get("leaderboard_opt_in"),
         )
-        if "leaderboard_opt_in" in data and request.user.is_engineer:
-            services.badges.leaderboard_set_opt_in(
-                actor=request.user, challenge_id=challenge.pk, opted_in=data["leaderboard_opt_in"]
-            )
         if submission.state == Submission.State.REJECTED:
             raise _rejected(submission)
         validating = submission.state == Submission.State.VALIDATING

@@ -14,7 +14,7 @@ from core.errors import PermissionDeniedError
 from core.pages import fetch
 from vetting import selectors, services
 from vetting.challenges.base import INPUT_MARK
-from vetting.models import Badge, Challenge, LeaderboardOptIn
+from vetting.models import Challenge
 from vetting.views.common import forbidden, takes_challenges
 
 
@@ -25,7 +25,7 @@ def _standing(user, challenge: Challenge) -> dict[str, Any]:
         "best_released": selectors.best_released_feedback(engineer=user, eval_set=eval_set)
         if eval_set
         else None,
-        "badge": Badge.objects.filter(engineer=user, challenge=challenge, revoked_at__isnull=True).first(),
+        "badge": selectors.badge_active(engineer=user, challenge=challenge),
     }
 
 
@@ -67,9 +67,7 @@ def challenge_detail(request, slug: str):
     }
     if takes_challenges(user):
         context.update(_standing(user, challenge))
-        context["submissions"] = selectors.submission_list(actor=user, challenge=challenge).filter(
-            engineer=user
-        )[:10]
+        context["submissions"] = selectors.submission_list(actor=user, challenge=challenge, own=True)[:10]
     return render(request, "vetting/challenge_detail.html", context)
 
 
@@ -83,7 +81,7 @@ def leaderboard(request, slug: str):
         "rows": selectors.leaderboard(challenge=challenge),
         "eval_set": selectors.active_eval_set(challenge),
         "can_opt_in": user.is_engineer,
-        "opted_in": LeaderboardOptIn.objects.filter(engineer=user, challenge=challenge).exists(),
+        "opted_in": selectors.leaderboard_opted_in(engineer=user, challenge=challenge),
     }
     return render(request, "vetting/leaderboard.html", context)
 

@@ -8,15 +8,13 @@ from functools import wraps
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from core.errors import ApplicationError, NotFoundError
-from core.pages import fetch
+from core.pages import Failed, attempt, fetch
 from vetting import selectors, services
 from vetting.forms import BadgeRevokeForm
-from vetting.models import Badge, Challenge, Submission
+from vetting.models import Submission
 from vetting.views.common import forbidden
 
 PAGE_SIZE = 25
@@ -37,13 +35,9 @@ def staff_required(view):
 @staff_required
 @require_GET
 def submissions(request):
-    queryset = selectors.submission_list(actor=request.user)
     challenge = request.GET.get("challenge") or ""
     state = request.GET.get("state") or ""
-    if challenge:
-        queryset = queryset.filter(challenge__slug=challenge)
-    if state in Submission.State.values:
-        queryset = queryset.filter(state=state)
+    queryset = selectors.submission_list(actor=request.user, challenge_slug=challenge, state=state)
     page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
     rows = [
         {"submission": submission, "report": selectors.submission_staff_report(submission=submission)}
@@ -55,7 +49,7 @@ def submissions(request):
         {
             "page": page,
             "rows": rows,
-            "challenges": Challenge.objects.order_by("title"),
+            "challenges": selectors.challenges_by_title(),
             "states": Submission.State.choices,
             "challenge": challenge,
             "state": state,
@@ -67,7 +61,7 @@ def submissions(request):
 @require_GET
 def submission_report(request, pk: int):
     submission = fetch(selectors.submission_get, actor=request.user, submission_id=pk)
-    badge = Badge.objects.filter(submission=submission).first()
+    badge = selectors.badge_of_submission(submission=submission)
     return render(
         request,
         "vetting/staff/report.html",
@@ -83,9 +77,7 @@ def submission_report(request, pk: int):
 @staff_required
 @require_GET
 def badges(request):
-    queryset = Badge.objects.select_related("engineer", "submission").order_by("-awarded_at", "-id")
-    if request.GET.get("show") != "all":
-        queryset = queryset.filter(revoked_at__isnull=True)
+    queryset = selectors.badge_list(include_revoked=request.GET.get("show") == "all")
     page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
@@ -101,22 +93,19 @@ def badge_revoke(request, pk: int):
     if not form.is_valid():
         messages.error(request, "Say why the badge is revoked.")
     else:
-        try:
-            badge = services.badges.badge_revoke(
-                actor=request.user, badge_id=pk, reason=form.cleaned_data["reason"]
-            )
-        except NotFoundError as exc:
-            raise Http404(exc.message) from exc
-        except ApplicationError as exc:
-            messages.error(request, exc.message)
-        else:
+        badge = attempt(
+            request,
+            services.badges.badge_revoke,
+            actor=request.user,
+            badge_id=pk,
+            reason=form.cleaned_data["reason"],
+        )
+        if not isinstance(badge, Failed):
             messages.success(request, f"Badge “{badge.title}” of {badge.engineer.display_name} revoked.")
     back = request.POST.get("next")
     if back == "badges":
         return redirect("vetting:staff-badges")
-    badge = Badge.objects.filter(pk=pk).first()
-    if badge is None:
-        raise Http404("Badge not found.")
+    badge = fetch(selectors.badge_get, badge_id=pk)
     if badge.submission_id:
         return redirect("vetting:staff-submission", pk=badge.submission_id)
     return redirect("vetting:staff-badges")

@@ -14,18 +14,16 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
-from core.errors import ApplicationError, NotFoundError
-from core.pages import fetch
+from core.pages import Failed, attempt, fetch
 from sandbox.models import Job
 from sandbox.selectors import job_progress, jobs_visible_to
-from vetting import pipeline, selectors, services
+from vetting import pipeline, selectors
 from vetting.forms import SubmissionForm
-from vetting.models import LeaderboardOptIn, Submission
+from vetting.models import Submission
 from vetting.views.charts import Bar, loss_curve, score_chart
 from vetting.views.common import CLIENTS_CANNOT_SUBMIT, forbidden, takes_challenges
 
@@ -49,7 +47,7 @@ def submission_create(request, slug: str):
     if not takes_challenges(user):
         return forbidden(request, CLIENTS_CANNOT_SUBMIT)
     public = selectors.challenge_public(challenge=challenge, actor=user)
-    opted_in = LeaderboardOptIn.objects.filter(engineer=user, challenge=challenge).exists()
+    opted_in = selectors.leaderboard_opted_in(engineer=user, challenge=challenge)
     form = SubmissionForm(
         request.POST or None,
         request.FILES or None,
@@ -64,25 +62,22 @@ def submission_create(request, slug: str):
             status = 400
         else:
             data = form.cleaned_data
-            try:
-                submission = pipeline.submission_submit(
-                    actor=user,
-                    challenge_id=challenge.pk,
-                    kind=data["kind"],
-                    dataset=data.get("dataset"),
-                    hyperparameters=form.hyperparameters(),
-                    adapter_files=form.adapter_files() if data["kind"] == Submission.Kind.ADAPTER else None,
-                )
-            except NotFoundError as exc:
-                raise Http404(exc.message) from exc
-            except ApplicationError as exc:
-                messages.error(request, exc.message)
-                status = exc.status
+            submission = attempt(
+                request,
+                pipeline.submission_submit,
+                actor=user,
+                challenge_id=challenge.pk,
+                kind=data["kind"],
+                dataset=data.get("dataset"),
+                hyperparameters=form.hyperparameters(),
+                adapter_files=form.adapter_files() if data["kind"] == Submission.Kind.ADAPTER else None,
+                leaderboard_opt_in=data["leaderboard_opt_in"]
+                if "leaderboard_opt_in" in form.fields
+                else None,
+            )
+            if isinstance(submission, Failed):
+                status = submission.status
             else:
-                if "leaderboard_opt_in" in form.fields and data["leaderboard_opt_in"] != opted_in:
-                    services.badges.leaderboard_set_opt_in(
-                        actor=user, challenge_id=challenge.pk, opted_in=data["leaderboard_opt_in"]
-                    )
                 if submission.state == S.REJECTED:
                     return redirect("vetting:submission-validation", pk=submission.pk)
                 if submission.state == S.VALIDATING:
