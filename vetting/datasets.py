@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core import jsonsafe
+from sandbox.engines import hyperparameters
+from sandbox.engines.hyperparameters import LINEAR_MODULES
 from vetting.challenges.base import Metric, PublishedPrompt, Split
 from vetting.text import NearDuplicateIndex, normalize_text, sketch, token_set
 
@@ -376,8 +378,6 @@ def dataset_user_inputs(data: bytes, *, prompt: PublishedPrompt | None) -> Itera
 
 # Hyperparameters arrive as one small JSON object; anything larger is not a set of hyperparameters.
 HYPERPARAMETERS_MAX_BYTES = 16 * 1024
-LINEAR_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-SCHEDULERS = ("linear", "cosine", "constant")
 
 
 @dataclass(frozen=True)
@@ -387,89 +387,35 @@ class HyperparameterLimits:
     max_seq_length: int
 
 
+def hyperparameter_specs(limits: HyperparameterLimits) -> dict[str, hyperparameters.Spec]:
+    """The engine's schema narrowed to what a challenge allows: its budgets, the base model's linear
+    layers, and learning rates, dropouts and batches a sensible submission stays within."""
+    return hyperparameters.narrowed(
+        hyperparameters.ENGINE,
+        rank={"default": min(16, limits.max_rank), "high": limits.max_rank},
+        alpha={"low": 1.0, "high": 1024.0, "low_open": False},
+        dropout={"low": 0.0, "high": 0.5, "high_open": False},
+        target_modules={"choices": LINEAR_MODULES},
+        learning_rate={"low": 1e-6, "high": 1e-2, "low_open": False},
+        warmup_ratio={"low": 0.0, "high": 0.5, "high_open": False},
+        epochs={"default": min(2, limits.max_epochs), "high": limits.max_epochs},
+        batch_size={"high": 64},
+        gradient_accumulation={"high": 16},
+        max_seq_length={"default": limits.max_seq_length, "high": limits.max_seq_length},
+    )
+
+
 def hyperparameter_schema(limits: HyperparameterLimits) -> dict[str, dict[str, Any]]:
     """Each key the training engine takes, with its default and bounds under the challenge's budget."""
-    return {
-        "rank": {"type": "integer", "default": min(16, limits.max_rank), "min": 1, "max": limits.max_rank},
-        "alpha": {"type": "number", "default": 32.0, "min": 1.0, "max": 1024.0},
-        "dropout": {"type": "number", "default": 0.05, "min": 0.0, "max": 0.5},
-        "target_modules": {
-            "type": "modules",
-            "default": "all-linear",
-            "choices": ["all-linear", *LINEAR_MODULES],
-        },
-        "learning_rate": {"type": "number", "default": 2e-4, "min": 1e-6, "max": 1e-2},
-        "lr_scheduler": {"type": "choice", "default": "linear", "choices": list(SCHEDULERS)},
-        "warmup_ratio": {"type": "number", "default": 0.0, "min": 0.0, "max": 0.5},
-        "epochs": {
-            "type": "integer",
-            "default": min(2, limits.max_epochs),
-            "min": 1,
-            "max": limits.max_epochs,
-        },
-        "batch_size": {"type": "integer", "default": 8, "min": 1, "max": 64},
-        "gradient_accumulation": {"type": "integer", "default": 1, "min": 1, "max": 16},
-        "max_seq_length": {
-            "type": "integer",
-            "default": limits.max_seq_length,
-            "min": 16,
-            "max": limits.max_seq_length,
-        },
-        "seed": {"type": "integer", "default": 0, "min": 0, "max": 2**32 - 1},
-        "qlora": {"type": "boolean", "default": False},
-    }
+    return {key: spec.describe() for key, spec in hyperparameter_specs(limits).items()}
 
 
 def validate_hyperparameters(
     raw: Any, limits: HyperparameterLimits
 ) -> tuple[dict[str, Any], list[dict[str, str]]]:
-    """(every key with defaults filled in, errors naming each bad key). Values are returned as given."""
-    schema = hyperparameter_schema(limits)
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        return {}, [{"key": "hyperparameters", "message": "must be a JSON object"}]
-    errors = [
-        {"key": key, "message": "unknown hyperparameter; known: " + ", ".join(schema)}
-        for key in raw
-        if key not in schema
-    ]
-    values = {key: spec["default"] for key, spec in schema.items()}
-    for key, value in raw.items():
-        if key not in schema:
-            continue
-        problem = _hyperparameter_problem(value, schema[key])
-        if problem:
-            errors.append({"key": key, "message": problem})
-        else:
-            values[key] = float(value) if schema[key]["type"] == "number" else value
-    return values, errors
-
-
-def _hyperparameter_problem(value: Any, spec: dict[str, Any]) -> str | None:
-    kind = spec["type"]
-    if kind == "boolean":
-        return None if isinstance(value, bool) else "must be true or false"
-    if kind == "choice":
-        return None if value in spec["choices"] else "must be one of " + ", ".join(spec["choices"])
-    if kind == "modules":
-        if value == "all-linear":
-            return None
-        if (
-            isinstance(value, list)
-            and value
-            and all(isinstance(v, str) for v in value)
-            and set(value) <= set(LINEAR_MODULES)
-        ):
-            return None
-        return 'must be "all-linear" or a list of ' + ", ".join(LINEAR_MODULES)
-    numeric = isinstance(value, int | float) and not isinstance(value, bool)
-    if kind == "integer" and not (numeric and float(value).is_integer()):
-        return f"must be an integer from {spec['min']} to {spec['max']}"
-    if not numeric or not math.isfinite(value) or not spec["min"] <= value <= spec["max"]:
-        noun = "an integer" if kind == "integer" else "a number"
-        return f"must be {noun} from {spec['min']} to {spec['max']}"
-    return None
+    """(every key with defaults filled in, errors naming each bad key)."""
+    values, problems = hyperparameters.check(raw, hyperparameter_specs(limits))
+    return values, [{"key": key, "message": message} for key, message in problems]
 
 
 # --- eval sets (staff uploads) --------------------------------------------------------------------

@@ -12,7 +12,7 @@ from typing import Any
 
 from django import forms
 
-from vetting.datasets import LINEAR_MODULES
+from sandbox.engines.hyperparameters import LINEAR_MODULES
 from vetting.models import Submission
 
 ALL_LINEAR = "all-linear"

@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import math
 import random
-import re
 import sys
 import time
-from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sandbox.engines import hyperparameters
 from sandbox.engines.chat import (
     EncodedChat,
     describe_lengths,
@@ -54,10 +53,9 @@ if TYPE_CHECKING:
     from peft import PeftModel
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-MAX_RANK = 256
 MAX_GRAD_NORM = 1.0  # as transformers.Trainer, so that results compare
-SCHEDULERS = {"linear": "linear", "cosine": "cosine", "constant": "constant_with_warmup"}
-_MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+# The schema's scheduler names, as transformers calls them.
+HF_SCHEDULERS = {"linear": "linear", "cosine": "cosine", "constant": "constant_with_warmup"}
 
 
 # --- hyperparameters -----------------------------------------------------------------------------
@@ -65,100 +63,34 @@ _MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 @dataclass(frozen=True)
 class Hyperparameters:
-    rank: int = 16
-    alpha: float = 32.0
-    dropout: float = 0.05
-    target_modules: tuple[str, ...] | str = "all-linear"
-    learning_rate: float = 2e-4
-    lr_scheduler: str = "linear"
-    warmup_ratio: float = 0.0
-    epochs: int = 1
-    batch_size: int = 8
-    gradient_accumulation: int = 1
-    max_seq_length: int = 1024
-    seed: int = 0
-    qlora: bool = False
+    """Checked values (defaults and bounds: sandbox.engines.hyperparameters.ENGINE)."""
 
-
-def _integer(low: int, high: int) -> Callable[[Any], int]:
-    def check(value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise ValueError(f"must be an integer from {low} to {high}")
-        return value
-
-    return check
-
-
-def _number(low: float, high: float, *, low_open: bool = False, high_open: bool = False) -> Callable:
-    left, right = "(" if low_open else "[", ")" if high_open else "]"
-
-    def check(value: Any) -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise ValueError(f"must be a number in {left}{low}, {high}{right}")
-        too_low = value <= low if low_open else value < low
-        too_high = value >= high if high_open else value > high
-        if too_low or too_high:
-            raise ValueError(f"must be a number in {left}{low}, {high}{right}")
-        return float(value)
-
-    return check
-
-
-def _scheduler(value: Any) -> str:
-    if value not in SCHEDULERS:
-        raise ValueError("must be one of " + ", ".join(SCHEDULERS))
-    return value
-
-
-def _boolean(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError("must be true or false")
-    return value
-
-
-def _targets(value: Any) -> tuple[str, ...] | str:
-    if value == "all-linear":
-        return value
-    if not isinstance(value, list) or not value or len(value) > 32:
-        raise ValueError('must be "all-linear" or a list of 1 to 32 module names')
-    bad = [item for item in value if not isinstance(item, str) or not _MODULE_NAME.match(item)]
-    if bad:
-        raise ValueError(f"{bad[0]!r} is not a module name such as q_proj")
-    return tuple(dict.fromkeys(value))
-
-
-_CHECKS: dict[str, Callable[[Any], Any]] = {
-    "rank": _integer(1, MAX_RANK),
-    "alpha": _number(0, 4096, low_open=True),
-    "dropout": _number(0, 1, high_open=True),
-    "target_modules": _targets,
-    "learning_rate": _number(0, 1, low_open=True),
-    "lr_scheduler": _scheduler,
-    "warmup_ratio": _number(0, 1, high_open=True),
-    "epochs": _integer(1, 100),
-    "batch_size": _integer(1, 1024),
-    "gradient_accumulation": _integer(1, 1024),
-    "max_seq_length": _integer(16, 32768),
-    "seed": _integer(0, 2**32 - 1),
-    "qlora": _boolean,
-}
+    rank: int
+    alpha: float
+    dropout: float
+    target_modules: tuple[str, ...] | str
+    learning_rate: float
+    lr_scheduler: str
+    warmup_ratio: float
+    epochs: int
+    batch_size: int
+    gradient_accumulation: int
+    max_seq_length: int
+    seed: int
+    qlora: bool
 
 
 def parse_hyperparameters(raw: Any) -> Hyperparameters:
-    """Validate every key, naming each bad one; keys left out take the defaults above."""
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
+    """Validate every key against the engine's schema, naming each bad one; keys left out take the
+    defaults (sandbox.engines.hyperparameters, the one schema the platform narrows too)."""
+    values, problems = hyperparameters.check(raw, hyperparameters.ENGINE)
+    if problems and problems[0][0] == "hyperparameters" and not values:
         raise EngineError("hyperparameters: must be an object")
-    problems = [f"hyperparameters.{key}: unknown key" for key in raw if key not in _CHECKS]
-    values: dict[str, Any] = {}
-    for key, value in raw.items():
-        if key in _CHECKS:
-            try:
-                values[key] = _CHECKS[key](value)
-            except ValueError as exc:
-                problems.append(f"hyperparameters.{key}: {exc}")
-    raise_problems("invalid hyperparameters", problems)
+    raise_problems(
+        "invalid hyperparameters", [f"hyperparameters.{key}: {problem}" for key, problem in problems]
+    )
+    if isinstance(values["target_modules"], list):
+        values["target_modules"] = tuple(values["target_modules"])
     return Hyperparameters(**values)
 
 
@@ -343,7 +275,7 @@ def train_loop(
         trainable, lr=hp.learning_rate, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0
     )
     scheduler = get_scheduler(
-        SCHEDULERS[hp.lr_scheduler],
+        HF_SCHEDULERS[hp.lr_scheduler],
         optimizer,
         num_warmup_steps=math.ceil(hp.warmup_ratio * len(plan)),
         num_training_steps=len(plan),

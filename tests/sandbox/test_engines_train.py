@@ -139,7 +139,7 @@ def test_hyperparameters_are_validated_by_name():
             {"rank": 0, "alpha": True, "lr_scheduler": "exp", "epochs": 1.5, "target_modules": [], "foo": 1}
         )
     message = str(caught.value)
-    for key in ("rank", "alpha", "lr_scheduler", "epochs", "target_modules", "foo: unknown key"):
+    for key in ("rank", "alpha", "lr_scheduler", "epochs", "target_modules", "foo: unknown hyperparameter"):
         assert f"hyperparameters.{key}" in message
     assert parse_hyperparameters({"rank": 4, "target_modules": ["q_proj", "v_proj"]}).rank == 4
 

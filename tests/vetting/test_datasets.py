@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from sandbox.engines.train import parse_hyperparameters
 from tests.vetting.conftest import chat_line
 from vetting.challenges import BUILTIN
 from vetting.challenges.base import derive_rng
@@ -348,3 +349,15 @@ def test_hyperparameters_out_of_bounds_name_the_key(raw, key, fragment):
 def test_hyperparameters_must_be_an_object():
     _, errors = validate_hyperparameters([1, 2], LIMITS)
     assert errors == [{"key": "hyperparameters", "message": "must be a JSON object"}]
+
+
+def test_what_validation_accepts_the_training_engine_runs():
+    # One schema: a whole-number float is an integer on both sides (the engine once refused 2.0 that
+    # validation had accepted, failing the job after the attempt was used).
+    values, errors = validate_hyperparameters(
+        {"epochs": 2.0, "rank": 8.0, "target_modules": ["q_proj", "q_proj", "v_proj"]}, LIMITS
+    )
+    assert errors == [] and values["epochs"] == 2 and isinstance(values["epochs"], int)
+    checked = parse_hyperparameters(values)
+    assert (checked.epochs, checked.rank, checked.target_modules) == (2, 8, ("q_proj", "v_proj"))
+    assert checked.max_seq_length == LIMITS.max_seq_length
