@@ -23,12 +23,11 @@ from typing import Any
 
 from core import jsonsafe
 from sandbox.engines import hyperparameters
+from sandbox.engines.common import json_type, message_problems
 from sandbox.engines.hyperparameters import LINEAR_MODULES
 from vetting.challenges.base import Metric, PublishedPrompt, Split
 from vetting.text import NearDuplicateIndex, normalize_text, sketch, token_set
 
-ROLES = ("system", "user", "assistant")
-MESSAGE_KEYS = ("role", "content")
 MAX_LISTED_PER_CODE = 50
 
 TokenCounter = Callable[[list[dict[str, str]]], int]
@@ -129,7 +128,7 @@ def _lines(data: bytes | str, report: _Report) -> Iterator[tuple[int, Any]]:
 def _check_messages(number: int, record: Any, report: _Report) -> list[dict[str, str]] | None:
     """The messages of a well-formed record, or None after reporting every structural problem."""
     if not isinstance(record, dict):
-        report.error(number, "not_object", f"each line must be a JSON object, not {_json_type(record)}")
+        report.error(number, "not_object", f"each line must be a JSON object, not {json_type(record)}")
         return None
     ok = True
     if "messages" not in record:
@@ -145,35 +144,14 @@ def _check_messages(number: int, record: Any, report: _Report) -> list[dict[str,
         return None
     if not ok:
         return None
+    for code, problem in message_problems(messages):
+        report.error(number, code, problem)
+        ok = False
     for index, message in enumerate(messages, start=1):
-        where = f"message {index}"
-        if not isinstance(message, dict):
-            report.error(number, "not_object", f"{where} must be an object with 'role' and 'content'")
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, str) and not content.strip():
+            report.error(number, "empty_content", f"message {index}: content is empty")
             ok = False
-            continue
-        for key in MESSAGE_KEYS:
-            if key not in message:
-                report.error(number, "missing_key", f"{where}: missing key {key!r}")
-                ok = False
-        for key in message:
-            if key not in MESSAGE_KEYS:
-                report.error(number, "unknown_key", f"{where}: unknown key {key!r}")
-                ok = False
-        role = message.get("role")
-        if "role" in message and role not in ROLES:
-            shown = role if isinstance(role, str) and len(role) <= 20 else _json_type(role)
-            report.error(
-                number, "unknown_role", f"{where}: unknown role {shown!r}; use system, user or assistant"
-            )
-            ok = False
-        content = message.get("content")
-        if "content" in message:
-            if not isinstance(content, str):
-                report.error(number, "invalid_content", f"{where}: content must be a string")
-                ok = False
-            elif not content.strip():
-                report.error(number, "empty_content", f"{where}: content is empty")
-                ok = False
     if not ok:
         return None
     roles = [message["role"] for message in messages]
@@ -198,12 +176,6 @@ def _turn_order_problem(roles: list[str]) -> str | None:
     if roles[-1] != "assistant":
         return "the last message must be the assistant's"
     return None
-
-
-def _json_type(value: Any) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
-        type(value), "a number"
-    )
 
 
 def validate_dataset(
@@ -443,7 +415,7 @@ def parse_evalset(
     seen: dict[str, int] = {}
     for number, record in _lines(data, report):
         if not isinstance(record, dict):
-            report.error(number, "not_object", f"each line must be a JSON object, not {_json_type(record)}")
+            report.error(number, "not_object", f"each line must be a JSON object, not {json_type(record)}")
             continue
         missing = [key for key in EVALSET_KEYS if key not in record]
         unknown = [key for key in record if key not in EVALSET_KEYS]

@@ -206,21 +206,50 @@ def read_jsonl(path: Path, label: str) -> Iterator[tuple[int, Any]]:
                 raise EngineError(f"{label} line {number}: not valid JSON ({exc.msg})") from exc
 
 
-def check_messages(messages: Any, where: str) -> list[dict[str, str]]:
-    """Return the messages as plain {role, content} dicts or raise naming the line and the message."""
+MESSAGE_KEYS = ("role", "content")
+
+
+def json_type(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number"
+    )
+
+
+def message_problems(messages: Any) -> list[tuple[str, str]]:
+    """(code, problem) for each thing wrong with a chat's messages: a non-empty list of objects with a
+    `role` (system, user or assistant) and a string `content`, and nothing else. Messages count from 1.
+    The one chat-format check: the engines raise on it, dataset validation reports it line by line."""
     if not isinstance(messages, list) or not messages:
-        raise EngineError(f"{where}: 'messages' must be a non-empty list")
-    clean = []
-    for index, message in enumerate(messages):
+        return [("invalid_messages", "'messages' must be a non-empty list")]
+    problems = []
+    for index, message in enumerate(messages, start=1):
+        where = f"message {index}"
         if not isinstance(message, dict):
-            raise EngineError(f"{where}: message {index} must be an object")
-        role, content = message.get("role"), message.get("content")
-        if role not in ROLES:
-            raise EngineError(f"{where}: message {index} has role {role!r}; use system, user or assistant")
-        if not isinstance(content, str):
-            raise EngineError(f"{where}: message {index} content must be a string")
-        clean.append({"role": role, "content": content})
-    return clean
+            problems.append(("not_object", f"{where} must be an object with 'role' and 'content'"))
+            continue
+        problems += [
+            ("missing_key", f"{where}: missing key {key!r}") for key in MESSAGE_KEYS if key not in message
+        ]
+        problems += [
+            ("unknown_key", f"{where}: unknown key {key!r}") for key in message if key not in MESSAGE_KEYS
+        ]
+        role = message.get("role")
+        if "role" in message and role not in ROLES:
+            shown = role if isinstance(role, str) and len(role) <= 20 else json_type(role)
+            problems.append(
+                ("unknown_role", f"{where}: unknown role {shown!r}; use system, user or assistant")
+            )
+        if "content" in message and not isinstance(message["content"], str):
+            problems.append(("invalid_content", f"{where}: content must be a string"))
+    return problems
+
+
+def check_messages(messages: Any, where: str) -> list[dict[str, str]]:
+    """Return the messages as plain {role, content} dicts or raise naming the line and each problem."""
+    problems = message_problems(messages)
+    if problems:
+        raise EngineError(f"{where}: " + "; ".join(problem for _, problem in problems[:5]))
+    return [{"role": message["role"], "content": message["content"]} for message in messages]
 
 
 def raise_problems(title: str, problems: list[str]) -> None:

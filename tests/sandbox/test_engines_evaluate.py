@@ -229,7 +229,9 @@ def test_prompts_are_checked(tiny_model_dir, tmp_path):
     with pytest.raises(EngineError) as caught:
         run_evaluation(eval_spec(tiny_model_dir, path), tmp_path / "out")
     assert "prompts line 2: duplicate id 1" in str(caught.value)
-    assert "prompts line 3: message 0 has role 'robot'" in str(caught.value)
+    assert "prompts line 3: message 1: unknown role 'robot'; use system, user or assistant" in str(
+        caught.value
+    )
 
 
 def test_an_adapter_folder_with_a_pickle_is_refused(tiny_model_dir, adapter_dir, tmp_path):
