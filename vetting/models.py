@@ -291,8 +291,6 @@ class Submission(FSMModelMixin, TimeStampedModel):
     )
     # {"validate": {"status": "done", "detail": ""}, "train": {...}, ...}; see STEPS.
     steps = models.JSONField(default=dict, blank=True)
-    # Sandbox job ids by step, written by the pipeline.
-    job_ids = models.JSONField(default=dict, blank=True)
 
     # Final split (staff only); the engineer sees the verdict and band.
     base_score = models.FloatField(null=True, blank=True)
@@ -330,6 +328,11 @@ class Submission(FSMModelMixin, TimeStampedModel):
 
     def __str__(self) -> str:
         return f"Submission {self.pk} ({self.challenge.slug})"
+
+    @property
+    def job_ids(self) -> dict[str, int]:
+        """The sandbox jobs this submission ran or waits on, by role ("train", and the evaluations)."""
+        return {link.role: link.job_id for link in self.job_links.all()}
 
     @property
     def timeline_key(self) -> str:
@@ -479,3 +482,19 @@ class Badge(models.Model):
     @property
     def active(self) -> bool:
         return self.revoked_at is None
+
+
+class SubmissionJob(models.Model):
+    """A sandbox job a submission runs or waits on, in a role: "train", or one of the pipeline's
+    evaluations. A baseline evaluation serves every submission on its eval-set version, so one job may
+    have several submissions."""
+
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="job_links")
+    job = models.ForeignKey("sandbox.Job", on_delete=models.PROTECT, related_name="submission_links")
+    role = models.CharField(max_length=32)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["submission", "role"], name="one_job_per_role")]
+
+    def __str__(self) -> str:
+        return f"submission {self.submission_id} {self.role}: job {self.job_id}"

@@ -205,13 +205,14 @@ def _send_job_finished(job_id: int) -> None:
 
 def waiting_on(job_id: int) -> list[int]:
     """Active submissions that wait on this job (a baseline job may serve several)."""
-    return [
-        pk
-        for pk, job_ids in Submission.objects.filter(
-            state__in=(Submission.State.TRAINING, Submission.State.EVALUATING)
-        ).values_list("pk", "job_ids")
-        if job_id in (job_ids or {}).values()
-    ]
+    return list(
+        Submission.objects.filter(
+            state__in=(Submission.State.TRAINING, Submission.State.EVALUATING), job_links__job_id=job_id
+        )
+        .values_list("pk", flat=True)
+        .distinct()
+        .order_by("pk")
+    )
 
 
 def job_finished(*, job_id: int) -> list[int]:
@@ -572,15 +573,12 @@ def _cost(submission: Submission) -> dict[str, Any]:
 
 
 def _after_evaluation(submission: Submission) -> str:
-    keys = [key for key in EVALUATE_KEYS if key in submission.job_ids]
-    jobs = Job.objects.in_bulk([submission.job_ids[key] for key in keys])
+    job_ids = submission.job_ids
+    keys = [key for key in EVALUATE_KEYS if key in job_ids]
+    jobs = Job.objects.in_bulk([job_ids[key] for key in keys])
     if len(jobs) != len(keys) or TUNED_TASK not in keys or TUNED_GENERAL not in keys:
         return _error(submission, "evaluate", "An evaluation job is missing.")
-    failed = [
-        jobs[submission.job_ids[key]]
-        for key in keys
-        if jobs[submission.job_ids[key]].state in FAILED_JOB_STATES
-    ]
+    failed = [jobs[job_ids[key]] for key in keys if jobs[job_ids[key]].state in FAILED_JOB_STATES]
     if failed:
         reasons = sorted({job.get_failure_reason_display() or job.state for job in failed})
         logger.warning(
@@ -589,7 +587,7 @@ def _after_evaluation(submission: Submission) -> str:
         # The engineer's adapter is on trial only in the fine-tuned jobs: when one of those crashed,
         # stalled or ran out of memory, the adapter did it and the attempt is used. A baseline job's
         # failure, or an infrastructure one, is the platform's.
-        tuned_ids = {submission.job_ids[key] for key in (TUNED_TASK, TUNED_GENERAL)}
+        tuned_ids = {job_ids[key] for key in (TUNED_TASK, TUNED_GENERAL)}
         platform_fault = any(
             job.pk not in tuned_ids or job.failure_reason in PLATFORM_JOB_FAILURES for job in failed
         )
@@ -607,7 +605,7 @@ def _after_evaluation(submission: Submission) -> str:
 
     generations: dict[str, list[dict[str, Any]]] = {}
     for key in keys:
-        generations.update(read_generations(jobs[submission.job_ids[key]]))
+        generations.update(read_generations(jobs[job_ids[key]]))
     try:
         # A savepoint: a refused result leaves the submission as it was, to be errored below.
         with transaction.atomic():

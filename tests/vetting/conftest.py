@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from sandbox.models import Job
 from vetting.challenges import BUILTIN, GENERAL_METRIC
 from vetting.challenges.base import derive_rng
 from vetting.models import Challenge, EvalSetVersion, Submission
@@ -114,8 +115,8 @@ def evaluated_submission(challenge: Challenge, engineer) -> Submission:
         hyperparameters={"rank": 8, "epochs": 2},
     )
     assert submission.state == Submission.State.QUEUED, submission.validation_report["errors"]
-    submission_start_training(submission_id=submission.pk, job_id=101)
-    return submission_start_evaluation(submission_id=submission.pk, job_ids={"evaluate": 102})
+    submission_start_training(submission_id=submission.pk, job_id=sandbox_job("train").pk)
+    return submission_start_evaluation(submission_id=submission.pk, job_ids={"evaluate": sandbox_job().pk})
 
 
 GOOD_COST = {
@@ -147,3 +148,10 @@ def scored(challenge, engineer, *, general_after: float = 1.0) -> Submission:
     )
     submission.refresh_from_db()
     return submission
+
+
+def sandbox_job(kind: str = "evaluate", owner=None) -> Job:
+    """A job row for a submission to link to, where no engine needs to run."""
+    return Job.objects.create(
+        kind=kind, owner=owner, spec={}, wall_seconds=600, memory_mb=1024, output_mb=64, max_attempts=1
+    )

@@ -17,7 +17,14 @@ from core.errors import (
 from core.models import TransitionLog
 from marketplace.selectors import engineer_get
 from tests.factories import ClientFactory, EngineerFactory, StaffFactory
-from tests.vetting.conftest import GOOD_COST, evaluated_submission, fraction, generations, task_dataset
+from tests.vetting.conftest import (
+    GOOD_COST,
+    evaluated_submission,
+    fraction,
+    generations,
+    sandbox_job,
+    task_dataset,
+)
 from vetting import services
 from vetting.challenges import Split
 from vetting.models import AttemptGrant, Badge, Challenge, EvalBaseline, EvalSetVersion, Submission
@@ -267,8 +274,12 @@ def test_copied_hidden_items_are_left_out_of_the_score_and_staff_see_both_figure
         kind="dataset",
         dataset=with_inputs(ticket, task_dataset(ticket, 30).decode().splitlines(), copied),
     )
-    services.submissions.submission_start_training(submission_id=submission.pk, job_id=101)
-    services.submissions.submission_start_evaluation(submission_id=submission.pk, job_ids={"evaluate": 102})
+    services.submissions.submission_start_training(
+        submission_id=submission.pk, job_id=sandbox_job("train").pk
+    )
+    services.submissions.submission_start_evaluation(
+        submission_id=submission.pk, job_ids={"evaluate": sandbox_job().pk}
+    )
     # The fine-tuned model answers only the three copied items right.
     copied_keys = set(eval_set.items.filter(input__in=copied).values_list("key", flat=True))
     task = generations(eval_set)
@@ -554,10 +565,11 @@ def test_staff_reference_runs_get_a_verdict_but_no_badge(ticket):
 
 
 def test_an_errored_step_is_recorded(ticket, engineer_user):
+    train = sandbox_job("train")
     submission = services.submissions.submission_start_training(
-        submission_id=submit(ticket, engineer_user).pk, job_id=7
+        submission_id=submit(ticket, engineer_user).pk, job_id=train.pk
     )
-    assert submission.job_ids == {"train": 7} and submission.steps["train"]["status"] == "running"
+    assert submission.job_ids == {"train": train.pk} and submission.steps["train"]["status"] == "running"
     submission = services.submissions.submission_error(
         submission_id=submission.pk, step="train", message="CUDA out of memory.", platform_fault=False
     )
@@ -576,8 +588,12 @@ def test_an_adapter_submission_skips_training(ticket, engineer_user, settings, t
     assert submission.validation_report["stats"]["lora_rank"] == 4
     assert submission.steps["train"]["status"] == "skipped"
     with pytest.raises(InvalidTransitionError):
-        services.submissions.submission_start_training(submission_id=submission.pk, job_id=1)
-    services.submissions.submission_start_evaluation(submission_id=submission.pk, job_ids={"evaluate": 1})
+        services.submissions.submission_start_training(
+            submission_id=submission.pk, job_id=sandbox_job("train").pk
+        )
+    services.submissions.submission_start_evaluation(
+        submission_id=submission.pk, job_ids={"evaluate": sandbox_job().pk}
+    )
     submission = services.results.submission_record_results(
         submission_id=submission.pk,
         generations=all_generations(submission.eval_set),

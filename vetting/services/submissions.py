@@ -38,6 +38,7 @@ from vetting.datasets import (
 from vetting.models import (
     Challenge,
     Submission,
+    SubmissionJob,
 )
 from vetting.selectors import attempt_status, grants_with_left
 from vetting.services.attempts import attempt_limit_error
@@ -388,23 +389,28 @@ def submission_locked(submission_id: int) -> Submission:
     return submission
 
 
+def _link_jobs(submission: Submission, jobs: Mapping[str, int]) -> None:
+    for role, job_id in jobs.items():
+        SubmissionJob.objects.update_or_create(submission=submission, role=role, defaults={"job_id": job_id})
+
+
 @transaction.atomic
 def submission_start_training(*, submission_id: int, job_id: int) -> Submission:
     submission = submission_locked(submission_id)
-    submission.job_ids = {**submission.job_ids, "train": job_id}
     transition_apply(
         instance=submission, transition="start_training", actor=None, timeline_key=submission.timeline_key
     )
+    _link_jobs(submission, {"train": job_id})
     return submission
 
 
 @transaction.atomic
 def submission_start_evaluation(*, submission_id: int, job_ids: Mapping[str, int]) -> Submission:
     submission = submission_locked(submission_id)
-    submission.job_ids = {**submission.job_ids, **job_ids}
     transition_apply(
         instance=submission, transition="start_evaluation", actor=None, timeline_key=submission.timeline_key
     )
+    _link_jobs(submission, job_ids)
     return submission
 
 
