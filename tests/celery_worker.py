@@ -1,4 +1,5 @@
-"""A real Celery worker for end-to-end tests: its own process group, the test database, the real broker."""
+"""Real Celery workers for end-to-end tests: each in its own process group, on the test database and the
+real broker, started by the one fixture `start_celery_worker`."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -102,3 +106,95 @@ class Worker:
             except subprocess.TimeoutExpired:
                 self.kill()
         self._log.close()
+
+
+def _reset_producer_pool() -> None:
+    """Drop the test process's broker connections: they were made with the options of the moment."""
+    from kombu import pools
+
+    from config.celery import app as celery_app
+
+    pools.reset()
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+
+
+def _settings_module(folder: Path, name: str, overrides: dict[str, Any]) -> str:
+    from django.db import connection
+
+    lines = [
+        "from config.settings_test import *  # noqa",
+        "CELERY_TASK_ALWAYS_EAGER = False",
+        f"DATABASES['default']['NAME'] = {connection.settings_dict['NAME']!r}",
+    ]
+    lines += [f"{key} = {value!r}" for key, value in overrides.items()]
+    (folder / f"{name}.py").write_text("\n".join(lines) + "\n")
+    return name
+
+
+@pytest.fixture
+def start_celery_worker(tmp_path: Path) -> Iterator[Callable[..., Worker]]:
+    """The one way a test starts real Celery workers:
+    `start_celery_worker("gpu,default", settings={...}, beat=False, pythonpath=[...])`.
+
+    Each worker runs the test settings with the test's database and the given overrides. The test
+    process stops running tasks eagerly, so every task goes through the broker; with the file-system
+    broker the test and its workers get a broker folder of their own (so other tests' workers never take
+    or purge these tasks); a Redis broker is per test process already (config.settings_test). The first
+    worker purges the queues it serves."""
+    from django.conf import settings as django_settings
+
+    from config.celery import app as celery_app
+
+    eager = celery_app.conf.task_always_eager
+    transport = dict(celery_app.conf.broker_transport_options or {})
+    filesystem = django_settings.CELERY_BROKER_URL.startswith("filesystem")
+    isolated: dict[str, Any] = {}
+    if filesystem:
+        broker = tmp_path / "broker"
+        for folder in ("queue", "processed", "control"):
+            (broker / folder).mkdir(parents=True)
+        isolated = {
+            **transport,
+            "data_folder_in": str(broker / "queue"),
+            "data_folder_out": str(broker / "queue"),
+            "processed_folder": str(broker / "processed"),
+            "control_folder": str(broker / "control"),
+        }
+        celery_app.conf.broker_transport_options = isolated
+        _reset_producer_pool()
+    celery_app.conf.task_always_eager = False
+    workers: list[Worker] = []
+
+    def start(
+        queues: str,
+        *,
+        settings: dict[str, Any] | None = None,
+        beat: bool = False,
+        pythonpath: Sequence[Path] = (),
+    ) -> Worker:
+        number = len(workers)
+        overrides = {
+            **({"CELERY_BROKER_TRANSPORT_OPTIONS": isolated} if filesystem else {}),
+            **(settings or {}),
+        }
+        worker = Worker(
+            queues=queues,
+            settings_module=_settings_module(tmp_path, f"celery_worker_settings_{number}", overrides),
+            pythonpath=os.pathsep.join([str(tmp_path), *map(str, pythonpath), str(PROJECT_DIR)]),
+            log_path=tmp_path / f"worker-{number}.log",
+            purge=not workers,
+            beat=beat,
+        )
+        workers.append(worker)
+        return worker
+
+    try:
+        yield start
+    finally:
+        for worker in workers:
+            worker.stop()
+        celery_app.conf.task_always_eager = eager
+        if filesystem:
+            celery_app.conf.broker_transport_options = transport
+            _reset_producer_pool()

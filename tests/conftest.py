@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import connection
 
 from tests.browser import browser  # noqa: F401 - the session browser fixture, for any test
+from tests.celery_worker import start_celery_worker  # noqa: F401 - the one worker fixture, for any test
 from tests.tools import require
 
 

@@ -1,61 +1,33 @@
 """The marketplace's background work through a real Celery worker and beat, on the real broker."""
 
-import os
-import textwrap
 import time
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
-from config.celery import app as celery_app
 from marketplace.models import Milestone, Notification
 from marketplace.services import engagements as engagement_services
 from marketplace.tasks import notification_send_email
-from tests.celery_worker import PROJECT_DIR, Worker, wait_for
+from tests.celery_worker import wait_for
 from tests.factories import milestone_in_state
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def worker(tmp_path):
+def worker(tmp_path, start_celery_worker):
     """A default-queue worker with embedded beat sweeping every second, e-mailing into files."""
     mail_dir = tmp_path / "mail"
     mail_dir.mkdir()
-    (tmp_path / "marketplace_worker_settings.py").write_text(
-        textwrap.dedent(
-            f"""
-            from config.settings_test import *  # noqa
-            CELERY_TASK_ALWAYS_EAGER = False
-            DATABASES["default"]["NAME"] = {connection.settings_dict["NAME"]!r}
-            EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
-            EMAIL_FILE_PATH = {str(mail_dir)!r}
-            CELERY_BEAT_SCHEDULE = {{
-                "milestones-auto-approve": {{
-                    "task": "marketplace.tasks.milestones_auto_approve",
-                    "schedule": 1.0,
-                }},
-            }}
-            """
-        )
-    )
-    eager = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = False
-    process = Worker(
-        queues="default",
-        settings_module="marketplace_worker_settings",
-        pythonpath=os.pathsep.join([str(tmp_path), str(PROJECT_DIR)]),
-        log_path=tmp_path / "worker.log",
-        purge=True,
-        beat=True,
-    )
-    try:
-        yield process, mail_dir
-    finally:
-        celery_app.conf.task_always_eager = eager
-        process.stop()
+    settings = {
+        "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+        "EMAIL_FILE_PATH": str(mail_dir),
+        "CELERY_BEAT_SCHEDULE": {
+            "milestones-auto-approve": {"task": "marketplace.tasks.milestones_auto_approve", "schedule": 1.0}
+        },
+    }
+    return start_celery_worker("default", settings=settings, beat=True), mail_dir
 
 
 def _mail(mail_dir) -> str:

@@ -7,16 +7,13 @@ every limit. It lives in a temporary package that the sandbox binds like the pro
 
 from __future__ import annotations
 
-import os
 import sys
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from django.db import connection
 
-from config.celery import app as celery_app
 from sandbox.models import Job
 from tests.celery_worker import Worker
 from tests.sandbox.engine_fixtures import adapter_dir, colour_dataset, tiny_model_dir, trained  # noqa: F401 - fixtures
@@ -146,44 +143,18 @@ def job_state(job_id: int) -> Job:
 
 @pytest.fixture
 def start_worker(
-    transactional_db, tmp_path, sandbox_settings, fake_engine_path
-) -> Iterator[Callable[..., Worker]]:
+    transactional_db, sandbox_settings, fake_engine_path, start_celery_worker
+) -> Callable[..., Worker]:
     """Start real gpu workers: `start_worker()` runs the stand-in engine, `start_worker(engines=None)`
-    the project's engines. The test process stops running tasks eagerly, so jobs go through the broker.
-    """
-    eager = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = False
-    workers: list[Worker] = []
+    the project's engines (start_celery_worker: jobs go through the broker)."""
 
     def start(*, engines: dict[str, str] | None = FAKE_ENGINES) -> Worker:
-        module = f"sandbox_worker_settings_{len(workers)}"
-        (tmp_path / f"{module}.py").write_text(
-            textwrap.dedent(
-                f"""
-                from config.settings_test import *  # noqa
-                CELERY_TASK_ALWAYS_EAGER = False
-                DATABASES["default"]["NAME"] = {connection.settings_dict["NAME"]!r}
-                SANDBOX_ROOT = {str(sandbox_settings.SANDBOX_ROOT)!r}
-                SANDBOX_HEARTBEAT_SECONDS = 1
-                SANDBOX_STALE_SECONDS = 3
-                """
-            )
-            + (f"SANDBOX_ENGINES = {engines!r}\n" if engines else "")
-        )
-        pythonpath = os.pathsep.join([str(tmp_path), str(PROJECT_DIR), str(fake_engine_path)])
-        worker = Worker(
-            queues="gpu",
-            settings_module=module,
-            pythonpath=pythonpath,
-            log_path=tmp_path / f"worker-{len(workers)}.log",
-            purge=not workers,
-        )
-        workers.append(worker)
-        return worker
+        overrides = {
+            "SANDBOX_ROOT": str(sandbox_settings.SANDBOX_ROOT),
+            "SANDBOX_HEARTBEAT_SECONDS": 1,
+            "SANDBOX_STALE_SECONDS": 3,
+            **({"SANDBOX_ENGINES": engines} if engines else {}),
+        }
+        return start_celery_worker("gpu", settings=overrides, pythonpath=[fake_engine_path])
 
-    try:
-        yield start
-    finally:
-        celery_app.conf.task_always_eager = eager
-        for worker in workers:
-            worker.stop()
+    return start

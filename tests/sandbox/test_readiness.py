@@ -3,15 +3,10 @@ reaches the broker, and a gpu worker that cannot sandbox says so when it starts.
 
 from __future__ import annotations
 
-import os
-import textwrap
-from pathlib import Path
-
 import pytest
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
-from tests.celery_worker import Worker
 from tests.conftest import BWRAP_REFUSAL as REFUSAL
 
 
@@ -66,28 +61,15 @@ def test_a_broker_that_does_not_answer_is_an_error(settings):
 
 
 @pytest.mark.e2e
-def test_a_gpu_worker_that_cannot_sandbox_says_so_when_it_starts(tmp_path, failing_bwrap):
-    broker = tmp_path / "broker"
-    (tmp_path / "readiness_worker_settings.py").write_text(
-        textwrap.dedent(
-            f"""
-            from config.settings_test import *  # noqa
-            CELERY_TASK_ALWAYS_EAGER = False
-            CELERY_BROKER_URL = "filesystem://"
-            CELERY_BROKER_TRANSPORT_OPTIONS = {{
-                "data_folder_in": {str(broker)!r}, "data_folder_out": {str(broker)!r},
-                "control_folder": {str(broker)!r},
-            }}
-            """
-        )
-    )
+def test_a_gpu_worker_that_cannot_sandbox_says_so_when_it_starts(
+    tmp_path, failing_bwrap, start_celery_worker
+):
+    # A broker of its own, whatever the suite's: the worker only has to start and say why it is not ready.
+    broker = tmp_path / "readiness-broker"
     broker.mkdir()
-    worker = Worker(
-        queues="gpu",
-        settings_module="readiness_worker_settings",
-        pythonpath=os.pathsep.join([str(tmp_path), str(Path(__file__).resolve().parents[2])]),
-        log_path=tmp_path / "worker.log",
-        purge=False,
+    folders = {"data_folder_in": str(broker), "data_folder_out": str(broker), "control_folder": str(broker)}
+    worker = start_celery_worker(
+        "gpu", settings={"CELERY_BROKER_URL": "filesystem://", "CELERY_BROKER_TRANSPORT_OPTIONS": folders}
     )
     worker.stop()
     log = worker.log_path.read_text()

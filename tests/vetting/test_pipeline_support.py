@@ -8,16 +8,12 @@ Import the fixtures by name into a test module.
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings
-from django.db import connection
 
-from config.celery import app as celery_app
 from tests.celery_worker import Worker, wait_for
 from tests.vetting.conftest import TEST_SEED
 from vetting.models import Challenge, Submission
@@ -70,50 +66,10 @@ def tiny_ticket(db, pipeline_settings) -> Challenge:
     return make_tiny_challenge()
 
 
-def worker_settings_module(folder: Path, name: str, overrides: dict[str, Any]) -> str:
-    lines = [
-        "from config.settings_test import *  # noqa",
-        "CELERY_TASK_ALWAYS_EAGER = False",
-        f"DATABASES['default']['NAME'] = {connection.settings_dict['NAME']!r}",
-    ]
-    lines += [f"{key} = {value!r}" for key, value in overrides.items()]
-    (folder / f"{name}.py").write_text("\n".join(lines) + "\n")
-    return name
-
-
-def _reset_producer_pool() -> None:
-    """Drop the test process's broker connections: they were made with the options of the moment."""
-    from kombu import pools
-
-    pools.reset()
-    celery_app._pool = None
-    celery_app.amqp._producer_pool = None
-
-
 @pytest.fixture
-def start_pipeline_worker(transactional_db, tmp_path, pipeline_settings) -> Iterator[Callable[..., Worker]]:
-    """`start_pipeline_worker(**settings)` starts a real worker on queues gpu and default; the test
-    process stops running tasks eagerly, so every step goes through the broker."""
-    eager = celery_app.conf.task_always_eager
-    transport = dict(celery_app.conf.broker_transport_options or {})
-    filesystem = settings.CELERY_BROKER_URL.startswith("filesystem")
-    isolated: dict[str, Any] = {}
-    if filesystem:
-        # A broker folder of its own: other workers on this host never take (or purge) these tasks.
-        broker = tmp_path / "broker"
-        for folder in ("queue", "processed", "control"):
-            (broker / folder).mkdir(parents=True)
-        isolated = {
-            **transport,
-            "data_folder_in": str(broker / "queue"),
-            "data_folder_out": str(broker / "queue"),
-            "processed_folder": str(broker / "processed"),
-            "control_folder": str(broker / "control"),
-        }
-        celery_app.conf.broker_transport_options = isolated
-        _reset_producer_pool()
-    celery_app.conf.task_always_eager = False
-    workers: list[Worker] = []
+def start_pipeline_worker(transactional_db, pipeline_settings, start_celery_worker) -> Callable[..., Worker]:
+    """`start_pipeline_worker(**settings)` starts a real worker on queues gpu and default with the
+    pipeline's test settings (start_celery_worker: every step goes through the broker)."""
 
     def start(**extra: Any) -> Worker:
         overrides = {
@@ -124,29 +80,11 @@ def start_pipeline_worker(transactional_db, tmp_path, pipeline_settings) -> Iter
             "VETTING_SECRET_SEED": TEST_SEED,
             "VETTING_BOOTSTRAP_RESAMPLES": pipeline_settings.VETTING_BOOTSTRAP_RESAMPLES,
             "VETTING_EVAL_BATCH_SIZE": pipeline_settings.VETTING_EVAL_BATCH_SIZE,
-            **({"CELERY_BROKER_TRANSPORT_OPTIONS": isolated} if filesystem else {}),
             **extra,
         }
-        module = worker_settings_module(tmp_path, f"vetting_worker_settings_{len(workers)}", overrides)
-        worker = Worker(
-            queues="gpu,default",
-            settings_module=module,
-            pythonpath=os.pathsep.join([str(tmp_path), str(PROJECT_DIR)]),
-            log_path=tmp_path / f"vetting-worker-{len(workers)}.log",
-            purge=not workers,
-        )
-        workers.append(worker)
-        return worker
+        return start_celery_worker("gpu,default", settings=overrides)
 
-    try:
-        yield start
-    finally:
-        for worker in workers:
-            worker.stop()
-        celery_app.conf.task_always_eager = eager
-        if filesystem:
-            celery_app.conf.broker_transport_options = transport
-            _reset_producer_pool()
+    return start
 
 
 def finished_submission(
