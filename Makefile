@@ -32,8 +32,10 @@ run: models
 	$(BIN)/python manage.py check --fail-level WARNING
 	$(BIN)/honcho -f Procfile start
 
+# In parallel, one test process per CPU (each with its own database, sandbox root and broker database;
+# config/settings_test.py); PYTEST_ARGS="-n 0" runs serially.
 test: models
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n auto --dist loadgroup $(PYTEST_ARGS)
 
 # The calibrated pass marks against the reference datasets on the real model (~40 min on 2 cores).
 test-references: models

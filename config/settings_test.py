@@ -1,7 +1,10 @@
 """Test overrides on top of the one settings module."""
 
+import os
+from urllib.parse import urlsplit, urlunsplit
+
 from .settings import *  # noqa: F403
-from .settings import CELERY_BEAT_SCHEDULE
+from .settings import CELERY_BEAT_SCHEDULE, CELERY_BROKER_URL
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
@@ -13,3 +16,16 @@ AXES_FAILURE_LIMIT = 3
 # Static files come from the finders in tests; there is no collected STATIC_ROOT to serve.
 STATIC_ROOT = None
 WHITENOISE_USE_FINDERS = True
+
+# Parallel runs (pytest-xdist, `make test`): each test process has its own sandbox root and, with a Redis
+# broker, its own Redis database (gw0 -> 8, gw1 -> 9, ...); pytest-django gives each its own test
+# database (PostgreSQL) or SQLite file. Workers a test starts inherit PYTEST_XDIST_WORKER, so they agree.
+_XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _XDIST_WORKER:
+    SANDBOX_ROOT = VAR_DIR / f"test-sandbox-{_XDIST_WORKER}"  # noqa: F405
+    if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+        _parts = urlsplit(CELERY_BROKER_URL)
+        _database = 8 + int(_XDIST_WORKER.removeprefix("gw"))
+        CELERY_BROKER_URL = urlunsplit(_parts._replace(path=f"/{_database}"))
+        # Celery reads the environment variable before the setting: both must say the same.
+        os.environ["CELERY_BROKER_URL"] = CELERY_BROKER_URL

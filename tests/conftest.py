@@ -34,7 +34,10 @@ def pytest_runtest_setup(item):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tests that need row locks run on PostgreSQL only; on SQLite they are skipped, saying why."""
+    """The longest tests first (real-model runs, then end-to-end ones), so that parallel test processes
+    do not end the run waiting on one of them; tests that need row locks run on PostgreSQL only (on
+    SQLite they are skipped, saying why)."""
+    items.sort(key=lambda item: 0 if "slow" in item.keywords else 1 if "e2e" in item.keywords else 2)
     if settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
         return
     skip = pytest.mark.skip(reason="needs PostgreSQL row locks: set DATABASE_URL=postgres://...")

@@ -291,5 +291,6 @@ def test_staff_read_the_reference_runs_on_the_eval_set_version(client, ticket):
     careful = record["runs"]["careful-0"]["scores"]
     assert "<td>careful-0</td><td>{:.3f}</td>".format(careful["fine_tuned"]) in text
     assert "<td>mislabelled-0</td>" in text and "Under the proposal" in text
-    assert "Proposed pass mark {} (was 0.8)".format(record["proposal"]["proposed"]["pass_threshold"]) in text
+    proposed = record["proposal"]["proposed"]["pass_threshold"]
+    assert f"Proposed pass mark {proposed} (was {ticket.pass_threshold})" in text
     assert 'name="calibration"' not in text  # recorded by vetting_calibrate, not edited by hand
