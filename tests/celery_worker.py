@@ -18,6 +18,15 @@ import pytest
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
+def _die_with_parent() -> None:
+    import ctypes
+
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+PR_SET_PDEATHSIG = 1
+
+
 def wait_for(predicate: Callable[[], object], *, timeout: float, what: str, interval: float = 0.2):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -76,6 +85,9 @@ class Worker:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            # If the test process dies (a timeout, a kill), the worker goes too: a worker left behind
+            # would hold the test database open and take the next run's tasks.
+            preexec_fn=_die_with_parent,
         )
         wait_for(self._ready, timeout=60, what=f"the Celery worker to start (log: {log_path})")
 
