@@ -44,10 +44,10 @@ def verified_skills() -> VerifiedSkills:
     return _source
 
 
-def active_badges_prefetch(
-    lookup: str = f"user__{USER_BADGES}", queryset: QuerySet | None = None
-) -> Prefetch:
-    """Prefetch an engineer's active badges onto `user.active_badges`."""
+def active_badges_prefetch(queryset: QuerySet | None = None) -> Prefetch:
+    """Prefetch an engineer profile's user's active badges (or `queryset`) onto `user.active_badges`."""
     return Prefetch(
-        lookup, queryset=verified_skills().active() if queryset is None else queryset, to_attr=ACTIVE_BADGES
+        f"user__{USER_BADGES}",
+        queryset=verified_skills().active() if queryset is None else queryset,
+        to_attr=ACTIVE_BADGES,
     )
