@@ -43,14 +43,13 @@ def fetch(selector: Callable, **kwargs) -> Any:
         raise PermissionDenied(exc.message) from exc
 
 
-def apply_service_errors(form: forms.Form, error: ValidationError, *, rename: dict | None = None) -> None:
+def apply_service_errors(form: forms.Form, error: ValidationError) -> None:
     """Put a service's ValidationError details next to the fields they name (an entry of a list field,
     `links[2]`, goes next to `links`); what names no field goes on top of the form."""
-    rename = rename or {}
     details = error.details if isinstance(error.details, dict) else {}
     placed = False
     for key, messages_ in details.items():
-        field = rename.get(key, key)
+        field = key
         entry = _ENTRY.match(field)
         if field not in form.fields and entry:
             field = entry["field"]
