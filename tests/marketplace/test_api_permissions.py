@@ -6,12 +6,8 @@ not act on it (staff, an invited engineer on the client's request) get 403; staf
 transition allows staff. Each cell is its own test on fresh objects built through services.
 """
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.urls import resolve
 from rest_framework.test import APIClient
 
 from marketplace.api.urls import urlpatterns as api_urlpatterns
@@ -19,6 +15,7 @@ from marketplace.models import Milestone
 from marketplace.services import engagements as engagement_services
 from marketplace.services import notifications as notification_services
 from marketplace.services import requests as request_services
+from tests.api_matrix import Call, answer, assert_status, cells, routes_and_methods, rows
 from tests.factories import (
     PASSWORD,
     ClientFactory,
@@ -33,19 +30,7 @@ from tests.factories import (
 
 pytestmark = pytest.mark.django_db
 
-ROLES = ("anonymous", "client", "other_client", "engineer", "other_engineer", "staff")
 S = Milestone.State
-
-
-@dataclass
-class Call:
-    method: str
-    url: str
-    client: object  # the owning client
-    engineer: object  # the engineer taking part
-    data: dict | Callable | None = None
-    format: str = "json"
-    extra: dict = field(default_factory=dict)
 
 
 def _parties():
@@ -422,53 +407,17 @@ MATRIX = [
     ("api-notification-mark-read", "post", notification_mark_read, (401, 200, 200, 200, 200, 200)),
 ]
 
-CELLS = [
-    pytest.param(route, method, setup, role, expected[index], id=f"{route[4:]}-{method}-{role}")
-    for route, method, setup, expected in MATRIX
-    for index, role in enumerate(ROLES)
-]
-
-
-def _actor(call: Call, role: str):
-    return {
-        "anonymous": lambda: None,
-        "client": lambda: call.client,
-        "other_client": ClientFactory,
-        "engineer": lambda: call.engineer,
-        "other_engineer": EngineerFactory,
-        "staff": StaffFactory,
-    }[role]()
+CELLS = cells(MATRIX, prefix="api-")
 
 
 @pytest.mark.parametrize(("route", "method", "setup", "role", "expected"), CELLS)
 def test_permission_matrix(route, method, setup, role, expected):
-    call = setup()
-    assert (resolve(call.url).url_name, call.method) == (route, method)
-    actor = _actor(call, role)
-    api = APIClient()
-    if actor is not None:
-        api.force_authenticate(actor)
-    data = call.data(actor) if callable(call.data) else call.data
-    response = getattr(api, call.method)(call.url, data, format=call.format)
-    assert response.status_code == expected, getattr(response, "data", response)
-    if expected >= 400:
-        assert set(response.json()["error"]) == {"code", "message", "details"}
-    if expected == 401:
-        assert response["WWW-Authenticate"] == "Token"
+    assert_status(answer(setup(), route=route, method=method, role=role), expected)
 
 
 def test_matrix_covers_every_api_route_and_method():
     """A new endpoint, or a new method on one, without its row in the matrix fails here."""
-    answered = set()
-    for pattern in api_urlpatterns:
-        view = pattern.callback
-        if hasattr(view, "actions"):  # A viewset route: {method: action}.
-            methods = set(view.actions) - {"head"}
-        else:
-            methods = {m for m in view.view_class.http_method_names if m not in ("head", "options")}
-            methods &= {m for m in methods if hasattr(view.view_class, m)}
-        answered |= {(pattern.name, method) for method in methods}
-    assert answered == {(route, method) for route, method, _, _ in MATRIX}
+    assert routes_and_methods(api_urlpatterns) == rows(MATRIX)
 
 
 @pytest.mark.parametrize(

@@ -20,12 +20,11 @@ from payments.api.urls import urlpatterns as payments_api_urlpatterns
 from payments.models import CancellationRequest, Payout
 from payments.services.payouts import payout_approve
 from payments.services.refunds import cancellation_request
-from tests.factories import ClientFactory, EngineerFactory, StaffFactory, engagement
+from tests.api_matrix import Call, answer, assert_status, cells, routes_and_methods, rows
+from tests.factories import EngineerFactory, StaffFactory, engagement
 from tests.payments.conftest import onboard, pay, transfers_at_stripe, work_and_approve
 
 pytestmark = pytest.mark.django_db
-
-ROLES = ("anonymous", "client", "other_client", "engineer", "other_engineer", "staff")
 
 
 @pytest.fixture(autouse=True)
@@ -35,15 +34,6 @@ def payments_api(settings):
         resolve("/api/v1/payments/account/")
     except Resolver404:
         settings.ROOT_URLCONF = "tests.payments.api_urlconf"
-
-
-@dataclass
-class Call:
-    method: str
-    url: str
-    client: object
-    engineer: object
-    data: dict | None = None
 
 
 @dataclass
@@ -182,22 +172,7 @@ MATRIX = [
     ("api-payments-ledger", "get", ledger, (401, 403, 403, 403, 403, 200)),
 ]
 
-CELLS = [
-    pytest.param(route, method, setup, role, expected[index], id=f"{route[13:]}-{method}-{role}")
-    for route, method, setup, expected in MATRIX
-    for index, role in enumerate(ROLES)
-]
-
-
-def _actor(call: Call, role: str):
-    return {
-        "anonymous": lambda: None,
-        "client": lambda: call.client,
-        "other_client": ClientFactory,
-        "engineer": lambda: call.engineer,
-        "other_engineer": EngineerFactory,
-        "staff": StaffFactory,
-    }[role]()
+CELLS = cells(MATRIX, prefix="api-payments-")
 
 
 @pytest.mark.parametrize(("route", "method", "setup", "role", "expected"), CELLS)
@@ -205,29 +180,15 @@ def test_permission_matrix(
     route, method, setup, role, expected, webhooks, settings, django_capture_on_commit_callbacks
 ):
     call = setup(World(webhooks, django_capture_on_commit_callbacks, settings))
-    assert (resolve(call.url).url_name, call.method) == (route, method)
-    actor = _actor(call, role)
-    api = APIClient()
-    if actor is not None:
-        api.force_authenticate(actor)
     transfers_before = len(transfers_at_stripe())
-    response = getattr(api, call.method)(call.url, call.data, format="json" if method == "post" else None)
-    assert response.status_code == expected, getattr(response, "data", response)
+    assert_status(answer(call, route=route, method=method, role=role), expected)
     if expected >= 400:
-        assert set(response.json()["error"]) == {"code", "message", "details"}
         assert len(transfers_at_stripe()) == transfers_before  # a refused call moves no money
-    if expected == 401:
-        assert response["WWW-Authenticate"] == "Token"
 
 
 def test_matrix_covers_every_payments_route_and_method():
     """A new endpoint, or a new method on one, without its row in the matrix fails here."""
-    answered = set()
-    for pattern in payments_api_urlpatterns:
-        view_class = pattern.callback.view_class
-        methods = {m for m in view_class.http_method_names if m not in ("head", "options")}
-        answered |= {(pattern.name, m) for m in methods if hasattr(view_class, m)}
-    assert answered == {(route, method) for route, method, _, _ in MATRIX}
+    assert routes_and_methods(payments_api_urlpatterns) == rows(MATRIX)
 
 
 def test_payout_list_leaves_out_other_engineers_payouts(

@@ -1,4 +1,4 @@
-"""Every vetting API endpoint x every kind of user: the exact status each one gets.
+"""Every vetting API endpoint x every kind of user: the exact status each one gets (tests/api_matrix.py).
 
 "engineer" owns the submission (and the badge); "client" and "other client" own nothing here (vetting
 has no client side: they read challenges and leaderboards, and may not submit); strangers to a
@@ -8,15 +8,12 @@ may act. Each cell is its own test on fresh objects built through the services.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.urls import resolve
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from tests.api_matrix import Call, answer, assert_status, cells, routes_and_methods, rows
 from tests.factories import ClientFactory, EngineerFactory, StaffFactory
 from tests.vetting.conftest import task_dataset
 from tests.vetting.test_api import pipeline  # noqa: F401 - fixtures
@@ -26,17 +23,6 @@ from vetting.models import Badge, Challenge
 
 pytestmark = pytest.mark.django_db
 
-ROLES = ("anonymous", "client", "other_client", "engineer", "other_engineer", "staff")
-
-
-@dataclass
-class Call:
-    method: str
-    url: str
-    engineer: object  # the engineer who owns the submission or badge
-    data: dict | Callable | None = None
-    format: str = "json"
-
 
 def _submission(challenge: Challenge, engineer):
     return services.submissions.submission_create(
@@ -45,22 +31,24 @@ def _submission(challenge: Challenge, engineer):
 
 
 def challenge_list(challenge):
-    return Call("get", "/api/v1/vetting/challenges/", EngineerFactory())
+    return Call("get", "/api/v1/vetting/challenges/", engineer=EngineerFactory())
 
 
 def challenge_detail(challenge):
-    return Call("get", f"/api/v1/vetting/challenges/{challenge.slug}/", EngineerFactory())
+    return Call("get", f"/api/v1/vetting/challenges/{challenge.slug}/", engineer=EngineerFactory())
 
 
 def leaderboard(challenge):
-    return Call("get", f"/api/v1/vetting/challenges/{challenge.slug}/leaderboard/", EngineerFactory())
+    return Call(
+        "get", f"/api/v1/vetting/challenges/{challenge.slug}/leaderboard/", engineer=EngineerFactory()
+    )
 
 
 def leaderboard_opt_in(challenge):
     return Call(
         "put",
         f"/api/v1/vetting/challenges/{challenge.slug}/leaderboard/opt-in/",
-        EngineerFactory(),
+        engineer=EngineerFactory(),
         data={"opted_in": True},
     )
 
@@ -68,14 +56,14 @@ def leaderboard_opt_in(challenge):
 def submission_list(challenge):
     engineer = EngineerFactory()
     _submission(challenge, engineer)
-    return Call("get", "/api/v1/vetting/submissions/", engineer)
+    return Call("get", "/api/v1/vetting/submissions/", engineer=engineer)
 
 
 def submission_create(challenge):
     return Call(
         "post",
         "/api/v1/vetting/submissions/",
-        EngineerFactory(),
+        engineer=EngineerFactory(),
         data=lambda actor: {
             "challenge": challenge.slug,
             "dataset": SimpleUploadedFile("train.jsonl", task_dataset(challenge, 30)),
@@ -87,13 +75,13 @@ def submission_create(challenge):
 def submission_detail(challenge):
     engineer = EngineerFactory()
     submission = _submission(challenge, engineer)
-    return Call("get", f"/api/v1/vetting/submissions/{submission.pk}/", engineer)
+    return Call("get", f"/api/v1/vetting/submissions/{submission.pk}/", engineer=engineer)
 
 
 def submission_report(challenge):
     engineer = EngineerFactory()
     submission = _submission(challenge, engineer)
-    return Call("get", f"/api/v1/vetting/submissions/{submission.pk}/report/", engineer)
+    return Call("get", f"/api/v1/vetting/submissions/{submission.pk}/report/", engineer=engineer)
 
 
 def badge_revoke(challenge):
@@ -108,7 +96,10 @@ def badge_revoke(challenge):
         awarded_at=timezone.now(),
     )
     return Call(
-        "post", f"/api/v1/vetting/badges/{badge.pk}/revoke/", engineer, data={"reason": "Copied dataset."}
+        "post",
+        f"/api/v1/vetting/badges/{badge.pk}/revoke/",
+        engineer=engineer,
+        data={"reason": "Copied dataset."},
     )
 
 
@@ -124,39 +115,12 @@ MATRIX = [
     ("api-vetting-submission-report", "get", submission_report, (401, 404, 404, 403, 404, 200)),
     ("api-vetting-badge-revoke", "post", badge_revoke, (401, 403, 403, 403, 403, 200)),
 ]
-CELLS = [
-    pytest.param(route, method, setup, role, expected[index], id=f"{route[12:]}-{method}-{role}")
-    for route, method, setup, expected in MATRIX
-    for index, role in enumerate(ROLES)
-]
-
-
-def _actor(call: Call, role: str):
-    return {
-        "anonymous": lambda: None,
-        "client": ClientFactory,
-        "other_client": ClientFactory,
-        "engineer": lambda: call.engineer,
-        "other_engineer": EngineerFactory,
-        "staff": StaffFactory,
-    }[role]()
+CELLS = cells(MATRIX, prefix="api-vetting-")
 
 
 @pytest.mark.parametrize(("route", "method", "setup", "role", "expected"), CELLS)
 def test_permission_matrix(ticket, route, method, setup, role, expected):
-    call = setup(ticket)
-    assert (resolve(call.url).url_name, call.method) == (route, method)
-    actor = _actor(call, role)
-    api = APIClient()
-    if actor is not None:
-        api.force_authenticate(actor)
-    data = call.data(actor) if callable(call.data) else call.data
-    response = getattr(api, call.method)(call.url, data, format=call.format)
-    assert response.status_code == expected, getattr(response, "data", response)
-    if expected >= 400:
-        assert set(response.json()["error"]) == {"code", "message", "details"}
-    if expected == 401:
-        assert response["WWW-Authenticate"] == "Token"
+    assert_status(answer(setup(ticket), route=route, method=method, role=role), expected)
 
 
 def test_lists_leave_out_other_engineers_submissions(ticket):
@@ -172,9 +136,4 @@ def test_lists_leave_out_other_engineers_submissions(ticket):
 
 def test_matrix_covers_every_vetting_api_route_and_method():
     """A new endpoint, or a new method on one, without its row in the matrix fails here."""
-    answered = set()
-    for pattern in vetting_api_urlpatterns:
-        view_class = pattern.callback.view_class
-        methods = {m for m in view_class.http_method_names if m not in ("head", "options")}
-        answered |= {(pattern.name, m) for m in methods if hasattr(view_class, m)}
-    assert answered == {(route, method) for route, method, _, _ in MATRIX}
+    assert routes_and_methods(vetting_api_urlpatterns) == rows(MATRIX)
