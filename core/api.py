@@ -9,8 +9,9 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import exceptions, serializers, status, viewsets
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -63,18 +64,6 @@ def exception_handler(exc, context):
     return response
 
 
-class PingView(APIView):
-    """Checks credentials: answers who you are and the server's time. Also the load benchmark's baseline."""
-
-    @extend_schema(
-        responses=inline_serializer(
-            "Ping", {"user": serializers.CharField(), "time": serializers.DateTimeField()}
-        )
-    )
-    def get(self, request):
-        return Response({"user": request.user.username, "time": timezone.now()})
-
-
 # --- Errors (documentation of the one error format) ---------------------------------------------
 
 
@@ -109,7 +98,17 @@ def errors(*statuses: int, authenticated: bool = True) -> dict[int, OpenApiRespo
     }
 
 
-class ApiMixin:
+# The base of every /api/v1/ endpoint: one class per URL, one method per HTTP verb. (A comment, not a
+# docstring: drf-spectacular would print a docstring as every operation's description.)
+#
+# A list endpoint sets `pagination_class` (PAGED, or a paginator of its own) and documents its response
+# as `Serializer(many=True)`: drf-spectacular documents the page from that attribute, so what the
+# schema says and what `render_page` answers cannot drift apart. A list without it is a bare array
+# (`render_many`).
+class ApiView(APIView):
+
+    pagination_class = None
+
     def context(self) -> dict:
         return {"request": self.request, "view": self}
 
@@ -129,14 +128,31 @@ class ApiMixin:
     def render_many(self, serializer_class, items) -> Response:
         return Response(serializer_class(items, many=True, context=self.context()).data)
 
+    def render_page(self, serializer_class, queryset, *, rows=None) -> Response:
+        """One page of `queryset` (`rows` turns the page's objects into what the serializer reads)."""
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(queryset, self.request, view=self)
+        if rows is not None:
+            page = rows(page)
+        return paginator.get_paginated_response(
+            serializer_class(page, many=True, context=self.context()).data
+        )
+
     def created(self, serializer_class, instance) -> Response:
         return self.render(serializer_class, instance, status.HTTP_201_CREATED)
 
 
-class ApiViewSet(ApiMixin, viewsets.GenericViewSet):
-    # Resources are addressed by integer id (typed in the URL, and so in the OpenAPI document).
-    lookup_value_converter = "int"
+# The paginator of the project's lists (REST_FRAMEWORK's DEFAULT_PAGINATION_CLASS and PAGE_SIZE).
+PAGED = api_settings.DEFAULT_PAGINATION_CLASS
 
-    def render_page(self, serializer_class, queryset) -> Response:
-        page = self.paginate_queryset(queryset)
-        return self.get_paginated_response(serializer_class(page, many=True, context=self.context()).data)
+
+class PingView(ApiView):
+    """Checks credentials: answers who you are and the server's time. Also the load benchmark's baseline."""
+
+    @extend_schema(
+        responses=inline_serializer(
+            "Ping", {"user": serializers.CharField(), "time": serializers.DateTimeField()}
+        )
+    )
+    def get(self, request):
+        return Response({"user": request.user.username, "time": timezone.now()})

@@ -77,16 +77,10 @@ def routes_and_methods(urlpatterns) -> set[tuple[str, str]]:
     """Every (route name, method) the URL patterns answer, to check a matrix leaves none out."""
     answered = set()
     for pattern in urlpatterns:
-        view = pattern.callback
-        if hasattr(view, "actions"):  # A viewset route: {method: action}.
-            methods = set(view.actions) - {"head"}
-        else:
-            view_class = view.view_class
-            methods = {
-                m
-                for m in view_class.http_method_names
-                if m not in ("head", "options") and hasattr(view_class, m)
-            }
+        view_class = pattern.callback.view_class
+        methods = {
+            m for m in view_class.http_method_names if m not in ("head", "options") and hasattr(view_class, m)
+        }
         answered |= {(pattern.name, method) for method in methods}
     return answered
 

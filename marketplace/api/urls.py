@@ -1,25 +1,93 @@
-"""The marketplace API, included by config/api_urls.py under /api/v1/."""
+"""The marketplace API, included by config/api_urls.py under /api/v1/: one view class per URL."""
 
 from django.urls import path
-from rest_framework.routers import SimpleRouter
 
 from marketplace.api.views import accounts, engagements, requests
-
-router = SimpleRouter(use_regex_path=False)
-router.register("skills", accounts.SkillViewSet, basename="api-skill")
-router.register("engineers", accounts.EngineerViewSet, basename="api-engineer")
-router.register("notifications", accounts.NotificationViewSet, basename="api-notification")
-router.register("requests", requests.RequestViewSet, basename="api-request")
-router.register("consultations", requests.ConsultationViewSet, basename="api-consultation")
-router.register("proposals", requests.ProposalViewSet, basename="api-proposal")
-router.register("engagements", engagements.EngagementViewSet, basename="api-engagement")
-router.register("milestones", engagements.MilestoneViewSet, basename="api-milestone")
-router.register("attachments", engagements.AttachmentViewSet, basename="api-attachment")
 
 urlpatterns = [
     path("auth/token/", accounts.TokenObtainApi.as_view(), name="api-token"),
     path("auth/signup/", accounts.SignUpApi.as_view(), name="api-signup"),
     path("me/", accounts.MeApi.as_view(), name="api-me"),
     path("me/profile/", accounts.MyProfileApi.as_view(), name="api-my-profile"),
-    *router.urls,
+    path("skills/", accounts.SkillListApi.as_view(), name="api-skill-list"),
+    path("engineers/", accounts.EngineerListApi.as_view(), name="api-engineer-list"),
+    path("engineers/<str:username>/", accounts.EngineerDetailApi.as_view(), name="api-engineer-detail"),
+    path("notifications/", accounts.NotificationListApi.as_view(), name="api-notification-list"),
+    path(
+        "notifications/mark-read/",
+        accounts.NotificationMarkReadApi.as_view(),
+        name="api-notification-mark-read",
+    ),
+    path("requests/", requests.RequestListApi.as_view(), name="api-request-list"),
+    path("requests/<int:pk>/", requests.RequestDetailApi.as_view(), name="api-request-detail"),
+    path("requests/<int:pk>/publish/", requests.RequestPublishApi.as_view(), name="api-request-publish"),
+    path("requests/<int:pk>/withdraw/", requests.RequestWithdrawApi.as_view(), name="api-request-withdraw"),
+    path("requests/<int:pk>/matches/", requests.RequestMatchesApi.as_view(), name="api-request-matches"),
+    path(
+        "requests/<int:pk>/invitations/",
+        requests.RequestInvitationsApi.as_view(),
+        name="api-request-invitations",
+    ),
+    path("consultations/", requests.ConsultationListApi.as_view(), name="api-consultation-list"),
+    path("consultations/<int:pk>/", requests.ConsultationDetailApi.as_view(), name="api-consultation-detail"),
+    path(
+        "consultations/<int:pk>/messages/",
+        requests.ConsultationMessagesApi.as_view(),
+        name="api-consultation-messages",
+    ),
+    path(
+        "consultations/<int:pk>/decline/",
+        requests.ConsultationDeclineApi.as_view(),
+        name="api-consultation-decline",
+    ),
+    path(
+        "consultations/<int:pk>/proposals/",
+        requests.ConsultationProposalsApi.as_view(),
+        name="api-consultation-proposals",
+    ),
+    path("proposals/<int:pk>/", requests.ProposalDetailApi.as_view(), name="api-proposal-detail"),
+    path(
+        "proposals/<int:pk>/withdraw/", requests.ProposalWithdrawApi.as_view(), name="api-proposal-withdraw"
+    ),
+    path("proposals/<int:pk>/accept/", requests.ProposalAcceptApi.as_view(), name="api-proposal-accept"),
+    path("engagements/", engagements.EngagementListApi.as_view(), name="api-engagement-list"),
+    path("engagements/<int:pk>/", engagements.EngagementDetailApi.as_view(), name="api-engagement-detail"),
+    path(
+        "engagements/<int:pk>/timeline/",
+        engagements.EngagementTimelineApi.as_view(),
+        name="api-engagement-timeline",
+    ),
+    path(
+        "engagements/<int:pk>/review/",
+        engagements.EngagementReviewApi.as_view(),
+        name="api-engagement-review",
+    ),
+    path("milestones/<int:pk>/", engagements.MilestoneDetailApi.as_view(), name="api-milestone-detail"),
+    path("milestones/<int:pk>/start/", engagements.MilestoneStartApi.as_view(), name="api-milestone-start"),
+    path(
+        "milestones/<int:pk>/submit/", engagements.MilestoneSubmitApi.as_view(), name="api-milestone-submit"
+    ),
+    path(
+        "milestones/<int:pk>/request-revision/",
+        engagements.MilestoneRequestRevisionApi.as_view(),
+        name="api-milestone-request-revision",
+    ),
+    path(
+        "milestones/<int:pk>/approve/",
+        engagements.MilestoneApproveApi.as_view(),
+        name="api-milestone-approve",
+    ),
+    path(
+        "milestones/<int:pk>/dispute/",
+        engagements.MilestoneDisputeApi.as_view(),
+        name="api-milestone-dispute",
+    ),
+    path(
+        "milestones/<int:pk>/cancel/", engagements.MilestoneCancelApi.as_view(), name="api-milestone-cancel"
+    ),
+    path(
+        "attachments/<int:pk>/download/",
+        engagements.AttachmentDownloadApi.as_view(),
+        name="api-attachment-download",
+    ),
 ]

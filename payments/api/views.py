@@ -6,10 +6,8 @@ from datetime import timedelta
 from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework.settings import api_settings
-from rest_framework.views import APIView
 
-from core.api import ApiMixin, ErrorSerializer, errors
+from core.api import PAGED, ApiView, ErrorSerializer, errors
 from core.errors import PermissionDeniedError, ValidationError
 from payments import selectors
 from payments.api import serializers as s
@@ -44,14 +42,10 @@ def _require_staff(request, action: str) -> None:
         raise PermissionDeniedError(f"Only staff may {action}.")
 
 
-class Api(ApiMixin, APIView):
-    pass
-
-
 # --- Funding -----------------------------------------------------------------------------------------
 
 
-class FundingCheckoutApi(Api):
+class FundingCheckoutApi(ApiView):
     @extend_schema(
         tags=TAG,
         request=None,
@@ -64,7 +58,7 @@ class FundingCheckoutApi(Api):
         return self.render(s.FundingCheckoutSerializer, funding_checkout(actor=request.user, milestone_id=pk))
 
 
-class FundingStatusApi(Api):
+class FundingStatusApi(ApiView):
     @extend_schema(
         tags=TAG,
         responses={200: s.FundingStatusSerializer, **errors(404)},
@@ -80,7 +74,7 @@ class FundingStatusApi(Api):
 # --- Cancellation by consent, staff decisions -------------------------------------------------------
 
 
-class CancellationRequestApi(Api):
+class CancellationRequestApi(ApiView):
     @extend_schema(
         tags=TAG,
         request=s.CancellationReasonInput,
@@ -95,7 +89,7 @@ class CancellationRequestApi(Api):
         )
 
 
-class CancellationAcceptApi(Api):
+class CancellationAcceptApi(ApiView):
     @extend_schema(
         tags=TAG,
         request=None,
@@ -107,7 +101,7 @@ class CancellationAcceptApi(Api):
         return self.render(s.RefundSerializer, cancellation_accept(actor=request.user, cancellation_id=pk))
 
 
-class CancellationDeclineApi(Api):
+class CancellationDeclineApi(ApiView):
     @extend_schema(
         tags=TAG,
         request=s.CancellationNoteInput,
@@ -120,7 +114,7 @@ class CancellationDeclineApi(Api):
         return self.render(s.CancellationSerializer, declined)
 
 
-class CancellationDecideApi(Api):
+class CancellationDecideApi(ApiView):
     @extend_schema(
         tags=STAFF_TAG,
         request=s.CancellationReasonInput,
@@ -135,7 +129,7 @@ class CancellationDecideApi(Api):
         )
 
 
-class DisputeResolveApi(Api):
+class DisputeResolveApi(ApiView):
     @extend_schema(
         tags=STAFF_TAG,
         request=s.DisputeResolveInput,
@@ -153,7 +147,7 @@ class DisputeResolveApi(Api):
 # --- The engineer's payout account ------------------------------------------------------------------
 
 
-class PayoutAccountApi(Api):
+class PayoutAccountApi(ApiView):
     @extend_schema(
         tags=TAG,
         responses={200: s.PayoutAccountSerializer, **errors(403)},
@@ -163,7 +157,7 @@ class PayoutAccountApi(Api):
         return self.render(s.PayoutAccountSerializer, selectors.payout_account(user=request.user))
 
 
-class OnboardingLinkApi(Api):
+class OnboardingLinkApi(ApiView):
     @extend_schema(
         tags=TAG,
         request=s.OnboardingLinkInput,
@@ -186,7 +180,9 @@ class OnboardingLinkApi(Api):
 # --- Payouts -----------------------------------------------------------------------------------------
 
 
-class PayoutListApi(Api):
+class PayoutListApi(ApiView):
+    pagination_class = PAGED
+
     @extend_schema(
         tags=TAG,
         parameters=[OpenApiParameter("state", enum=Payout.State.values, required=False)],
@@ -204,20 +200,16 @@ class PayoutListApi(Api):
         payouts = selectors.payout_list(user=request.user, state=state).prefetch_related(
             "funding__chargebacks"
         )
-        paginator = api_settings.DEFAULT_PAGINATION_CLASS()
-        page = paginator.paginate_queryset(payouts, request, view=self)
-        return paginator.get_paginated_response(
-            s.PayoutSerializer(page, many=True, context=self.context()).data
-        )
+        return self.render_page(s.PayoutSerializer, payouts)
 
 
-class PayoutDetailApi(Api):
+class PayoutDetailApi(ApiView):
     @extend_schema(tags=TAG, responses={200: s.PayoutSerializer, **errors(404)})
     def get(self, request, pk: int):
         return self.render(s.PayoutSerializer, selectors.payout_get(user=request.user, payout_id=pk))
 
 
-class PayoutApproveApi(Api):
+class PayoutApproveApi(ApiView):
     @extend_schema(
         tags=STAFF_TAG,
         request=None,
@@ -230,7 +222,7 @@ class PayoutApproveApi(Api):
         return self.render(s.PayoutSerializer, payout_approve(actor=request.user, payout_id=pk))
 
 
-class PayoutRetryApi(Api):
+class PayoutRetryApi(ApiView):
     @extend_schema(
         tags=STAFF_TAG,
         request=None,
@@ -244,7 +236,7 @@ class PayoutRetryApi(Api):
 # --- Ledger ------------------------------------------------------------------------------------------
 
 
-class LedgerSummaryApi(Api):
+class LedgerSummaryApi(ApiView):
     @extend_schema(
         tags=STAFF_TAG,
         parameters=[s.LedgerQuery],

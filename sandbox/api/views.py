@@ -2,31 +2,29 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
+from core.api import ApiView
 from sandbox import services
 from sandbox.api.serializers import JobProgressSerializer, JobSerializer
 from sandbox.selectors import job_get_visible
 
 
-class JobDetailApi(APIView):
+class JobDetailApi(ApiView):
     @extend_schema(responses=JobSerializer)
     def get(self, request: Request, pk: int) -> Response:
-        job = job_get_visible(user=request.user, job_id=pk)
-        return Response(JobSerializer(job).data)
+        return self.render(JobSerializer, job_get_visible(user=request.user, job_id=pk))
 
 
-class JobProgressApi(APIView):
+class JobProgressApi(ApiView):
     @extend_schema(responses=JobProgressSerializer)
     def get(self, request: Request, pk: int) -> Response:
-        job = job_get_visible(user=request.user, job_id=pk)
-        return Response(JobProgressSerializer(job).data)
+        return self.render(JobProgressSerializer, job_get_visible(user=request.user, job_id=pk))
 
 
-class JobCancelApi(APIView):
+class JobCancelApi(ApiView):
     @extend_schema(request=None, responses=JobSerializer)
     def post(self, request: Request, pk: int) -> Response:
         job = services.job_cancel(job_id=pk, actor=request.user)
         # 202 while the supervisor is still stopping a running job; 200 once it is cancelled.
         code = status.HTTP_202_ACCEPTED if job.cancel_requested else status.HTTP_200_OK
-        return Response(JobSerializer(job).data, status=code)
+        return self.render(JobSerializer, job, code)

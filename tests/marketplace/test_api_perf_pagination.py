@@ -4,7 +4,7 @@ import pytest
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.test import APIClient
 
-from marketplace.api.views.requests import RequestViewSet
+from marketplace.api.views.requests import RequestListApi
 from tests.factories import ClientFactory, HiringRequestFactory
 
 pytestmark = pytest.mark.django_db
@@ -21,7 +21,7 @@ def test_every_page_number_is_answered_as_drf_pages_a_list(rows, monkeypatch, dj
     # One query for a page with rows, their count included; an empty list is counted apart.
     with django_assert_num_queries(1 if rows else 2):
         assert api.get("/api/v1/requests/").status_code == 200
-    monkeypatch.setattr(RequestViewSet, "pagination_class", PageNumberPagination)
+    monkeypatch.setattr(RequestListApi, "pagination_class", PageNumberPagination)
     for page in pages:
         theirs = api.get("/api/v1/requests/", {"page": page} if page else {})
         assert (ours[page].status_code, ours[page].content) == (theirs.status_code, theirs.content), page

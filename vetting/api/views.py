@@ -13,12 +13,11 @@ from __future__ import annotations
 
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import generics, status
+from rest_framework import status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from core.api import ApiMixin, ErrorSerializer, errors
+from core.api import PAGED, ApiView, ErrorSerializer, errors
 from core.errors import ApplicationError, NotFoundError, PermissionDeniedError, ValidationError
 from vetting import pipeline, selectors, services
 from vetting.api import serializers as s
@@ -69,7 +68,7 @@ def _submission_data(submission: Submission) -> dict:
     }
 
 
-class ChallengeListApi(ApiMixin, APIView):
+class ChallengeListApi(ApiView):
     @extend_schema(
         tags=TAGS,
         responses={200: s.VettingChallengeSerializer(many=True), **errors()},
@@ -82,7 +81,7 @@ class ChallengeListApi(ApiMixin, APIView):
         )
 
 
-class ChallengeDetailApi(ApiMixin, APIView):
+class ChallengeDetailApi(ApiView):
     @extend_schema(
         tags=TAGS,
         responses={200: s.VettingChallengeDetailSerializer, **errors(404)},
@@ -95,7 +94,7 @@ class ChallengeDetailApi(ApiMixin, APIView):
         )
 
 
-class LeaderboardApi(ApiMixin, APIView):
+class LeaderboardApi(ApiView):
     @extend_schema(
         tags=TAGS,
         responses={200: s.LeaderboardRowSerializer(many=True), **errors(404)},
@@ -107,7 +106,7 @@ class LeaderboardApi(ApiMixin, APIView):
         )
 
 
-class LeaderboardOptInApi(ApiMixin, APIView):
+class LeaderboardOptInApi(ApiView):
     @extend_schema(
         tags=TAGS,
         request=s.OptInInput,
@@ -123,8 +122,9 @@ class LeaderboardOptInApi(ApiMixin, APIView):
         return self.render(s.OptInSerializer, {"challenge": challenge.slug, "opted_in": opted_in})
 
 
-class SubmissionListCreateApi(ApiMixin, generics.GenericAPIView):
+class SubmissionListCreateApi(ApiView):
     parser_classes = [MultiPartParser, FormParser]
+    pagination_class = PAGED
 
     @extend_schema(
         tags=TAGS,
@@ -136,9 +136,9 @@ class SubmissionListCreateApi(ApiMixin, generics.GenericAPIView):
         queryset = selectors.submission_list(actor=request.user)
         if request.query_params.get("challenge"):
             queryset = queryset.filter(challenge__slug=request.query_params["challenge"])
-        page = self.paginate_queryset(queryset)
-        data = s.VettingSubmissionSerializer([_submission_data(sub) for sub in page], many=True).data
-        return self.get_paginated_response(data)
+        return self.render_page(
+            s.VettingSubmissionSerializer, queryset, rows=lambda page: [_submission_data(sub) for sub in page]
+        )
 
     @extend_schema(
         tags=TAGS,
@@ -207,7 +207,7 @@ def _rejected(submission: Submission) -> ApplicationError:
     )
 
 
-class SubmissionDetailApi(ApiMixin, APIView):
+class SubmissionDetailApi(ApiView):
     @extend_schema(
         tags=TAGS,
         responses={200: s.VettingSubmissionSerializer, **errors(404)},
@@ -219,7 +219,7 @@ class SubmissionDetailApi(ApiMixin, APIView):
         return self.render(s.VettingSubmissionSerializer, _submission_data(submission))
 
 
-class SubmissionReportApi(ApiMixin, APIView):
+class SubmissionReportApi(ApiView):
     @extend_schema(
         tags=TAGS,
         responses={200: s.StaffReportSerializer, **errors(403, 404)},
@@ -236,7 +236,7 @@ class SubmissionReportApi(ApiMixin, APIView):
         return self.render(s.StaffReportSerializer, report)
 
 
-class BadgeRevokeApi(ApiMixin, APIView):
+class BadgeRevokeApi(ApiView):
     @extend_schema(
         tags=TAGS,
         request=s.BadgeRevokeInput,

@@ -5,13 +5,11 @@ from django.contrib.auth import authenticate, user_logged_in
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.authtoken.models import Token
-from rest_framework.decorators import action
 from rest_framework.exceptions import Throttled
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from core.api import ApiMixin, ApiViewSet, errors
+from core.api import PAGED, ApiView, errors
 from core.errors import ValidationError
 from marketplace import selectors
 from marketplace.api import serializers as s
@@ -19,7 +17,7 @@ from marketplace.services import notifications as notification_services
 from marketplace.services import users as user_services
 
 
-class TokenObtainApi(ApiMixin, APIView):
+class TokenObtainApi(ApiView):
     # Credentials come in the body; a stale token or session must not stand in the way.
     authentication_classes = []
     permission_classes = [AllowAny]
@@ -53,7 +51,7 @@ class TokenObtainApi(ApiMixin, APIView):
         return Response({"token": token.key})
 
 
-class SignUpApi(ApiMixin, APIView):
+class SignUpApi(ApiView):
     permission_classes = [AllowAny]
 
     @extend_schema(
@@ -68,13 +66,13 @@ class SignUpApi(ApiMixin, APIView):
         return self.created(s.MeSerializer, user)
 
 
-class MeApi(ApiMixin, APIView):
+class MeApi(ApiView):
     @extend_schema(tags=["auth"], responses={200: s.MeSerializer, **errors()})
     def get(self, request):
         return self.render(s.MeSerializer, request.user)
 
 
-class MyProfileApi(ApiMixin, APIView):
+class MyProfileApi(ApiView):
     @extend_schema(
         tags=["engineers"],
         request=s.ProfileInput,
@@ -86,50 +84,57 @@ class MyProfileApi(ApiMixin, APIView):
         return self.render(s.EngineerDetailSerializer, selectors.engineer_get(username=request.user.username))
 
 
-class SkillViewSet(ApiViewSet):
+class SkillListApi(ApiView):
     permission_classes = [AllowAny]
+    pagination_class = PAGED
 
-    @extend_schema(tags=["engineers"], responses={200: s.SkillSerializer})
-    def list(self, request):
+    @extend_schema(tags=["engineers"], responses={200: s.SkillSerializer(many=True)})
+    def get(self, request):
         return self.render_page(s.SkillSerializer, selectors.skill_list())
 
 
-class EngineerViewSet(ApiViewSet):
+class EngineerListApi(ApiView):
     """Engineers' public profiles, open to anyone like the profile pages."""
 
     permission_classes = [AllowAny]
-    lookup_field = "username"
-    lookup_value_converter = "str"
+    pagination_class = PAGED
 
     @extend_schema(
         tags=["engineers"],
         parameters=[s.EngineerFilterInput],
-        responses={200: s.EngineerSerializer, **errors(400, authenticated=False)},
+        responses={200: s.EngineerSerializer(many=True), **errors(400, authenticated=False)},
     )
-    def list(self, request):
+    def get(self, request):
         query = self.parse_query(s.EngineerFilterInput)
         return self.render_page(s.EngineerSerializer, selectors.engineer_list(skill=query.get("skill")))
+
+
+class EngineerDetailApi(ApiView):
+    permission_classes = [AllowAny]
 
     @extend_schema(
         tags=["engineers"], responses={200: s.EngineerDetailSerializer, **errors(404, authenticated=False)}
     )
-    def retrieve(self, request, username: str):
+    def get(self, request, username: str):
         return self.render(s.EngineerDetailSerializer, selectors.engineer_get(username=username))
 
 
-class NotificationViewSet(ApiViewSet):
-    @extend_schema(tags=["notifications"], responses={200: s.NotificationSerializer, **errors()})
-    def list(self, request):
+class NotificationListApi(ApiView):
+    pagination_class = PAGED
+
+    @extend_schema(tags=["notifications"], responses={200: s.NotificationSerializer(many=True), **errors()})
+    def get(self, request):
         return self.render_page(s.NotificationSerializer, selectors.notification_list(user=request.user))
 
+
+class NotificationMarkReadApi(ApiView):
     @extend_schema(
         tags=["notifications"],
         request=s.MarkReadInput,
         responses={200: s.MarkReadSerializer, **errors(400)},
         description="Mark the given notifications read, or all of them when `ids` is omitted.",
     )
-    @action(detail=False, methods=["post"], url_path="mark-read")
-    def mark_read(self, request):
+    def post(self, request):
         ids = self.parse(s.MarkReadInput)["ids"]
         marked = notification_services.notification_mark_read(user=request.user, notification_ids=ids)
         return Response({"marked": marked}, status=status.HTTP_200_OK)

@@ -3,51 +3,56 @@
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
 
-from core.api import ApiViewSet, errors
+from core.api import PAGED, ApiView, errors
 from core.errors import NotFoundError
 from marketplace import selectors
 from marketplace.api import serializers as s
 from marketplace.services import engagements as services
 
 
-class EngagementViewSet(ApiViewSet):
-    @extend_schema(tags=["engagements"], responses={200: s.EngagementSerializer, **errors()})
-    def list(self, request):
+class EngagementListApi(ApiView):
+    pagination_class = PAGED
+
+    @extend_schema(tags=["engagements"], responses={200: s.EngagementSerializer(many=True), **errors()})
+    def get(self, request):
         return self.render_page(s.EngagementSerializer, selectors.engagement_list(user=request.user))
 
+
+class EngagementDetailApi(ApiView):
     @extend_schema(
         tags=["engagements"],
         responses={200: s.EngagementDetailSerializer, **errors(404)},
         description="The engagement with its milestones, their deliveries (attachments with download "
         "URLs) and the client's review.",
     )
-    def retrieve(self, request, pk: int):
+    def get(self, request, pk: int):
         engagement = selectors.engagement_detail(user=request.user, engagement_id=pk)
         return self.render(s.EngagementDetailSerializer, engagement)
 
+
+class EngagementTimelineApi(ApiView):
     @extend_schema(
         tags=["engagements"],
         responses={200: s.TimelineEntrySerializer(many=True), **errors(404)},
         description="Every transition of the engagement and its milestones, oldest first.",
     )
-    @action(detail=True, methods=["get"])
-    def timeline(self, request, pk: int):
+    def get(self, request, pk: int):
         engagement = selectors.engagement_get(user=request.user, engagement_id=pk)
         return self.render_many(
             s.TimelineEntrySerializer, selectors.engagement_timeline(engagement=engagement)
         )
 
+
+class EngagementReviewApi(ApiView):
     @extend_schema(
         tags=["engagements"],
         request=s.ReviewInput,
         responses={201: s.ReviewSerializer, **errors(400, 403, 404, 409)},
         description="The client rates the engineer (1-5) once the engagement is complete; once only.",
     )
-    @action(detail=True, methods=["post"])
-    def review(self, request, pk: int):
+    def post(self, request, pk: int):
         review = services.review_create(actor=request.user, engagement_id=pk, **self.parse(s.ReviewInput))
         return self.created(s.ReviewSerializer, review)
 
@@ -55,26 +60,32 @@ class EngagementViewSet(ApiViewSet):
 MILESTONE_ERRORS = errors(400, 403, 404, 409)
 
 
-class MilestoneViewSet(ApiViewSet):
-    """The parties' milestone actions. Funding, payouts, refunds and dispute resolution are not here:
-    the payments app and staff drive those."""
+# The parties' milestone actions. Funding, payouts, refunds and dispute resolution are not here: the
+# payments app and staff drive those.
 
+
+class MilestoneDetailApi(ApiView):
     @extend_schema(tags=["milestones"], responses={200: s.MilestoneDetailSerializer, **errors(404)})
-    def retrieve(self, request, pk: int):
+    def get(self, request, pk: int):
         return self.render(
             s.MilestoneDetailSerializer, selectors.milestone_get(user=request.user, milestone_id=pk)
         )
 
+
+class MilestoneStartApi(ApiView):
     @extend_schema(
         tags=["milestones"],
         request=None,
         responses={200: s.MilestoneDetailSerializer, **MILESTONE_ERRORS},
         description="The engineer starts work on a funded milestone.",
     )
-    @action(detail=True, methods=["post"])
-    def start(self, request, pk: int):
+    def post(self, request, pk: int):
         milestone = services.milestone_start(actor=request.user, milestone_id=pk)
         return self.render(s.MilestoneDetailSerializer, milestone)
+
+
+class MilestoneSubmitApi(ApiView):
+    parser_classes = [MultiPartParser, FormParser]
 
     @extend_schema(
         tags=["milestones"],
@@ -83,8 +94,7 @@ class MilestoneViewSet(ApiViewSet):
         description="The engineer delivers: a message, links and file attachments (multipart). The "
         "client then approves or asks for a revision; silence approves it after AUTO_APPROVE_DAYS.",
     )
-    @action(detail=True, methods=["post"], parser_classes=[MultiPartParser, FormParser])
-    def submit(self, request, pk: int):
+    def post(self, request, pk: int):
         data = self.parse(s.SubmitInput)
         delivery = services.milestone_submit(
             actor=request.user,
@@ -95,56 +105,60 @@ class MilestoneViewSet(ApiViewSet):
         )
         return self.created(s.DeliverySerializer, delivery)
 
+
+class MilestoneRequestRevisionApi(ApiView):
     @extend_schema(
         tags=["milestones"],
         request=s.CommentInput,
         responses={200: s.MilestoneDetailSerializer, **MILESTONE_ERRORS},
         description="The client sends a submitted milestone back to work, saying what must change.",
     )
-    @action(detail=True, methods=["post"], url_path="request-revision")
-    def request_revision(self, request, pk: int):
+    def post(self, request, pk: int):
         comment = self.parse(s.CommentInput)["comment"]
         milestone = services.milestone_request_revision(actor=request.user, milestone_id=pk, comment=comment)
         return self.render(s.MilestoneDetailSerializer, milestone)
 
+
+class MilestoneApproveApi(ApiView):
     @extend_schema(
         tags=["milestones"],
         request=s.NoteInput,
         responses={200: s.MilestoneDetailSerializer, **MILESTONE_ERRORS},
         description="The client accepts the delivery; the payout to the engineer follows.",
     )
-    @action(detail=True, methods=["post"])
-    def approve(self, request, pk: int):
+    def post(self, request, pk: int):
         note = self.parse(s.NoteInput)["note"]
         milestone = services.milestone_approve(actor=request.user, milestone_id=pk, note=note)
         return self.render(s.MilestoneDetailSerializer, milestone)
 
+
+class MilestoneDisputeApi(ApiView):
     @extend_schema(
         tags=["milestones"],
         request=s.DisputeInput,
         responses={200: s.MilestoneDetailSerializer, **MILESTONE_ERRORS},
         description="Either party opens a dispute; the payout is frozen until staff resolve it.",
     )
-    @action(detail=True, methods=["post"])
-    def dispute(self, request, pk: int):
+    def post(self, request, pk: int):
         reason = self.parse(s.DisputeInput)["reason"]
         milestone = services.milestone_open_dispute(actor=request.user, milestone_id=pk, reason=reason)
         return self.render(s.MilestoneDetailSerializer, milestone)
 
+
+class MilestoneCancelApi(ApiView):
     @extend_schema(
         tags=["milestones"],
         request=s.CancelInput,
         responses={200: s.MilestoneDetailSerializer, **MILESTONE_ERRORS},
         description="The client cancels a milestone that is not funded yet.",
     )
-    @action(detail=True, methods=["post"])
-    def cancel(self, request, pk: int):
+    def post(self, request, pk: int):
         reason = self.parse(s.CancelInput)["reason"]
         milestone = services.milestone_cancel(actor=request.user, milestone_id=pk, reason=reason)
         return self.render(s.MilestoneDetailSerializer, milestone)
 
 
-class AttachmentViewSet(ApiViewSet):
+class AttachmentDownloadApi(ApiView):
     @extend_schema(
         tags=["engagements"],
         responses={
@@ -152,8 +166,7 @@ class AttachmentViewSet(ApiViewSet):
             **errors(404),
         },
     )
-    @action(detail=True, methods=["get"])
-    def download(self, request, pk: int):
+    def get(self, request, pk: int):
         attachment = selectors.delivery_attachment_get(user=request.user, attachment_id=pk)
         try:
             handle = attachment.file.open("rb")
