@@ -17,12 +17,19 @@ AXES_FAILURE_LIMIT = 3
 STATIC_ROOT = None
 WHITENOISE_USE_FINDERS = True
 
-# Parallel runs (pytest-xdist, `make test`): each test process has its own sandbox root and, with a Redis
-# broker, its own Redis database (gw0 -> 8, gw1 -> 9, ...); pytest-django gives each its own test
-# database (PostgreSQL) or SQLite file. Workers a test starts inherit PYTEST_XDIST_WORKER, so they agree.
+# Parallel runs (pytest-xdist, `make test`): each test process has its own sandbox root, media root and,
+# with a Redis broker, its own Redis database (gw0 -> 8, gw1 -> 9, ...); pytest-django gives each its own
+# test database (PostgreSQL) or SQLite file. Workers a test starts inherit PYTEST_XDIST_WORKER, so they
+# agree. The CPUs are shared out between the test processes: OpenMP threads that outnumber the cores spin
+# against each other, and a training job then runs several times slower than on its share alone.
 _XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
 if _XDIST_WORKER:
     SANDBOX_ROOT = VAR_DIR / f"test-sandbox-{_XDIST_WORKER}"  # noqa: F405
+    MEDIA_ROOT = VAR_DIR / f"test-media-{_XDIST_WORKER}"  # noqa: F405
+    SANDBOX_CPU_THREADS = max(
+        1, len(os.sched_getaffinity(0)) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    )
+    os.environ.setdefault("OMP_NUM_THREADS", str(SANDBOX_CPU_THREADS))
     if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
         _parts = urlsplit(CELERY_BROKER_URL)
         _database = 8 + int(_XDIST_WORKER.removeprefix("gw"))

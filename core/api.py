@@ -106,7 +106,6 @@ def errors(*statuses: int, authenticated: bool = True) -> dict[int, OpenApiRespo
 # schema says and what `render_page` answers cannot drift apart. A list without it is a bare array
 # (`render_many`).
 class ApiView(APIView):
-
     pagination_class = None
 
     def context(self) -> dict:

@@ -21,7 +21,9 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 def _die_with_parent() -> None:
     import ctypes
 
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    # SIGQUIT: Celery's cold shutdown, which ends the task in hand (SIGTERM would wait for a training
+    # job to finish, keeping the worker and its test database busy long after the test process died).
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGQUIT)
 
 
 PR_SET_PDEATHSIG = 1

@@ -294,13 +294,15 @@ def available_cpus() -> int:
 def configure_torch(device: torch.device, threads: Any = None) -> None:
     """Thread count and precision settings, once per process.
 
-    `threads` is the spec's optional "cpu_threads"; by default every CPU this process may run on
-    (torch's own default counts the host's cores, and a sandbox may be pinned to fewer).
+    `threads` is the spec's optional "cpu_threads"; by default the sandbox's share (OMP_NUM_THREADS,
+    which the confinement sets from SANDBOX_CPU_THREADS), else every CPU this process may run on (torch's
+    own default counts the host's cores, and a sandbox may be pinned to fewer).
     """
     import torch
 
     if threads is None:
-        threads = available_cpus()
+        share = os.environ.get("OMP_NUM_THREADS", "")
+        threads = int(share) if share.isdigit() and int(share) > 0 else available_cpus()
     if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= 1024:
         raise EngineError("cpu_threads: must be an integer from 1 to 1024")
     torch.set_num_threads(threads)

@@ -243,3 +243,20 @@ def test_an_adapter_folder_with_a_pickle_is_refused(tiny_model_dir, adapter_dir,
     path = write_jsonl(tmp_path / "prompts.jsonl", [{"id": 1, "messages": colour_question("sky")}])
     with pytest.raises(EngineError, match="pickle files are not accepted"):
         run_evaluation(eval_spec(tiny_model_dir, path, hostile), tmp_path / "out")
+
+
+@pytest.mark.parametrize(
+    ("spec_threads", "share", "expected"),
+    [(None, "1", 1), (2, "1", 2), (None, "", None), (None, "lots", None)],
+)
+def test_an_engine_keeps_to_its_sandbox_share_of_the_cpus(monkeypatch, spec_threads, share, expected):
+    """OMP_NUM_THREADS (the confinement's SANDBOX_CPU_THREADS) caps torch's threads unless the spec says."""
+    from sandbox.engines.common import available_cpus, configure_torch
+
+    before = torch.get_num_threads()
+    monkeypatch.setenv("OMP_NUM_THREADS", share)
+    try:
+        configure_torch(torch.device("cpu"), spec_threads)
+        assert torch.get_num_threads() == (expected or available_cpus())
+    finally:
+        torch.set_num_threads(before)

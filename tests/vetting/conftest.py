@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 import pytest
@@ -20,6 +21,21 @@ TEST_SEED = "test-secret-seed"
 def _vetting_settings(settings):
     settings.VETTING_SECRET_SEED = TEST_SEED
     settings.VETTING_BOOTSTRAP_RESAMPLES = 500
+
+
+@pytest.fixture(scope="session")
+def _hidden_items_once():
+    """The built-in challenges' hidden items, generated once per test process for each (spec, secret,
+    version, sizes): a pure function of those, and half the cost of seeding the challenges, which some
+    hundred tests do. The first call for each runs the real generator."""
+    from vetting.challenges import hidden_items
+
+    return cache(hidden_items)
+
+
+@pytest.fixture(autouse=True)
+def _generate_once(monkeypatch, _hidden_items_once):
+    monkeypatch.setattr("vetting.services.evalsets.hidden_items", _hidden_items_once)
 
 
 @pytest.fixture

@@ -37,6 +37,9 @@ pytestmark = [
 
 SLUG = "support-ticket-json"
 EXAMPLES = 64
+# The mislabelled set only has to fail, which it does on its first inputs alone: its training is the
+# second-longest step of the suite, so it trains on fewer.
+MISLABELLED_EXAMPLES = 24
 HYPERPARAMETERS = {
     "rank": 16,
     "alpha": 32,
@@ -73,7 +76,8 @@ def wrong(target: dict) -> dict:
 
 
 def datasets(challenge: Challenge) -> tuple[bytes, bytes]:
-    """(good, mislabelled): the same inputs in the published format, right and wrong targets."""
+    """(good, mislabelled): the same inputs in the published format, right and wrong targets (the
+    mislabelled set on the first MISLABELLED_EXAMPLES of them)."""
     spec = BUILTIN[SLUG]
     rng = derive_rng("test-real-model", SLUG)
     good, bad = [], []
@@ -86,6 +90,7 @@ def datasets(challenge: Challenge) -> tuple[bytes, bytes]:
                 {"role": "assistant", "content": spec.metric.render(answer)},
             ]
             lines.append(json.dumps({"messages": messages}))
+    bad = bad[:MISLABELLED_EXAMPLES]
     return ("\n".join(good) + "\n").encode(), ("\n".join(bad) + "\n").encode()
 
 
@@ -133,6 +138,12 @@ def test_a_good_dataset_beats_few_shot_and_a_mislabelled_one_fails(
             ),
         }
         for name, s in (("good", good), ("mislabelled", bad))
+    }
+    summary["job_seconds"] = {  # every job of the run (baselines included), for whoever makes this faster
+        f"{job.pk} {job.kind} {job.spec.get('vetting_baseline', '')}".strip(): round(
+            (job.finished_at - job.started_at).total_seconds()
+        )
+        for job in Job.objects.exclude(started_at=None).exclude(finished_at=None).order_by("pk")
     }
     print(json.dumps(summary, indent=1, default=str))  # the figures, shown with -s or on failure
     assert good.state in (Submission.State.PASSED, Submission.State.FAILED), summary
