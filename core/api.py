@@ -5,7 +5,7 @@ Views stay thin: parse with an input serializer, call one service or selector, r
 never mapped in views; core errors and DRF's propagate to `exception_handler`.
 """
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
@@ -42,6 +42,12 @@ def exception_handler(exc, context):
         if isinstance(exc, LimitReachedError) and exc.retry_at is not None:
             response["Retry-After"] = str(exc.retry_after_seconds(timezone.now()))
         return response
+    if isinstance(exc, RequestDataTooBig):
+        return error_response(
+            code="request_too_large",
+            message="The request body is larger than this endpoint accepts.",
+            status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
