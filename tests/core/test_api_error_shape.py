@@ -66,3 +66,19 @@ def test_an_unexpected_failure_is_a_logged_json_500_that_says_nothing_of_it(
     assert_error(response, 500, "server_error")
     assert b"hidden-item-7f3a" not in response.content
     assert any("hidden-item-7f3a" in str(record.exc_info) for record in caplog.records)
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        ("[" * 50_000, "nested more than"),
+        ('{"username": ' * 40 + "1" + "}" * 40, "nested more than"),
+        ('{"username": NaN}', "not a JSON value"),
+        ('{"username": "ada",', "not valid JSON"),
+    ],
+)
+def test_a_json_body_nested_too_deep_or_broken_is_a_400_saying_why(body, why):
+    """Even anonymously, on sign-up: once a RecursionError and a 500."""
+    response = Client().post("/api/v1/auth/signup/", body, content_type="application/json")
+    error = assert_error(response, 400, "parse_error")["error"]
+    assert error["message"].startswith("JSON body: ") and why in error["message"]
