@@ -4,6 +4,15 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 CURRENCY_EXPONENTS = {"usd": 2, "eur": 2, "gbp": 2, "jpy": 0}
 CURRENCY_CHOICES = [(code, code.upper()) for code in CURRENCY_EXPONENTS]
+# The largest amount any one field takes, in minor units: Stripe's largest charge (eight digits).
+MAX_AMOUNT_MINOR = 99_999_999
+
+
+def too_large_message(currency: str | None = None) -> str:
+    """What a form or the API says of an amount above MAX_AMOUNT_MINOR."""
+    if currency in CURRENCY_EXPONENTS:
+        return f"Enter at most {format_money(MAX_AMOUNT_MINOR, currency)}."
+    return f"Enter at most {MAX_AMOUNT_MINOR:,} minor units."
 
 
 def to_minor(amount: str | int | Decimal, currency: str) -> int:

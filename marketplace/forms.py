@@ -9,7 +9,14 @@ from django import forms
 from django.conf import settings
 from django.utils import timezone
 
-from core.money import CURRENCY_CHOICES, CURRENCY_EXPONENTS, format_money, to_minor
+from core.money import (
+    CURRENCY_CHOICES,
+    CURRENCY_EXPONENTS,
+    MAX_AMOUNT_MINOR,
+    format_money,
+    to_minor,
+    too_large_message,
+)
 from marketplace.models import READINESS_QUESTIONS, EngineerProfile, HiringRequest, Readiness, User
 
 MILESTONE_FIELD = re.compile(r"^milestones\[(\d+)\]\.(\w+)$")
@@ -56,8 +63,8 @@ def _to_minor_or_error(form: forms.Form, field: str, currency: str) -> int | Non
     if amount <= 0:
         form.add_error(field, "Enter an amount above zero.")
         return None
-    if amount > 2**31 - 1:
-        form.add_error(field, "That amount is too large.")
+    if amount > MAX_AMOUNT_MINOR:
+        form.add_error(field, too_large_message(currency))
         return None
     return amount
 

@@ -6,7 +6,7 @@ from datetime import date, timedelta
 from django import forms
 from django.utils import timezone
 
-from core.money import CURRENCY_EXPONENTS, to_minor
+from core.money import CURRENCY_EXPONENTS, MAX_AMOUNT_MINOR, to_minor, too_large_message
 from marketplace.forms import AMOUNT, DateInput, MoneyField
 from payments.selectors import PERIODS
 
@@ -23,8 +23,8 @@ def parse_amount(form: forms.Form, field: str, currency: str) -> int | None:
         example = "250" if places == 0 else f"250 or 250.{'5' * places}"
         form.add_error(field, f"Enter an amount such as {example}, or 0.")
         return None
-    if amount > 2**31 - 1:
-        form.add_error(field, "That amount is too large.")
+    if amount > MAX_AMOUNT_MINOR:
+        form.add_error(field, too_large_message(currency))
         return None
     return amount
 

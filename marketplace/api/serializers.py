@@ -21,7 +21,7 @@ from rest_framework.fields import empty
 from rest_framework.settings import api_settings
 from rest_framework.utils import html
 
-from core.money import CURRENCY_CHOICES
+from core.money import CURRENCY_CHOICES, MAX_AMOUNT_MINOR, too_large_message
 from marketplace.models import (
     READINESS_QUESTIONS,
     Consultation,
@@ -136,10 +136,14 @@ class WholeNumberField(serializers.IntegerField):
 class MinorUnitsField(WholeNumberField):
     """Money in integer minor units of the currency: 125000 is 1,250.00 USD."""
 
-    default_error_messages = {"invalid": "A whole number of minor units (e.g. cents) is required."}
+    default_error_messages = {
+        "invalid": "A whole number of minor units (e.g. cents) is required.",
+        "max_value": too_large_message(),
+    }
 
     def __init__(self, **kwargs):
         kwargs.setdefault("min_value", 0)
+        kwargs.setdefault("max_value", MAX_AMOUNT_MINOR)
         super().__init__(**kwargs)
 
 

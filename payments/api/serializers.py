@@ -3,6 +3,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.money import MAX_AMOUNT_MINOR, too_large_message
 from marketplace.models import User
 from payments.models import CancellationRequest, Funding, Payout, Refund
 from payments.selectors import PERIODS
@@ -210,8 +211,18 @@ class CancellationSerializer(serializers.ModelSerializer):
 
 
 class DisputeResolveInput(serializers.Serializer):
-    release_amount = serializers.IntegerField(min_value=0, help_text="To the engineer, minor units.")
-    refund_amount = serializers.IntegerField(min_value=0, help_text="To the client, minor units.")
+    release_amount = serializers.IntegerField(
+        min_value=0,
+        max_value=MAX_AMOUNT_MINOR,
+        error_messages={"max_value": too_large_message()},
+        help_text="To the engineer, minor units.",
+    )
+    refund_amount = serializers.IntegerField(
+        min_value=0,
+        max_value=MAX_AMOUNT_MINOR,
+        error_messages={"max_value": too_large_message()},
+        help_text="To the client, minor units.",
+    )
     currency = serializers.CharField(max_length=3, help_text="The milestone's currency.")
     note = serializers.CharField(max_length=2000)
 

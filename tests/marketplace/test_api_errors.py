@@ -187,6 +187,25 @@ def test_proposal_milestone_sum_must_match_the_price(consultation):
     assert not Proposal.objects.filter(consultation=consultation).exists()
 
 
+@pytest.mark.parametrize("amount", [2**63, 2**63 - 1, 100_000_000])
+def test_amounts_above_the_largest_charge_name_the_field(consultation, amount):
+    """Stripe's largest charge is 99,999,999 minor units; 2**63 was an OverflowError and a 500."""
+    milestones = _milestones(100_000, amount)
+    error = assert_error(
+        _propose(consultation, price=100_000 + amount, milestones=milestones),
+        400,
+        "validation_error",
+        {"price", "milestones[1].amount"},
+    )
+    assert error["details"]["price"] == ["Enter at most 99,999,999 minor units."]
+    assert not Proposal.objects.filter(consultation=consultation).exists()
+
+
+def test_the_largest_charge_itself_is_accepted(consultation):
+    response = _propose(consultation, price=99_999_999, milestones=_milestones(99_999_998, 1))
+    assert response.status_code == 201, response.json()
+
+
 def test_proposal_past_due_date_names_the_milestone(consultation):
     milestones = _milestones(100_000, 200_000)
     milestones[1]["due_date"] = (TODAY() - timedelta(days=1)).isoformat()

@@ -72,6 +72,7 @@ def test_save_and_publish(client, client_user):
         ({"budget_min": "-5"}, "budget_min", "Enter an amount such as 2000 or 2000.55."),
         ({"budget_min": "0"}, "budget_min", "Enter an amount above zero."),
         ({"budget_min": "1e3"}, "budget_min", "Enter an amount such as 2000 or 2000.55."),
+        ({"budget_max": "1000000"}, "budget_max", "Enter at most 999,999.99 USD."),
         ({"budget_max": "1000"}, "budget_max", "The maximum budget must not be below the minimum."),
         ({"deadline": "2001-01-01"}, "deadline", "The deadline is in the past."),
         ({"deadline": "next week"}, "deadline", "Enter a valid date."),
