@@ -12,7 +12,7 @@ from marketplace.services import requests as services
 
 
 class RequestListApi(ApiView):
-    """A client's hiring requests: draft, edit, publish, withdraw, match and invite."""
+    """Your hiring requests (a page of them), and new drafts."""
 
     pagination_class = RowPagination
 
