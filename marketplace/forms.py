@@ -17,6 +17,7 @@ from core.money import (
     to_minor,
     too_large_message,
 )
+from core.text import LongTextFormField, SingleLineFormField
 from marketplace.models import READINESS_QUESTIONS, EngineerProfile, HiringRequest, Readiness, User
 
 MILESTONE_FIELD = re.compile(r"^milestones\[(\d+)\]\.(\w+)$")
@@ -88,8 +89,8 @@ class SignUpForm(forms.Form):
         widget=forms.RadioSelect,
         initial=User.Role.CLIENT,
     )
-    first_name = forms.CharField(max_length=150, required=False)
-    last_name = forms.CharField(max_length=150, required=False)
+    first_name = SingleLineFormField(max_length=150, required=False)
+    last_name = SingleLineFormField(max_length=150, required=False)
     username = forms.RegexField(
         regex=r"^[\w.@+-]+\Z",
         max_length=150,
@@ -114,8 +115,8 @@ READINESS_CHOICES = Readiness.choices
 
 
 class HiringRequestForm(forms.Form):
-    title = forms.CharField(max_length=140)
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 6}))
+    title = SingleLineFormField(max_length=140)
+    description = LongTextFormField()
     skills = forms.CharField(
         required=False,
         max_length=500,
@@ -125,7 +126,7 @@ class HiringRequestForm(forms.Form):
     budget_min = MoneyField(label="Budget from", help_text="In major units, e.g. 2000")
     budget_max = MoneyField(label="Budget up to")
     deadline = forms.DateField(required=False, widget=DateInput())
-    data_description = forms.CharField(
+    data_description = LongTextFormField(
         label="Your data",
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
@@ -204,7 +205,7 @@ class DeclineForm(forms.Form):
 
 
 class ProposalForm(forms.Form):
-    scope = forms.CharField(
+    scope = LongTextFormField(
         widget=forms.Textarea(attrs={"rows": 5}),
         help_text="What you will do, what you will deliver, and how success is measured.",
     )
@@ -222,7 +223,7 @@ class ProposalForm(forms.Form):
 
 
 class ProposalMilestoneForm(forms.Form):
-    title = forms.CharField(max_length=140)
+    title = SingleLineFormField(max_length=140)
     amount = MoneyField()
     due_date = forms.DateField(widget=DateInput())
 
@@ -338,7 +339,7 @@ class MultipleFileField(forms.FileField):
 
 
 class DeliveryForm(forms.Form):
-    message = forms.CharField(
+    message = LongTextFormField(
         widget=forms.Textarea(attrs={"rows": 4}), help_text="What you are delivering and how to check it."
     )
     links = forms.CharField(
@@ -396,8 +397,8 @@ class ReviewForm(forms.Form):
 
 
 class EngineerProfileForm(forms.Form):
-    headline = forms.CharField(max_length=140, required=False)
-    bio = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 6}))
+    headline = SingleLineFormField(max_length=140, required=False)
+    bio = LongTextFormField(required=False)
     skills = forms.CharField(required=False, max_length=500, help_text="Comma-separated tags.")
     rate_type = forms.ChoiceField(label="Rate", choices=EngineerProfile.RateType.choices)
     rate_amount = MoneyField(label="Rate amount", required=False, help_text="In major units, e.g. 120")

@@ -22,6 +22,7 @@ from rest_framework.settings import api_settings
 from rest_framework.utils import html
 
 from core.money import CURRENCY_CHOICES, MAX_AMOUNT_MINOR, too_large_message
+from core.text import LongTextField, SingleLineField
 from marketplace.models import (
     READINESS_QUESTIONS,
     Consultation,
@@ -162,7 +163,7 @@ def _skill_names():
 
 def _skills_input():
     return serializers.ListField(
-        child=serializers.CharField(max_length=64), required=False, help_text="Skill tags by name."
+        child=SingleLineField(max_length=64), required=False, help_text="Skill tags by name."
     )
 
 
@@ -204,8 +205,8 @@ class SignUpInput(Input):
     email = serializers.EmailField()
     password = serializers.CharField(trim_whitespace=False, style={"input_type": "password"})
     role = serializers.ChoiceField(choices=User.Role.choices)
-    first_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
-    last_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    first_name = SingleLineField(max_length=150, required=False, allow_blank=True)
+    last_name = SingleLineField(max_length=150, required=False, allow_blank=True)
 
 
 class SkillSerializer(serializers.ModelSerializer):
@@ -324,8 +325,8 @@ class EngineerDetailSerializer(EngineerSerializer):
 
 
 class ProfileInput(Input):
-    headline = serializers.CharField(max_length=140, required=False, allow_blank=True)
-    bio = serializers.CharField(required=False, allow_blank=True)
+    headline = SingleLineField(max_length=140, required=False, allow_blank=True)
+    bio = LongTextField(required=False, allow_blank=True)
     skills = _skills_input()
     rate_type = serializers.ChoiceField(choices=EngineerProfile.RateType.choices, required=False)
     rate_amount = MinorUnitsField(required=False)
@@ -467,14 +468,14 @@ class RequestDetailSerializer(RequestSerializer):
 
 
 class RequestInput(Input):
-    title = serializers.CharField(max_length=140)
-    description = serializers.CharField()
+    title = SingleLineField(max_length=140)
+    description = LongTextField()
     skills = _skills_input()
     currency = serializers.ChoiceField(choices=CURRENCY_CHOICES, required=False)
     budget_min = MinorUnitsField()
     budget_max = MinorUnitsField()
     deadline = serializers.DateField(required=False, allow_null=True)
-    data_description = serializers.CharField(required=False, allow_blank=True)
+    data_description = LongTextField(required=False, allow_blank=True)
     tried_prompting = serializers.ChoiceField(choices=Readiness.choices, required=False)
     has_enough_data = serializers.ChoiceField(choices=Readiness.choices, required=False)
     has_success_metric = serializers.ChoiceField(choices=Readiness.choices, required=False)
@@ -584,13 +585,13 @@ class MessageInput(Input):
 
 
 class ProposalMilestoneInput(Input):
-    title = serializers.CharField(max_length=140)
+    title = SingleLineField(max_length=140)
     amount = MinorUnitsField(min_value=1)
     due_date = serializers.DateField()
 
 
 class ProposalInput(Input):
-    scope = serializers.CharField()
+    scope = LongTextField()
     price = MinorUnitsField(min_value=1, help_text="Minor units; must equal the sum of the milestones.")
     currency = serializers.ChoiceField(
         choices=CURRENCY_CHOICES, required=False, help_text="Defaults to the request's currency."
@@ -828,7 +829,7 @@ class CancelInput(Input):
 
 
 class SubmitInput(Input):
-    message = serializers.CharField(max_length=20_000)
+    message = LongTextField()
     links = FormListField(child=serializers.CharField(max_length=2000), required=False, default=list)
     attachments = FormListField(
         child=serializers.FileField(allow_empty_file=True, use_url=False),

@@ -97,6 +97,9 @@ def test_request_create_names_every_missing_field():
         ({"tried_prompting": "maybe"}, "tried_prompting"),
         ({"title": ["a", "list"]}, "title"),
         ({"title": "x" * 141}, "title"),
+        ({"description": "x" * 240_000}, "description"),  # It once buried the request's page.
+        ({"data_description": "x" * 20_001}, "data_description"),
+        ({"skills": ["x" * 65]}, "skills[0]"),
     ],
 )
 def test_request_create_rejects_wrong_types(overrides, field):
@@ -104,6 +107,20 @@ def test_request_create_rejects_wrong_types(overrides, field):
     response = api_as(client).post("/api/v1/requests/", _request_body(**overrides), format="json")
     assert_error(response, 400, "validation_error", {field})
     assert not HiringRequest.objects.filter(client=client).exists()
+
+
+def test_single_line_fields_lose_their_control_characters_and_long_text_keeps_its_lines():
+    body = _request_body(
+        title="\x00Fine-tune\tan\r\ninvoice\x1b[31m parser ",
+        description="Line one.\nLine two.",
+        skills=["LoRA\n"],
+    )
+    response = api_as(ClientFactory()).post("/api/v1/requests/", body, format="json")
+    assert response.status_code == 201, response.json()
+    created = HiringRequest.objects.get(pk=response.json()["id"])
+    assert created.title == "Fine-tune an  invoice[31m parser"
+    assert created.description == "Line one.\nLine two."
+    assert [skill.name for skill in created.skills.all()] == ["LoRA"]
 
 
 @pytest.mark.parametrize(

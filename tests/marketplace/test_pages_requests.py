@@ -78,6 +78,7 @@ def test_save_and_publish(client, client_user):
         ({"deadline": "next week"}, "deadline", "Enter a valid date."),
         ({"title": ""}, "title", "This field is required."),
         ({"title": "x" * 141}, "title", "Ensure this value has at most 140 characters"),
+        ({"description": "x" * 240_000}, "description", "Ensure this value has at most 20000 characters"),
         ({"tried_prompting": "maybe"}, "tried_prompting", "Select a valid choice."),
         ({"currency": "xyz"}, "currency", "Select a valid choice."),
     ],
