@@ -82,3 +82,31 @@ def test_a_json_body_nested_too_deep_or_broken_is_a_400_saying_why(body, why):
     response = Client().post("/api/v1/auth/signup/", body, content_type="application/json")
     error = assert_error(response, 400, "parse_error")["error"]
     assert error["message"].startswith("JSON body: ") and why in error["message"]
+
+
+@pytest.mark.parametrize(
+    "size",
+    [
+        5_000,  # under the multipart allowance: refused when the file's bytes pass the cap
+        400_000,  # refused from its Content-Length, before any of it is read
+    ],
+)
+def test_an_upload_over_the_endpoints_cap_is_a_json_413_and_nothing_is_kept(settings, size):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from marketplace.models import Delivery, Milestone
+    from tests.factories import milestone_in_state
+
+    settings.ATTACHMENT_MAX_BYTES, settings.ATTACHMENT_MAX_FILES = 1_000, 2
+    milestone = milestone_in_state(Milestone.State.IN_PROGRESS)
+    api = APIClient()
+    api.force_authenticate(milestone.engagement.engineer)
+    response = api.post(
+        f"/api/v1/milestones/{milestone.pk}/submit/",
+        {"message": "Weights attached.", "attachments": [SimpleUploadedFile("w.bin", b"x" * size)]},
+        format="multipart",
+    )
+    assert_error(response, 413, "request_too_large")
+    assert not Delivery.objects.filter(milestone=milestone).exists()
+    milestone.refresh_from_db()
+    assert milestone.state == Milestone.State.IN_PROGRESS

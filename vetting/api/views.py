@@ -11,6 +11,7 @@ an accepted submission is handed to the pipeline). Two decisions, documented in 
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -19,6 +20,7 @@ from rest_framework.response import Response
 
 from core.api import PAGED, ApiView, ErrorSerializer, errors
 from core.errors import ApplicationError, NotFoundError, PermissionDeniedError, ValidationError
+from sandbox.adapters import MAX_CONFIG_BYTES
 from vetting import pipeline, selectors, services
 from vetting.api import serializers as s
 from vetting.models import Badge, Challenge, Submission
@@ -125,6 +127,10 @@ class LeaderboardOptInApi(ApiView):
 class SubmissionListCreateApi(ApiView):
     parser_classes = [MultiPartParser, FormParser]
     pagination_class = PAGED
+
+    @staticmethod
+    def upload_limit() -> int:  # core/uploads.py: a dataset, or an adapter's two files
+        return max(settings.VETTING_MAX_DATASET_BYTES, settings.ADAPTER_MAX_BYTES + MAX_CONFIG_BYTES)
 
     @extend_schema(
         tags=TAGS,

@@ -1,5 +1,6 @@
 """Engagements, their timeline and review; the milestone actions of the parties; attachments."""
 
+from django.conf import settings
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -86,6 +87,10 @@ class MilestoneStartApi(ApiView):
 
 class MilestoneSubmitApi(ApiView):
     parser_classes = [MultiPartParser, FormParser]
+
+    @staticmethod
+    def upload_limit() -> int:  # core/uploads.py: refused while it streams past this
+        return settings.ATTACHMENT_MAX_BYTES * settings.ATTACHMENT_MAX_FILES
 
     @extend_schema(
         tags=["milestones"],
