@@ -62,6 +62,11 @@ def funding_status(*, user: User, milestone_id: int) -> FundingStatus:
     paid = next((f for f in fundings if f.state == Funding.State.SUCCEEDED), None)
     latest = fundings[0] if fundings else None
     if paid is not None:
+        refunded = sum(r.amount for r in paid.refunds.all() if r.state == Refund.State.SUCCEEDED)
+        if refunded >= paid.amount:
+            return FundingStatus(milestone=milestone, funding=paid, status="refunded")
+        if refunded:
+            return FundingStatus(milestone=milestone, funding=paid, status="partly_refunded")
         return FundingStatus(milestone=milestone, funding=paid, status="funded")
     if milestone.state != Milestone.State.PENDING_FUNDING:
         return FundingStatus(milestone=milestone, funding=latest, status="closed")

@@ -61,8 +61,9 @@ class FundingStatusSerializer(serializers.Serializer):
     amount = serializers.IntegerField(source="milestone.amount", help_text="Minor units.")
     currency = serializers.CharField(source="milestone.currency")
     status = serializers.ChoiceField(
-        choices=["awaiting_payment", "payment_failed", "funded", "closed"],
-        help_text="`payment_failed`: the last card was declined (see `failure_message`); another may be tried.",
+        choices=["awaiting_payment", "payment_failed", "funded", "partly_refunded", "refunded", "closed"],
+        help_text="`payment_failed`: the last card was declined (see `failure_message`); another may be tried. "
+        "`partly_refunded` / `refunded`: paid, then part / all of it refunded to the client.",
     )
     failure_message = serializers.CharField()
     funding = FundingSerializer(allow_null=True, help_text="The paid attempt, else the latest.")

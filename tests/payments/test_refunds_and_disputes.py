@@ -3,6 +3,8 @@
 import json
 
 import pytest
+from django.test import Client
+from django.urls import reverse
 
 from core.errors import (
     InvalidTransitionError,
@@ -16,6 +18,7 @@ from marketplace.models import Milestone, Notification
 from marketplace.services import engagements as engagement_services
 from payments.ledger import milestone_money
 from payments.models import CancellationRequest, Chargeback, Payout, Refund
+from payments.selectors import funding_status
 from payments.services.disputes import dispute_resolve
 from payments.services.payouts import payout_approve
 from payments.services.refunds import (
@@ -78,6 +81,12 @@ def test_both_parties_agree_and_the_client_is_refunded(funded):
     funded.refresh_from_db()
     assert funded.state == Milestone.State.REFUNDED
     assert _money(funded) == (HELD, 0, 0, HELD)
+    # The funding says so too (it said "funded" after the refund).
+    assert funding_status(user=client, milestone_id=funded.pk).status == "refunded"
+    page = Client()
+    page.force_login(client)
+    html = page.get(reverse("payments:fund-status", args=[funded.pk])).content.decode()
+    assert "Refunded" in html and "held in escrow" not in html
     request.refresh_from_db()
     assert (request.state, request.responded_by) == (CancellationRequest.State.ACCEPTED, client)
 
@@ -204,6 +213,8 @@ def test_staff_settle_a_dispute_with_a_split(disputed, staff_user, webhooks, set
     assert refund.amount == refund_amount
     assert _money(disputed) == (HELD, 0, release, refund_amount)
     assert Notification.objects.filter(user=disputed.engagement.engineer, kind="payout_sent").exists()
+    client = disputed.engagement.client
+    assert funding_status(user=client, milestone_id=disputed.pk).status == "partly_refunded"
 
 
 def test_a_full_refund_settlement_needs_no_onboarding(disputed, staff_user):
