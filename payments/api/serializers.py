@@ -1,5 +1,9 @@
 """Input and output shapes of the payments API. Amounts are integer minor units with an ISO currency."""
 
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.utils.http import url_has_allowed_host_and_scheme
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -99,6 +103,16 @@ class OnboardingLinkInput(serializers.Serializer):
         required=False,
         help_text="Where Stripe sends the engineer if the link expired; it should make a new one.",
     )
+
+    def _on_this_site(self, value: str) -> str:
+        """Stripe sends the engineer back here with their session: never to another site."""
+        request = self.context["request"]
+        hosts = {request.get_host(), urlsplit(settings.SITE_URL).netloc}
+        if not url_has_allowed_host_and_scheme(value, allowed_hosts=hosts, require_https=request.is_secure()):
+            raise serializers.ValidationError("Must be a page of this site.")
+        return value
+
+    validate_return_url = validate_refresh_url = _on_this_site
 
 
 class OnboardingLinkSerializer(serializers.Serializer):

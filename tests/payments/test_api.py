@@ -12,8 +12,8 @@ from core.money import fee_for
 from marketplace.models import Milestone
 from marketplace.services import engagements as engagement_services
 from payments.ledger import milestone_money
-from payments.models import Payout
-from tests.factories import StaffFactory, engagement
+from payments.models import ConnectedAccount, Payout
+from tests.factories import EngineerFactory, StaffFactory, engagement
 from tests.payments.conftest import onboard, pay, refunds_at_stripe, transfers_at_stripe, work_and_approve
 from tests.payments.test_api_permissions import payments_api  # noqa: F401 - autouse fixture
 
@@ -257,3 +257,23 @@ def test_schema_documents_the_payments_api_without_warnings(tmp_path, settings):
     approve = paths["/api/v1/payments/payouts/{id}/approve/"]["post"]
     assert set(approve["responses"]) == {"200", "401", "403", "404", "409", "502"}
     assert "/api/v1/payments/ledger/" in paths
+
+
+@pytest.mark.parametrize(
+    ("field", "url"),
+    [
+        ("return_url", "https://evil.example/payments/payouts/onboarding/return/"),
+        ("refresh_url", "https://testserver.evil.example/"),
+        ("return_url", "javascript:alert(1)"),
+    ],
+)
+def test_the_onboarding_link_returns_only_to_this_site(webhooks, settings, field, url):
+    engineer = EngineerFactory()
+    engineer_api = _api(engineer)
+    response = engineer_api.post("/api/v1/payments/account/onboarding-link/", {field: url}, format="json")
+    assert response.status_code == 400
+    assert list(response.json()["error"]["details"]) == [field]
+    assert not ConnectedAccount.objects.filter(user=engineer).exists()  # refused before asking Stripe
+    here = f"{settings.SITE_URL.rstrip('/')}/payments/payouts/onboarding/return/"
+    ok = engineer_api.post("/api/v1/payments/account/onboarding-link/", {"return_url": here}, format="json")
+    assert ok.status_code == 201, ok.json()
