@@ -32,11 +32,10 @@ run: models
 	$(BIN)/python manage.py check --fail-level WARNING
 	$(BIN)/honcho -f Procfile start
 
-# In parallel on 4 CPUs or more: one test process per CPU, each with its own database, sandbox root, media
-# root, broker database and share of the CPUs (config/settings_test.py). On fewer, serially: the one
-# real-model test is most of the suite's CPU time, and on a 1-thread share it alone outlasts the rest run
-# serially (measured on 2 cores: 22 min in parallel, 12 min serially). TEST_WORKERS=N chooses.
-TEST_WORKERS ?= $(shell test "$$(nproc)" -ge 4 && echo auto || echo 0)
+# In parallel, one test process per CPU, each with its own database, sandbox root, media root, broker
+# database and share of the CPUs for its sandbox jobs (config/settings_test.py), longest tests first;
+# TEST_WORKERS=0 runs serially.
+TEST_WORKERS ?= auto
 test: models
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
