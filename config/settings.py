@@ -33,18 +33,31 @@ PRODUCTION_REQUIRED = (
     "CACHE_URL",
     "VETTING_SECRET_SEED",
 )
+# The development values below: anyone can read them here, so production refuses them.
+DEVELOPMENT_VALUES = {
+    "SECRET_KEY": "dev-only-insecure-key-never-use-in-production",
+    "STRIPE_WEBHOOK_SECRET": "whsec_local",
+    "VETTING_SECRET_SEED": "dev-only-vetting-seed-never-use-in-production",
+}
 if PRODUCTION:
     missing = [name for name in PRODUCTION_REQUIRED if not env.str(name, default="")]
     if missing:
         raise ImproperlyConfigured(
             "DJANGO_ENV=production needs these environment variables: " + ", ".join(missing)
         )
+    public = [name for name, value in DEVELOPMENT_VALUES.items() if env.str(name, default="") == value]
+    if public:
+        raise ImproperlyConfigured(
+            "DJANGO_ENV=production refuses the development values of "
+            + ", ".join(public)
+            + ": they are public in the repository; set secrets of your own."
+        )
 
 DEBUG = env.bool("DEBUG", default=not PRODUCTION)
 if PRODUCTION and DEBUG:
     # The debug error page prints local variables and settings: never where engineers can reach it.
     raise ImproperlyConfigured("DJANGO_ENV=production refuses DEBUG=true: unset DEBUG.")
-SECRET_KEY = env.str("SECRET_KEY", default="dev-only-insecure-key-never-use-in-production")
+SECRET_KEY = env.str("SECRET_KEY", default=DEVELOPMENT_VALUES["SECRET_KEY"])
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
@@ -302,7 +315,7 @@ ADAPTER_MAX_BYTES = env.int("ADAPTER_MAX_BYTES", default=256 * 1024 * 1024)
 ADAPTER_MAX_HEADER_BYTES = env.int("ADAPTER_MAX_HEADER_BYTES", default=1024 * 1024)
 
 # Vetting: hidden evaluation sets are generated from VETTING_SECRET_SEED (kept out of the repository).
-VETTING_SECRET_SEED = env.str("VETTING_SECRET_SEED", default="dev-only-vetting-seed-never-use-in-production")
+VETTING_SECRET_SEED = env.str("VETTING_SECRET_SEED", default=DEVELOPMENT_VALUES["VETTING_SECRET_SEED"])
 # Pass rule (non-inferiority): the lower bound of the 95% paired-bootstrap interval of general-set
 # (after - before) must stay above -margin (per challenge; new challenges start with this value, the
 # reference runs calibrate it).
@@ -360,7 +373,7 @@ STRIPE_LOCAL_URL = env.str("STRIPE_LOCAL_URL", default="http://127.0.0.1:8420")
 if STRIPE_USES_LOCAL_SERVER:
     STRIPE_SECRET_KEY = "sk_test_local"  # noqa: S105 (the local server accepts any key)
 STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="pk_test_local")
-STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="whsec_local")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default=DEVELOPMENT_VALUES["STRIPE_WEBHOOK_SECRET"])
 
 # Payments: Stripe client behaviour, reconciliation and recovery sweeps.
 # Stripe client: per-request timeout (seconds) and the SDK's automatic retries. Retries resend the same

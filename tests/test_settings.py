@@ -49,6 +49,21 @@ def test_production_refuses_to_start_without_required_variables():
     assert "needs these environment variables: SECRET_KEY, STRIPE_WEBHOOK_SECRET" in result.stderr
 
 
+def test_production_refuses_the_public_development_secrets():
+    env = {
+        **PRODUCTION_ENV,
+        "SECRET_KEY": "dev-only-insecure-key-never-use-in-production",
+        "STRIPE_WEBHOOK_SECRET": "whsec_local",
+        "VETTING_SECRET_SEED": "dev-only-vetting-seed-never-use-in-production",
+    }
+    result = _manage("check", env=env)
+    assert result.returncode != 0
+    assert (
+        "refuses the development values of SECRET_KEY, STRIPE_WEBHOOK_SECRET, VETTING_SECRET_SEED"
+        in result.stderr
+    )
+
+
 def test_production_refuses_debug():
     result = _manage("check", env={**PRODUCTION_ENV, "DEBUG": "true"})
     assert result.returncode != 0

@@ -3,12 +3,11 @@
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-DEV_SECRET_SEED = "dev-only-vetting-seed-never-use-in-production"  # noqa: S105 - refused in production
-
 
 def secret_seed() -> str:
-    """The seed hidden items come from; production refuses to run on the development default."""
+    """The seed hidden items come from; production refuses to run on the development default (the
+    settings refuse it at start-up already; this guards a value changed since)."""
     seed = settings.VETTING_SECRET_SEED
-    if not seed or (settings.PRODUCTION and seed == DEV_SECRET_SEED):
+    if not seed or (settings.PRODUCTION and seed == settings.DEVELOPMENT_VALUES["VETTING_SECRET_SEED"]):
         raise ImproperlyConfigured("VETTING_SECRET_SEED must be set (a long random string) in production.")
     return seed
