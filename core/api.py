@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from core.errors import ApplicationError, LimitReachedError
+from core.middleware import api_error_body
 
 
 def _first_message(details) -> str:
@@ -43,11 +44,7 @@ def exception_handler(exc, context):
             response["Retry-After"] = str(exc.retry_after_seconds(timezone.now()))
         return response
     if isinstance(exc, RequestDataTooBig):
-        return error_response(
-            code="request_too_large",
-            message="The request body is larger than this endpoint accepts.",
-            status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-        )
+        return Response(api_error_body(413), status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

@@ -48,8 +48,7 @@ def apply_service_errors(form: forms.Form, error: ValidationError) -> None:
     `links[2]`, goes next to `links`); what names no field goes on top of the form."""
     details = error.details if isinstance(error.details, dict) else {}
     placed = False
-    for key, messages_ in details.items():
-        field = key
+    for field, messages_ in details.items():
         entry = _ENTRY.match(field)
         if field not in form.fields and entry:
             field = entry["field"]
