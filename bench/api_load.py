@@ -76,11 +76,11 @@ def seed() -> dict:
     from django.core.management import call_command
     from django.db import connection
     from django.utils import timezone
-    from rest_framework.authtoken.models import Token
 
     from marketplace.models import EngineerProfile, HiringRequest, Skill, User
     from marketplace.services import engagements as engagement_services
     from marketplace.services import requests as request_services
+    from marketplace.services.users import api_token_issue
     from vetting.models import Badge
 
     call_command("migrate", verbosity=0)
@@ -172,7 +172,7 @@ def seed() -> dict:
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE" if connection.vendor == "postgresql" else "ANALYZE")
     return {
-        "token": Token.objects.create(user=client).key,
+        "token": api_token_issue(user=client)[0],
         "matching_request": matching_request.pk,
         "engagement": engagement.pk,
     }

@@ -8,6 +8,7 @@ never mapped in views; core errors and DRF's propagate to `exception_handler`.
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404
 from django.utils import timezone
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
@@ -99,6 +100,23 @@ def errors(*statuses: int, authenticated: bool = True) -> dict[int, OpenApiRespo
     return {
         code: OpenApiResponse(ErrorSerializer, description=ERROR_DESCRIPTIONS[code]) for code in sorted(codes)
     }
+
+
+class ApiAutoSchema(AutoSchema):
+    """drf-spectacular's schema with what every paged list answers besides its page: 404 for a `page`
+    that is past the last page or not a page number (DRF's paginator), so no list can forget it.
+
+    (`extend_schema` replaces `get_response_serializers` with what the view declares, so the 404 is
+    added where drf-spectacular turns those into response bodies.)"""
+
+    NO_SUCH_PAGE = OpenApiResponse(ErrorSerializer, description="`not_found`: no such page.")
+
+    def _get_response_bodies(self, direction="response"):
+        responses = super()._get_response_bodies(direction)
+        paged = self.method == "GET" and getattr(self.view, "pagination_class", None) is not None
+        if paged and "404" not in responses:
+            responses["404"] = self._get_response_for_code(self.NO_SUCH_PAGE, "404", direction=direction)
+        return responses
 
 
 # The base of every /api/v1/ endpoint: one class per URL, one method per HTTP verb. (A comment, not a

@@ -16,6 +16,7 @@ import pytest
 from django.urls import resolve
 from rest_framework.test import APIClient
 
+from marketplace.services.users import api_token_issue
 from tests.factories import ClientFactory, EngineerFactory, StaffFactory
 
 ROLES = ("anonymous", "client", "other_client", "engineer", "other_engineer", "staff")
@@ -29,6 +30,9 @@ class Call:
     engineer: object | None = None  # the engineer taking part; None: any engineer
     data: dict | Callable | None = None  # a callable gets the actor
     format: str = "json"
+    # Authenticate with a real API token of the actor's (for endpoints that act on the token sent);
+    # otherwise the actor is forced in, as a session would be.
+    with_token: bool = False
 
 
 def cells(matrix: Iterable[tuple], *, prefix: str) -> list:
@@ -58,7 +62,9 @@ def answer(call: Call, *, route: str, method: str, role: str):
     assert (resolve(call.url).url_name, call.method) == (route, method)
     actor = actor_for(call, role)
     api = APIClient()
-    if actor is not None:
+    if actor is not None and call.with_token:
+        api.credentials(HTTP_AUTHORIZATION=f"Token {api_token_issue(user=actor)[0]}")
+    elif actor is not None:
         api.force_authenticate(actor)
     data = call.data(actor) if callable(call.data) else call.data
     return getattr(api, call.method)(call.url, data, format=call.format)

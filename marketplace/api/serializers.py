@@ -124,9 +124,15 @@ class Input(serializers.Serializer):
 
 
 class WholeNumberField(serializers.IntegerField):
-    """An integer, strictly: no booleans, no fractions (12.5 or 12.0), no non-digit strings."""
+    """An integer, strictly: no booleans, no fractions (12.5 or 12.0), no non-digit strings; and at most
+    what a database integer holds (an id of 10**30 is a 400, not an overflow in the query)."""
 
     default_error_messages = {"invalid": "A whole number is required."}
+    DATABASE_MAX = 2**63 - 1
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_value", self.DATABASE_MAX)
+        super().__init__(**kwargs)
 
     def to_internal_value(self, data):
         if isinstance(data, bool | float) or (isinstance(data, str) and not data.strip().isdigit()):
@@ -197,7 +203,12 @@ class TokenInput(Input):
 
 
 class TokenSerializer(serializers.Serializer):
-    token = serializers.CharField(help_text="Send as `Authorization: Token <token>`.")
+    token = serializers.CharField(help_text="Send as `Authorization: Token <token>`; shown only once.")
+    expires_at = serializers.DateTimeField(help_text="After this the token answers 401; rotate it before.")
+
+
+class RevokedSerializer(serializers.Serializer):
+    revoked = serializers.IntegerField(help_text="How many tokens stopped working.")
 
 
 class SignUpInput(Input):

@@ -6,6 +6,9 @@ from marketplace.api.views import accounts, engagements, requests
 
 urlpatterns = [
     path("auth/token/", accounts.TokenObtainApi.as_view(), name="api-token"),
+    path("auth/token/refresh/", accounts.TokenRefreshApi.as_view(), name="api-token-refresh"),
+    path("auth/logout/", accounts.LogoutApi.as_view(), name="api-logout"),
+    path("auth/logout-all/", accounts.LogoutAllApi.as_view(), name="api-logout-all"),
     path("auth/signup/", accounts.SignUpApi.as_view(), name="api-signup"),
     path("me/", accounts.MeApi.as_view(), name="api-me"),
     path("me/profile/", accounts.MyProfileApi.as_view(), name="api-my-profile"),

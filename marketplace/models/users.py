@@ -26,6 +26,15 @@ class User(AbstractUser):
     def display_name(self) -> str:
         return self.get_full_name() or self.username
 
+    def save(self, *args, **kwargs):
+        # `set_password` keeps the new raw password here until the save. Every way a password changes
+        # (the change and reset pages, the admin, `changepassword`) ends in this save, and every API token
+        # dies with the password it was obtained with, as sessions already do.
+        password_changed = self._password is not None and self.pk is not None
+        super().save(*args, **kwargs)
+        if password_changed:
+            self.auth_token_set.all().delete()
+
 
 class Skill(models.Model):
     name = models.CharField(max_length=64, unique=True)

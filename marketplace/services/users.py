@@ -1,7 +1,9 @@
+from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
+from knox.models import AuthToken
 
 from core.errors import PermissionDeniedError, ValidationError, full_clean_or_raise
 from marketplace.models import EngineerProfile, Skill, User
@@ -71,3 +73,34 @@ def engineer_profile_update(*, actor: User, skills: list[str] | None = None, **f
     if skills is not None:
         profile.skills.set(skills_resolve(names=skills))
     return profile
+
+
+# --- API tokens (django-rest-knox: stored hashed, each with its expiry) ----------------------------
+
+
+@transaction.atomic
+def api_token_issue(*, user: User) -> tuple[str, AuthToken]:
+    """A new token for a log-in; beyond API_TOKENS_PER_USER live ones, the oldest are revoked."""
+    instance, token = AuthToken.objects.create(user=user)
+    keep = list(
+        AuthToken.objects.filter(user=user)
+        .order_by("-created", "-pk")
+        .values_list("pk", flat=True)[: settings.API_TOKENS_PER_USER]
+    )
+    AuthToken.objects.filter(user=user).exclude(pk__in=keep).delete()
+    return token, instance
+
+
+@transaction.atomic
+def api_token_rotate(*, current: AuthToken) -> tuple[str, AuthToken]:
+    """A fresh token with a fresh lifetime in place of the one presented, which stops working now."""
+    AuthToken.objects.filter(pk=current.pk).delete()
+    return api_token_issue(user=current.user)
+
+
+def api_token_revoke(*, current: AuthToken) -> None:
+    AuthToken.objects.filter(pk=current.pk).delete()
+
+
+def api_tokens_revoke_all(*, user: User) -> int:
+    return AuthToken.objects.filter(user=user).delete()[0]

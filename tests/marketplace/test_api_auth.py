@@ -1,7 +1,12 @@
-"""Tokens, sign-up, the login lockout shared with the pages, and 401 for anonymous requests."""
+"""Tokens (one per log-in, expiring, rotated, revoked, dying with the password), sign-up, the login
+lockout shared with the pages, and 401 for anonymous requests."""
+
+from datetime import timedelta
 
 import pytest
-from rest_framework.authtoken.models import Token
+from django.core import mail
+from django.utils import timezone
+from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from marketplace.models import EngineerProfile, User
@@ -15,18 +20,108 @@ def _obtain(api: APIClient, username: str, password: str):
     return api.post(TOKEN_URL, {"username": username, "password": password}, format="json")
 
 
-def test_token_obtained_and_used():
-    user = ClientFactory()
+def _as(token: str) -> APIClient:
     api = APIClient()
-    response = _obtain(api, user.username, PASSWORD)
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    return api
+
+
+def _token(user) -> str:
+    return _obtain(APIClient(), user.username, PASSWORD).json()["token"]
+
+
+def test_token_obtained_and_used_until_it_expires(settings):
+    user = ClientFactory()
+    before = timezone.now()
+    response = _obtain(APIClient(), user.username, PASSWORD)
     assert response.status_code == 200
     token = response.json()["token"]
-    assert Token.objects.get(user=user).key == token
-    assert _obtain(api, user.username, PASSWORD).json()["token"] == token  # Stable, not rotated.
-    api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
-    me = api.get("/api/v1/me/")
+    expires_at = timezone.datetime.fromisoformat(response.json()["expires_at"])
+    lifetime = settings.REST_KNOX["TOKEN_TTL"]
+    assert before + lifetime <= expires_at <= timezone.now() + lifetime
+    assert not AuthToken.objects.filter(digest=token).exists()  # Stored hashed, never as sent.
+    me = _as(token).get("/api/v1/me/")
     assert me.status_code == 200
     assert (me.json()["username"], me.json()["role"]) == (user.username, "client")
+    AuthToken.objects.filter(user=user).update(expiry=timezone.now() - timedelta(seconds=1))
+    expired = _as(token).get("/api/v1/me/")
+    assert expired.status_code == 401 and expired.json()["error"]["code"] == "authentication_failed"
+
+
+def test_each_log_in_gets_its_own_token_and_the_oldest_beyond_the_limit_is_revoked(settings):
+    settings.API_TOKENS_PER_USER = 2
+    user = ClientFactory()
+    first, second, third = _token(user), _token(user), _token(user)
+    assert len({first, second, third}) == 3
+    assert _as(first).get("/api/v1/me/").status_code == 401
+    assert _as(second).get("/api/v1/me/").status_code == 200
+    assert _as(third).get("/api/v1/me/").status_code == 200
+
+
+def test_refresh_rotates_the_token_sent():
+    user = ClientFactory()
+    old = _token(user)
+    other_device = _token(user)
+    response = _as(old).post("/api/v1/auth/token/refresh/")
+    assert response.status_code == 200
+    new = response.json()["token"]
+    assert new != old
+    assert _as(old).get("/api/v1/me/").status_code == 401
+    assert _as(new).get("/api/v1/me/").status_code == 200
+    assert _as(other_device).get("/api/v1/me/").status_code == 200
+
+
+def test_refresh_and_logout_need_a_token_not_a_session():
+    api = APIClient()
+    api.force_login(ClientFactory())
+    for url in ("/api/v1/auth/token/refresh/", "/api/v1/auth/logout/"):
+        response = api.post(url)
+        assert response.status_code == 401, url
+        assert response["WWW-Authenticate"] == "Token"
+
+
+def test_logout_revokes_only_the_token_sent_and_logout_all_revokes_every_one():
+    user = ClientFactory()
+    phone, laptop, script = _token(user), _token(user), _token(user)
+    assert _as(phone).post("/api/v1/auth/logout/").status_code == 204
+    assert _as(phone).get("/api/v1/me/").status_code == 401
+    assert _as(laptop).get("/api/v1/me/").status_code == 200
+    response = _as(laptop).post("/api/v1/auth/logout-all/")
+    assert response.status_code == 200 and response.json() == {"revoked": 2}
+    assert _as(laptop).get("/api/v1/me/").status_code == 401
+    assert _as(script).get("/api/v1/me/").status_code == 401
+
+
+def test_a_password_changed_by_staff_in_the_admin_revokes_every_token_of_that_user():
+    user = ClientFactory()
+    token = _token(user)
+    bystander_token = _token(ClientFactory())
+    admin = APIClient()
+    admin.force_login(User.objects.create_superuser("root", "root@example.com", PASSWORD))
+    new_password = "an0ther-Long-passphrase"
+    response = admin.post(
+        f"/admin/marketplace/user/{user.pk}/password/",
+        {"password1": new_password, "password2": new_password, "usable_password": "true"},
+    )
+    assert response.status_code == 302
+    assert _as(token).get("/api/v1/me/").status_code == 401
+    assert _as(bystander_token).get("/api/v1/me/").status_code == 200
+    assert _obtain(APIClient(), user.username, new_password).status_code == 200
+
+
+def test_resetting_the_password_by_e_mail_revokes_every_token():
+    user = ClientFactory()
+    token = _token(user)
+    APIClient().post("/password-reset/", {"email": user.email})
+    link = next(line for line in mail.outbox[-1].body.splitlines() if "/password-reset/" in line).strip()
+    page = APIClient()
+    form = page.get(link, follow=True)  # The link redirects to the form's own URL.
+    new_password = "an0ther-Long-passphrase"
+    response = page.post(
+        form.redirect_chain[-1][0], {"new_password1": new_password, "new_password2": new_password}
+    )
+    assert response.status_code == 302
+    assert _as(token).get("/api/v1/me/").status_code == 401
 
 
 def test_anonymous_gets_401_with_a_token_challenge():

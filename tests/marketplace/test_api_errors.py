@@ -141,6 +141,11 @@ def test_request_list_rejects_an_unknown_state_filter():
     assert_error(response, 400, "validation_error", {"state"})
 
 
+def test_an_id_beyond_any_database_integer_is_a_400_naming_the_field():
+    response = api_as(ClientFactory()).get(f"/api/v1/consultations/?request={10**30}")
+    assert_error(response, 400, "validation_error", {"request"})  # was a 500: OverflowError in the query
+
+
 def test_malformed_json_is_a_400_in_the_same_format():
     response = api_as(ClientFactory()).post(
         "/api/v1/requests/", data="{not json", content_type="application/json"
@@ -421,6 +426,10 @@ def test_profile_update_names_bad_fields():
 
 def test_mark_read_ids_must_be_integers():
     response = api_as(ClientFactory()).post("/api/v1/notifications/mark-read/", {"ids": ["x"]}, format="json")
+    assert_error(response, 400, "validation_error", {"ids[0]"})
+    response = api_as(ClientFactory()).post(
+        "/api/v1/notifications/mark-read/", {"ids": [2**63]}, format="json"
+    )
     assert_error(response, 400, "validation_error", {"ids[0]"})
 
 

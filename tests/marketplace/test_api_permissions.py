@@ -103,6 +103,13 @@ def me():
     return Call("get", "/api/v1/me/", *_parties())
 
 
+def _token_action(action: str):
+    def setup():
+        return Call("post", f"/api/v1/auth/{action}/", *_parties(), with_token=True)
+
+    return setup
+
+
 def my_profile():
     return Call("patch", "/api/v1/me/profile/", *_parties(), data={"headline": "QLoRA on small budgets"})
 
@@ -343,6 +350,9 @@ MATRIX = [
     ("api-token", "post", token, (200, 200, 200, 200, 200, 200)),
     ("api-signup", "post", signup, (201, 201, 201, 201, 201, 201)),
     ("api-me", "get", me, (401, 200, 200, 200, 200, 200)),
+    ("api-token-refresh", "post", _token_action("token/refresh"), (401, 200, 200, 200, 200, 200)),
+    ("api-logout", "post", _token_action("logout"), (401, 204, 204, 204, 204, 204)),
+    ("api-logout-all", "post", _token_action("logout-all"), (401, 200, 200, 200, 200, 200)),
     ("api-my-profile", "patch", my_profile, (401, 403, 403, 200, 200, 403)),
     # Engineers' profiles are public, like the profile pages.
     ("api-skill-list", "get", skills, (200, 200, 200, 200, 200, 200)),

@@ -47,6 +47,21 @@ def test_schema_endpoint_documents_every_route_with_its_errors():
     assert paths["/api/v1/auth/token/"]["post"].get("security") in (None, [], [{}])
 
 
+def test_every_paged_list_documents_the_404_for_a_page_that_does_not_exist():
+    schema = APIClient().get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    paged = [
+        (path, operation)
+        for path, operations in schema["paths"].items()
+        for method, operation in operations.items()
+        if method == "get" and any(p["name"] == "page" for p in operation.get("parameters", []))
+    ]
+    assert len(paged) >= 8
+    for path, operation in paged:
+        assert "404" in operation["responses"], path
+    response = APIClient().get("/api/v1/engineers/?page=0")
+    assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
+
+
 def test_swagger_ui_is_served_from_our_own_static_files():
     response = APIClient().get("/api/docs/")
     assert response.status_code == 200

@@ -210,8 +210,14 @@ class VettingSubmissionSerializer(serializers.Serializer):
 
 
 class RejectedDetailsSerializer(serializers.Serializer):
-    submission = serializers.IntegerField(help_text="The rejected submission (kept, with its report).")
-    validation = serializers.JSONField(help_text="The validation report; every error names its line.")
+    # Present when `code` is `submission_rejected`; a malformed request (`validation_error`) names its
+    # fields here instead, as every 400 does.
+    submission = serializers.IntegerField(
+        required=False, help_text="`submission_rejected`: the rejected submission (kept, with its report)."
+    )
+    validation = serializers.JSONField(
+        required=False, help_text="`submission_rejected`: the validation report; every error names its line."
+    )
 
 
 class RejectedBodySerializer(serializers.Serializer):

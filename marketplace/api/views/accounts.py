@@ -2,9 +2,9 @@
 
 from django.conf import settings
 from django.contrib.auth import authenticate, user_logged_in
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from knox.auth import TokenAuthentication
 from rest_framework import status
-from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import Throttled
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -27,8 +27,9 @@ class TokenObtainApi(ApiView):
         auth=[],
         request=s.TokenInput,
         responses={200: s.TokenSerializer, **errors(400, 429, authenticated=False)},
-        description="Exchange a username and password for an API token. Failed attempts count "
-        "towards the same lockout as the log-in page.",
+        description="Exchange a username and password for a new API token, valid until `expires_at`. "
+        "Each log-in gets its own token; a user keeps the newest ten. Failed attempts count towards the "
+        "same lockout as the log-in page.",
     )
     def post(self, request):
         data = self.parse(s.TokenInput)
@@ -47,8 +48,52 @@ class TokenObtainApi(ApiView):
             )
         # A successful log-in resets the failure count, as on the log-in page.
         user_logged_in.send(sender=type(user), request=request, user=user)
-        token, _ = Token.objects.get_or_create(user=user)
-        return Response({"token": token.key})
+        token, instance = user_services.api_token_issue(user=user)
+        return self.render(s.TokenSerializer, {"token": token, "expires_at": instance.expiry})
+
+
+class TokenRefreshApi(ApiView):
+    # Only a token can be rotated: the one presented is the one replaced.
+    authentication_classes = [TokenAuthentication]
+
+    @extend_schema(
+        tags=["auth"],
+        request=None,
+        responses={200: s.TokenSerializer, **errors()},
+        description="Rotate the token you send: a new token with a new lifetime comes back, and the one "
+        "sent stops working at once.",
+    )
+    def post(self, request):
+        token, instance = user_services.api_token_rotate(current=request.auth)
+        return self.render(s.TokenSerializer, {"token": token, "expires_at": instance.expiry})
+
+
+class LogoutApi(ApiView):
+    authentication_classes = [TokenAuthentication]
+
+    @extend_schema(
+        tags=["auth"],
+        request=None,
+        responses={204: OpenApiResponse(description="The token sent is revoked."), **errors()},
+        description="Revoke the token you send.",
+    )
+    def post(self, request):
+        user_services.api_token_revoke(current=request.auth)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class LogoutAllApi(ApiView):
+    @extend_schema(
+        tags=["auth"],
+        request=None,
+        responses={200: s.RevokedSerializer, **errors()},
+        description="Revoke every API token of your account (every device and script). Changing or "
+        "resetting the password does the same.",
+    )
+    def post(self, request):
+        return self.render(
+            s.RevokedSerializer, {"revoked": user_services.api_tokens_revoke_all(user=request.user)}
+        )
 
 
 class SignUpApi(ApiView):

@@ -47,7 +47,7 @@ class RequestDetailApi(ApiView):
     @extend_schema(
         tags=["requests"],
         request=s.RequestInput(partial=True),
-        responses={200: s.RequestDetailSerializer, **errors(400, 404, 409)},
+        responses={200: s.RequestDetailSerializer, **errors(400, 403, 404, 409)},
         description="Edit a draft, open or consulting request; send only the fields to change.",
     )
     def patch(self, request, pk: int):
@@ -58,7 +58,9 @@ class RequestDetailApi(ApiView):
 
 class RequestPublishApi(ApiView):
     @extend_schema(
-        tags=["requests"], request=None, responses={200: s.RequestDetailSerializer, **errors(400, 404, 409)}
+        tags=["requests"],
+        request=None,
+        responses={200: s.RequestDetailSerializer, **errors(400, 403, 404, 409)},
     )
     def post(self, request, pk: int):
         return self.render(
@@ -70,7 +72,7 @@ class RequestWithdrawApi(ApiView):
     @extend_schema(
         tags=["requests"],
         request=s.ReasonInput,
-        responses={200: s.RequestDetailSerializer, **errors(400, 404, 409)},
+        responses={200: s.RequestDetailSerializer, **errors(400, 403, 404, 409)},
         description="Withdraw the request; its open consultations are closed with a notice.",
     )
     def post(self, request, pk: int):
@@ -104,7 +106,7 @@ class RequestInvitationsApi(ApiView):
     @extend_schema(
         tags=["requests"],
         request=s.InvitationInput,
-        responses={201: s.ConsultationDetailSerializer, **errors(400, 404, 409)},
+        responses={201: s.ConsultationDetailSerializer, **errors(400, 403, 404, 409)},
         description="Invite an engineer to consult on an open request; opens a consultation thread.",
     )
     def post(self, request, pk: int):
@@ -147,7 +149,7 @@ class ConsultationMessagesApi(ApiView):
     @extend_schema(
         tags=["consultations"],
         request=s.MessageInput,
-        responses={201: s.MessageSerializer, **errors(400, 404, 409)},
+        responses={201: s.MessageSerializer, **errors(400, 403, 404, 409)},
     )
     def post(self, request, pk: int):
         body = self.parse(s.MessageInput)["body"]
