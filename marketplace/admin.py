@@ -49,6 +49,23 @@ class ReadOnlyStateMixin:
         return (*super().get_readonly_fields(request, obj), "state")
 
 
+class ServiceOwnedMixin(ReadOnlyStateMixin):
+    """Money and the parties of a deal are written only by the services (which keep the ledger, the
+    escrow and the audit trail in step), so the admin shows them read-only, and cannot add or delete
+    the objects that carry them; the rest (titles, dates) stays editable for support."""
+
+    service_owned: tuple[str, ...] = ()
+
+    def get_readonly_fields(self, request, obj=None):
+        return (*super().get_readonly_fields(request, obj), *self.service_owned)
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(HiringRequest)
 class HiringRequestAdmin(ReadOnlyStateMixin, admin.ModelAdmin):
     list_display = ("title", "client", "state", "budget_min", "budget_max", "currency", "created_at")
@@ -72,38 +89,45 @@ class ConsultationAdmin(ReadOnlyStateMixin, admin.ModelAdmin):
     inlines = [MessageInline]
 
 
-class ProposalMilestoneInline(admin.TabularInline):
+MILESTONE_OWNED = ("engagement", "position", "amount", "currency", "funded_at", "approved_at")
+
+
+class ProposalMilestoneInline(ServiceOwnedMixin, admin.TabularInline):
     model = ProposalMilestone
     extra = 0
+    service_owned = ("position", "amount")
 
 
 @admin.register(Proposal)
-class ProposalAdmin(ReadOnlyStateMixin, admin.ModelAdmin):
+class ProposalAdmin(ServiceOwnedMixin, admin.ModelAdmin):
     list_display = ("pk", "consultation", "price", "currency", "state", "created_at")
     list_filter = ("state",)
     inlines = [ProposalMilestoneInline]
+    service_owned = ("consultation", "price", "currency")
 
 
-class MilestoneInline(admin.TabularInline):
+class MilestoneInline(ServiceOwnedMixin, admin.TabularInline):
     model = Milestone
     extra = 0
     fields = ("position", "title", "amount", "currency", "due_date", "state")
-    readonly_fields = ("state",)
+    service_owned = ("position", "amount", "currency")
 
 
 @admin.register(Engagement)
-class EngagementAdmin(ReadOnlyStateMixin, admin.ModelAdmin):
+class EngagementAdmin(ServiceOwnedMixin, admin.ModelAdmin):
     list_display = ("title", "client", "engineer", "total", "currency", "state", "created_at")
     list_filter = ("state",)
     list_select_related = ("client", "engineer")
     inlines = [MilestoneInline]
+    service_owned = ("request", "proposal", "consultation", "client", "engineer", "currency", "total")
 
 
 @admin.register(Milestone)
-class MilestoneAdmin(ReadOnlyStateMixin, admin.ModelAdmin):
+class MilestoneAdmin(ServiceOwnedMixin, admin.ModelAdmin):
     list_display = ("title", "engagement", "amount", "currency", "state", "due_date", "auto_approve_at")
     list_filter = ("state",)
     list_select_related = ("engagement",)
+    service_owned = MILESTONE_OWNED
 
 
 class AttachmentInline(admin.TabularInline):
