@@ -41,8 +41,12 @@ def payout_onboard(request):
 
 @engineer_required
 def payout_onboarding_refresh(request):
-    """Stripe sends the engineer here when a link expired or was used: a fresh link, straight away."""
-    return _onboarding_redirect(request)
+    """Stripe sends the engineer here (a GET) when a link expired or was used. A GET creates nothing at
+    Stripe, so this says what happened and the settings page's button (a POST) asks for a fresh link."""
+    messages.info(
+        request, "That set-up link has expired or was already used. Continue with Stripe for a fresh one."
+    )
+    return redirect("payments:payouts")
 
 
 @engineer_required

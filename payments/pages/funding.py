@@ -4,13 +4,14 @@ polling) until Stripe's webhook has marked it funded."""
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
 
 from core.errors import ApplicationError, InvalidTransitionError
 from core.pages import fetch, report
 from payments import selectors
 from payments.pages.common import back_to_milestone
-from payments.services.funding import funding_checkout, funding_sync
+from payments.services.funding import funding_checkout, funding_checkout_open, funding_sync
 
 # Stripe PaymentIntent statuses after the card was accepted, while the webhook is on its way.
 PAID_AT_STRIPE = ("processing", "succeeded", "requires_capture")
@@ -22,13 +23,20 @@ def _fee_percent() -> str:
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def funding_page(request, pk: int):
+    """GET shows the milestone's payment and continues one already started; it creates nothing, at
+    Stripe or here (a link preview or prefetch must not open payments). POST starts the payment (the
+    PaymentIntent) and comes back here with GET."""
     status = fetch(selectors.funding_status_for_client, user=request.user, milestone_id=pk)
     context = {"status": status, "milestone": status.milestone, "fee_percent": _fee_percent()}
     http_status = 200
     if status.payable:
         try:
-            checkout = funding_checkout(actor=request.user, milestone_id=pk)
+            if request.method == "POST":
+                funding_checkout(actor=request.user, milestone_id=pk)
+                return redirect("payments:fund", pk)
+            checkout = funding_checkout_open(milestone_id=pk)
         except InvalidTransitionError as exc:
             messages.error(request, exc.message)
             return back_to_milestone(status.milestone)
@@ -37,13 +45,14 @@ def funding_page(request, pk: int):
             context["unavailable"] = True
             http_status = exc.status
         else:
-            status = fetch(selectors.funding_status_for_client, user=request.user, milestone_id=pk)
-            context.update(
-                status=status,
-                checkout=checkout,
-                processing=status.payable and checkout.status in PAID_AT_STRIPE,
-                test_mode=checkout.publishable_key.startswith("pk_test"),
-            )
+            if checkout is not None:
+                status = fetch(selectors.funding_status_for_client, user=request.user, milestone_id=pk)
+                context.update(
+                    status=status,
+                    checkout=checkout,
+                    processing=status.payable and checkout.status in PAID_AT_STRIPE,
+                    test_mode=checkout.publishable_key.startswith("pk_test"),
+                )
     return render(request, "payments/funding.html", context, status=http_status)
 
 

@@ -85,6 +85,28 @@ def funding_checkout(*, actor: User, milestone_id: int) -> FundingCheckout:
         funding = funding_apply_intent(intent=intent)
         if funding.state != Funding.State.CANCELED:
             break
+    return _checkout(funding, intent)
+
+
+def funding_checkout_open(*, milestone_id: int) -> FundingCheckout | None:
+    """The checkout already started for the milestone, read back from Stripe; None when there is none
+    to continue. Creates nothing, at Stripe or here: for pages opened with GET (the caller has checked
+    who may see the milestone)."""
+    funding = Funding.objects.filter(
+        milestone_id=milestone_id,
+        state__in=[Funding.State.CREATING, Funding.State.OPEN],
+        payment_intent_id__isnull=False,
+    ).first()
+    if funding is None:
+        return None
+    intent = stripe_client.payment_intent_retrieve(funding.payment_intent_id)
+    funding = funding_apply_intent(intent=intent)
+    if funding is None or funding.state == Funding.State.CANCELED:
+        return None
+    return _checkout(funding, intent)
+
+
+def _checkout(funding: Funding, intent: PaymentIntentInfo) -> FundingCheckout:
     payable = intent.status in ("requires_payment_method", "requires_confirmation", "requires_action")
     return FundingCheckout(
         funding=funding,

@@ -66,8 +66,13 @@ def test_client_funds_by_card_and_staff_pay_out_on_the_desk(stripe_server, new_p
     # The client opens the funding page from the engagement.
     client_page = new_page()
     log_in(client_page, "clara")
+    # Opening the funding page by its address starts nothing: the client continues with a button.
+    client_page.goto(reverse("payments:fund", args=[milestone.pk]))
+    expect(client_page.get_by_role("button", name="Continue to card payment")).to_be_visible()
+    screenshot(client_page, "payments_funding_start")
     client_page.goto(engagement_url)
-    client_page.locator(f"#milestone-{milestone.pk}").get_by_role("link", name="Fund milestone").click()
+    screenshot(client_page, "payments_engagement_unfunded")
+    client_page.locator(f"#milestone-{milestone.pk}").get_by_role("button", name="Fund milestone").click()
     expect(client_page).to_have_url(re.compile(rf"/payments/milestones/{milestone.pk}/fund/$"))
     expect(client_page.locator("[data-amount]")).to_have_text("1,000.00 USD")
     expect(client_page.get_by_placeholder("Card number")).to_be_visible()

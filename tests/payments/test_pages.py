@@ -52,11 +52,27 @@ def approved(webhooks, django_capture_on_commit_callbacks):
 # --- Funding ---------------------------------------------------------------------------------------
 
 
+def test_opening_the_funding_page_creates_nothing_until_the_client_continues(client, stripe_app):
+    milestone = _milestone()
+    client.force_login(milestone.engagement.client)
+    url = reverse("payments:fund", args=[milestone.pk])
+
+    opened = client.get(url)  # a link preview or prefetch must not open a payment
+
+    assert opened.status_code == 200
+    assert "Continue to card payment" in opened.content.decode()
+    assert "data-client-secret" not in opened.content.decode()
+    assert not Funding.objects.exists()
+    assert stripe.PaymentIntent.list(limit=10).data == []
+    assert client.post(url).url == url
+    assert Funding.objects.filter(milestone=milestone).count() == 1
+
+
 def test_funding_page_gives_stripe_js_what_it_needs(client, stripe_app, settings):
     milestone = _milestone()
     client.force_login(milestone.engagement.client)
 
-    response = client.get(reverse("payments:fund", args=[milestone.pk]))
+    response = client.post(reverse("payments:fund", args=[milestone.pk]), follow=True)
 
     assert response.status_code == 200
     html = response.content.decode()
@@ -67,8 +83,12 @@ def test_funding_page_gives_stripe_js_what_it_needs(client, stripe_app, settings
     assert f'<script src="{stripe_app.url}/js.stripe.com/v3/"></script>' in html
     assert "1,000.00 USD" in html
     assert "10% platform fee comes out of the engineer" in html
-    # Reloading reuses the same payment.
-    client.get(reverse("payments:fund", args=[milestone.pk]))
+    # Reloading, or starting again, reuses the same payment.
+    assert (
+        f'data-client-secret="{intent.client_secret}"'
+        in client.get(reverse("payments:fund", args=[milestone.pk])).content.decode()
+    )
+    client.post(reverse("payments:fund", args=[milestone.pk]))
     assert Funding.objects.filter(milestone=milestone).count() == 1
     assert len(stripe.PaymentIntent.list(limit=10).data) == 1
 
@@ -85,6 +105,7 @@ def test_only_the_client_reaches_the_funding_page(client, stripe_app):
     ]:
         client.force_login(user)
         assert client.get(url).status_code == status
+        assert client.post(url).status_code == status
         assert client.get(reverse("payments:fund-status", args=[milestone.pk])).status_code == status
     assert not Funding.objects.exists()
 
@@ -92,7 +113,7 @@ def test_only_the_client_reaches_the_funding_page(client, stripe_app):
 def test_paid_milestone_shows_funded_and_polling_stops(client, webhooks):
     milestone = _milestone()
     client.force_login(milestone.engagement.client)
-    client.get(reverse("payments:fund", args=[milestone.pk]))
+    client.post(reverse("payments:fund", args=[milestone.pk]))
     funding = Funding.objects.get(milestone=milestone)
     stripe.PaymentIntent.confirm(funding.payment_intent_id, payment_method="pm_card_visa")
 
@@ -112,7 +133,7 @@ def test_paid_milestone_shows_funded_and_polling_stops(client, webhooks):
 def test_late_webhook_the_poll_reads_stripe_itself(client, stripe_app):
     milestone = _milestone()
     client.force_login(milestone.engagement.client)
-    client.get(reverse("payments:fund", args=[milestone.pk]))
+    client.post(reverse("payments:fund", args=[milestone.pk]))
     funding = Funding.objects.get(milestone=milestone)
     stripe.PaymentIntent.confirm(funding.payment_intent_id, payment_method="pm_card_visa")
 
@@ -127,7 +148,7 @@ def test_late_webhook_the_poll_reads_stripe_itself(client, stripe_app):
 def test_declined_card_shows_the_reason(client, webhooks):
     milestone = _milestone()
     client.force_login(milestone.engagement.client)
-    client.get(reverse("payments:fund", args=[milestone.pk]))
+    client.post(reverse("payments:fund", args=[milestone.pk]))
     funding = Funding.objects.get(milestone=milestone)
     with pytest.raises(stripe.error.CardError):
         stripe.PaymentIntent.confirm(funding.payment_intent_id, payment_method="pm_card_chargeCustomerFail")
@@ -148,12 +169,12 @@ def test_funding_page_when_stripe_is_down(client, stripe_app, settings):
     client.force_login(milestone.engagement.client)
     stripe_app.add_fault("/v1/payment_intents", "error_500")
 
-    response = client.get(reverse("payments:fund", args=[milestone.pk]))
+    response = client.post(reverse("payments:fund", args=[milestone.pk]))
 
     assert response.status_code == 502
     assert any("Stripe could not create the payment" in m for m in _messages(response))
     assert "Try again" in response.content.decode()
-    assert client.get(reverse("payments:fund", args=[milestone.pk])).status_code == 200
+    assert client.post(reverse("payments:fund", args=[milestone.pk])).status_code == 302
 
 
 def test_funding_a_milestone_not_awaiting_funding_goes_back_with_the_reason(client, webhooks):
@@ -187,13 +208,18 @@ def test_engineer_sets_up_payouts_through_stripe(client, webhooks):
     assert any("Stripe still needs a bank account for payouts" in m for m in _messages(response))
     assert "Onboarding incomplete" in response.content.decode()
 
-    # A used link sends the engineer to the refresh URL, which makes a new link straight away.
+    # A used link sends the engineer to the refresh URL: back to the settings, saying why, with nothing
+    # created at Stripe by that GET; the button there (a POST) makes a new link.
     assert (
         requests.get(link, allow_redirects=False, timeout=5)
         .headers["Location"]
         .endswith(reverse("payments:payouts-refresh"))
     )
-    fresh = client.get(reverse("payments:payouts-refresh"))
+    refreshed = _follow(client, "get", reverse("payments:payouts-refresh"))
+    assert refreshed.redirect_chain == [(reverse("payments:payouts"), 302)]  # not to Stripe
+    assert any("expired or was already used" in m for m in _messages(refreshed))
+    assert "Continue with Stripe" in refreshed.content.decode()
+    fresh = client.post(reverse("payments:payouts-onboard"))
     assert fresh.status_code == 302 and fresh["Location"] != link
     requests.get(fresh["Location"], allow_redirects=False, timeout=5)
     response = _follow(client, "get", reverse("payments:payouts-return"))
