@@ -304,6 +304,8 @@ SANDBOX_MAX_ATTEMPTS = env.int("SANDBOX_MAX_ATTEMPTS", default=2)
 SANDBOX_HEARTBEAT_SECONDS = env.int("SANDBOX_HEARTBEAT_SECONDS", default=5)
 # A running job whose heartbeat is older than this has lost its worker.
 SANDBOX_STALE_SECONDS = env.int("SANDBOX_STALE_SECONDS", default=120)
+# A job still queued this long after its task was sent is sent again (a lost broker message).
+SANDBOX_REQUEUE_SECONDS = env.int("SANDBOX_REQUEUE_SECONDS", default=900)
 # Engine module run for each job kind (`python -m MODULE SPEC.json OUTPUT_DIR`).
 SANDBOX_ENGINES = {"train": "sandbox.engines.train", "evaluate": "sandbox.engines.evaluate"}
 CELERY_BEAT_SCHEDULE["sandbox-reap-stale"] = {

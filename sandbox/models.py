@@ -62,6 +62,9 @@ class Job(TimeStampedModel):
     # "host:pid" of the process supervising the current attempt, to tell a dead one from a live one.
     supervisor = models.CharField(max_length=128, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # When its supervisor task was last handed to the broker (queued jobs): a queued job whose message
+    # was lost (a broker outage at commit, a purged queue) is sent again once this is old enough.
+    enqueued_at = models.DateTimeField(null=True, blank=True)
     cancel_requested = models.BooleanField(default=False)
 
     progress_step = models.PositiveIntegerField(default=0)

@@ -24,6 +24,7 @@ from typing import Any
 import psutil
 from django.conf import settings
 from django.db import DatabaseError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from core.errors import ValidationError
@@ -115,9 +116,38 @@ def job_create(
 
 
 def _enqueue_on_commit(job_id: int) -> None:
+    """Send the job's supervisor task once the job is committed. Should the broker be down then, the
+    job stays queued (nothing is lost, the caller is not failed) and `jobs_requeue_lost` sends it again."""
+    Job.objects.filter(pk=job_id).update(enqueued_at=timezone.now())
+    transaction.on_commit(lambda: _send(job_id))
+
+
+def _send(job_id: int) -> None:
     from sandbox.tasks import supervise_job  # here: sandbox.tasks imports this module
 
-    transaction.on_commit(lambda: supervise_job.delay(job_id))
+    try:
+        supervise_job.delay(job_id)
+    except Exception:  # the broker's errors are many (kombu, redis, amqp, OS); each means "not sent"
+        logger.warning(
+            "Job %s: its task could not be sent; the reaper will send it again.", job_id, exc_info=True
+        )
+
+
+def jobs_requeue_lost(*, now: datetime | None = None) -> int:
+    """Send again the task of every job still queued SANDBOX_REQUEUE_SECONDS after it was last sent
+    (its message was lost, or it waits behind long jobs: a duplicate is harmless, since an attempt is
+    claimed under the row lock and a second task for a claimed job does nothing). Returns how many."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.SANDBOX_REQUEUE_SECONDS)
+    lost = list(
+        Job.objects.filter(state=Job.State.QUEUED)
+        .filter(Q(enqueued_at__lt=cutoff) | Q(enqueued_at__isnull=True, updated_at__lt=cutoff))
+        .values_list("pk", flat=True)
+    )
+    for job_id in lost:
+        Job.objects.filter(pk=job_id).update(enqueued_at=now)
+        _send(job_id)
+    return len(lost)
 
 
 @transaction.atomic

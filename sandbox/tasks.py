@@ -17,4 +17,7 @@ def supervise_job(job_id: int) -> None:
 
 @shared_task
 def reap_stale_jobs() -> int:
+    """Attempts whose heartbeat stopped are counted lost (returns how many); queued jobs whose task
+    was lost are sent again."""
+    services.jobs_requeue_lost()
     return services.jobs_reap_stale()

@@ -1,9 +1,16 @@
 """The one headless Chromium of a test session, shared by every browser test (Playwright's sync API
 allows a single running instance per thread)."""
 
+import os
+
 import pytest
 
 from tests.tools import CHROMIUM, require
+
+# Playwright's sync API runs an event loop in this thread; the tests' own ORM calls are still
+# synchronous and safe, so Django's async-context guard is switched off wherever the browser is used
+# (any test may use it, not only those under tests/e2e/).
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 CHROMIUM_ARGS = [
     "--headless=new",

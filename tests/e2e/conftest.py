@@ -1,6 +1,5 @@
 """Browser tests: Playwright's sync API driving Debian's Chromium against pytest-django's live server."""
 
-import os
 from pathlib import Path
 
 import pytest
@@ -9,10 +8,6 @@ from django.conf import settings
 from tests.browser import VIEWPORT
 
 SCREEN_SIZES = {"desktop": {"width": 1366, "height": 900}, "phone": {"width": 390, "height": 844}}
-
-# Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still
-# synchronous and safe, so Django's async-context guard is switched off for browser tests.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 @pytest.fixture

@@ -11,7 +11,9 @@ import threading
 import time
 from datetime import timedelta
 
+import kombu.exceptions
 import pytest
+from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.utils import timezone
@@ -238,6 +240,26 @@ def test_reaper_retries_a_lost_attempt_once_then_fails_as_infrastructure(
     assert (job.state, job.failure_reason) == (Job.State.FAILED, "infrastructure")
     assert "Gave up after 2 attempts" in job.failure_message
     assert callbacks == []
+
+
+def test_a_broker_outage_at_commit_loses_no_job_and_the_reaper_sends_it_later(
+    db, sandbox_settings, dataset, django_capture_on_commit_callbacks, monkeypatch, caplog
+):
+    def broker_down(*args, **kwargs):
+        raise kombu.exceptions.OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(tasks.supervise_job, "delay", broker_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = make_job(dataset, behaviour="train")  # the caller is not failed
+    assert job_state(job.pk).state == Job.State.QUEUED
+    assert f"Job {job.pk}: its task could not be sent" in caplog.text
+    monkeypatch.undo()  # the broker is back
+
+    assert services.jobs_requeue_lost() == 0  # too soon: it may just be waiting its turn
+    later = timezone.now() + timedelta(seconds=settings.SANDBOX_REQUEUE_SECONDS + 1)
+    assert services.jobs_requeue_lost(now=later) == 1  # eager here: the task ran the job
+    assert job_state(job.pk).state == Job.State.SUCCEEDED
+    assert services.jobs_requeue_lost(now=later + timedelta(days=1)) == 0  # finished jobs are left alone
 
 
 def test_reaper_cancels_a_lost_job_whose_cancel_was_requested(db, sandbox_settings, dataset):

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import psutil
 import pytest
 from django.conf import settings
+from django.utils import timezone
 
 from sandbox import services
 from sandbox.models import Job
@@ -81,6 +83,17 @@ def test_isolation_and_limits_through_a_real_worker(start_worker, dataset, tmp_p
     after = finished(after.pk)
     assert after.state == Job.State.SUCCEEDED
     assert worker.alive
+
+
+def test_a_job_whose_message_was_lost_is_sent_again_by_the_reaper_and_runs(start_worker, dataset):
+    job = services.job_create(kind=Job.Kind.TRAIN, spec={"behaviour": "train", "dataset_path": str(dataset)})
+    start_worker()  # the first worker purges its queue: the job's message is gone
+    time.sleep(2)
+    assert job_state(job.pk).state == Job.State.QUEUED
+    assert services.jobs_requeue_lost() == 0  # not before SANDBOX_REQUEUE_SECONDS
+    later = timezone.now() + timedelta(seconds=settings.SANDBOX_REQUEUE_SECONDS + 1)
+    assert services.jobs_requeue_lost(now=later) == 1
+    assert finished(job.pk).state == Job.State.SUCCEEDED
 
 
 def test_a_killed_worker_means_one_retry_then_infrastructure(start_worker, dataset):
