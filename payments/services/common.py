@@ -1,7 +1,7 @@
 from django.db.models import Sum
 from django.urls import reverse
 
-from core.errors import NotFoundError, PaymentProviderError, PermissionDeniedError
+from core.errors import InvalidTransitionError, NotFoundError, PaymentProviderError, PermissionDeniedError
 from marketplace.models import Milestone, User
 from marketplace.services.notifications import notify
 from payments.ledger import milestone_money
@@ -56,3 +56,20 @@ def failure_code(error: PaymentProviderError) -> str:
     if error.details.get("outcome_unknown"):
         return "no_answer"
     return str(error.details.get("stripe_code") or error.code)[:64]
+
+
+# A chargeback that ended in the platform's favour (or as a warning) leaves the money where it was.
+CHARGEBACK_CLEARED = ("won", "warning_closed")
+
+
+def require_no_chargeback(*, funding: Funding, milestone: Milestone, action: str) -> None:
+    """Money of a card payment under an open chargeback waits for the card network's decision, and a
+    lost one already went back to the client: neither may be paid out or refunded (409, saying which)."""
+    chargeback = funding.chargebacks.exclude(status__in=CHARGEBACK_CLEARED).first()
+    if chargeback is None:
+        return
+    state = "is open" if chargeback.is_open else "was lost (the card payment went back to the client)"
+    raise InvalidTransitionError(
+        f"A card chargeback on the payment for “{milestone.title}” {state}: {action}.",
+        code="chargeback_open" if chargeback.is_open else "chargeback_lost",
+    )

@@ -33,6 +33,7 @@ from payments.services.common import (
     held_available,
     milestone_lock,
     milestone_url,
+    require_no_chargeback,
     require_staff,
 )
 from payments.stripe_client import TransferInfo
@@ -40,7 +41,6 @@ from payments.stripe_client import TransferInfo
 logger = logging.getLogger(__name__)
 
 # A chargeback blocks payouts until Stripe closes it in the platform's favour.
-CHARGEBACK_CLEARED = ("won", "warning_closed")
 
 
 @dataclass(frozen=True)
@@ -124,13 +124,7 @@ def payout_claim_locked(*, payout: Payout, milestone: Milestone, actor: User, tr
     """
     _require_transition(payout, transition)
     funding = payout.funding
-    chargeback = funding.chargebacks.exclude(status__in=CHARGEBACK_CLEARED).first()
-    if chargeback is not None:
-        state = "is open" if chargeback.is_open else "was lost (the card payment went back to the client)"
-        raise InvalidTransitionError(
-            f"A card chargeback on the payment for “{milestone.title}” {state}: payouts are frozen.",
-            code="chargeback_open" if chargeback.is_open else "chargeback_lost",
-        )
+    require_no_chargeback(funding=funding, milestone=milestone, action="payouts are frozen")
     if not payout.currency == funding.currency == milestone.currency:
         raise ValidationError(
             f"currency: payout in {payout.currency.upper()}, payment in {funding.currency.upper()}, "

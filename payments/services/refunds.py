@@ -30,6 +30,7 @@ from payments.services.common import (
     held_available,
     milestone_lock,
     milestone_url,
+    require_no_chargeback,
     require_staff,
     staff_alert,
 )
@@ -59,6 +60,7 @@ def refund_open(
 ) -> Refund:
     """A Refund, already claimed for sending, of money the milestone holds. Call with it locked."""
     validate_amount("amount", amount)
+    require_no_chargeback(funding=funding, milestone=milestone, action="it cannot be refunded")
     available = held_available(milestone)
     if amount > available:
         message = (

@@ -371,3 +371,50 @@ def test_a_lost_chargeback_keeps_the_payout_frozen(
         payout_approve(actor=staff_user, payout_id=payout.pk)
     assert refused.value.code == "chargeback_lost"
     assert transfers_at_stripe() == []
+
+
+def test_a_payment_under_a_chargeback_is_not_refunded_until_the_card_network_decides(
+    funded, webhooks, staff_user
+):
+    funding = funded.fundings.get()
+    webhooks.post(_chargeback_event(funding))  # freezes the milestone as disputed
+    settle = dict(
+        actor=staff_user,
+        milestone_id=funded.pk,
+        release_amount=0,
+        refund_amount=HELD,
+        currency="usd",
+        note="x",
+    )
+
+    with pytest.raises(
+        InvalidTransitionError, match=r"chargeback .* is open: it cannot be refunded"
+    ) as refused:
+        dispute_resolve(**settle)
+    assert refused.value.code == "chargeback_open"
+    assert refunds_at_stripe() == [] and not Refund.objects.exists()
+    assert _money(funded) == (HELD, HELD, 0, 0)
+
+    webhooks.post(
+        _chargeback_event(funding, status="lost", event_id="evt_lost", type="charge.dispute.closed")
+    )
+    with pytest.raises(InvalidTransitionError, match="was lost") as refused:
+        dispute_resolve(**settle)  # the money already went back: refunding it would pay the client twice
+    assert refused.value.code == "chargeback_lost"
+    assert refunds_at_stripe() == [] and not Refund.objects.exists()
+
+
+def test_a_won_chargeback_lets_staff_settle_with_a_refund(funded, webhooks, staff_user):
+    funding = funded.fundings.get()
+    webhooks.post(_chargeback_event(funding))
+    webhooks.post(_chargeback_event(funding, status="won", event_id="evt_won", type="charge.dispute.closed"))
+    settlement = dispute_resolve(
+        actor=staff_user,
+        milestone_id=funded.pk,
+        release_amount=0,
+        refund_amount=HELD,
+        currency="usd",
+        note="x",
+    )
+    assert settlement.refund.state == Refund.State.SUCCEEDED
+    assert _money(funded) == (HELD, 0, 0, HELD)
