@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 import pytest
+from celery._state import _set_task_join_will_block
 from django.core.management import call_command
 from django.test.testcases import QuietWSGIRequestHandler
 
@@ -41,7 +42,11 @@ def demo_marketplace(live_server, local_stripe, settings, monkeypatch):  # noqa:
     settings.STRIPE_LOCAL_URL = local_stripe.url
     settings.STRIPE_SECRET_KEY = API_KEY
     call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
-    return live_server
+    yield live_server
+    # Tasks run eagerly in the live server's request threads, each inside Celery's process-wide "no
+    # joining results here" flag, saved and restored per call; two such calls in overlapping threads
+    # can leave it set for the rest of this test process, where a test's own `.delay().get()` then fails.
+    _set_task_join_will_block(False)
 
 
 @pytest.mark.parametrize("role", ROLES)
