@@ -298,6 +298,13 @@ SANDBOX_DEFAULT_WALL_SECONDS = env.int("SANDBOX_DEFAULT_WALL_SECONDS", default=3
 SANDBOX_MAX_WALL_SECONDS = env.int("SANDBOX_MAX_WALL_SECONDS", default=5 * 3600)
 SANDBOX_DEFAULT_MEMORY_MB = env.int("SANDBOX_DEFAULT_MEMORY_MB", default=8192)
 SANDBOX_DEFAULT_OUTPUT_MB = env.int("SANDBOX_DEFAULT_OUTPUT_MB", default=1024)
+# Processes and threads a job may have at once (a pids cgroup enforces it where the host has one).
+SANDBOX_MAX_TASKS = env.int("SANDBOX_MAX_TASKS", default=512)
+# Files and folders a job may create in its output folder, /tmp and /dev/shm together.
+SANDBOX_MAX_FILES = env.int("SANDBOX_MAX_FILES", default=10_000)
+# A cgroup folder delegated to the worker to create jobs' pids cgroups in; unset: found on its own
+# (cgroup v1 `pids`, or the worker's cgroup v2 folder when `pids` is in its subtree_control).
+SANDBOX_PIDS_CGROUP = env.str("SANDBOX_PIDS_CGROUP", default="")
 # Attempts per job: a job whose worker died is retried once, then failed as `infrastructure`.
 SANDBOX_MAX_ATTEMPTS = env.int("SANDBOX_MAX_ATTEMPTS", default=2)
 # How often a running job's progress and heartbeat are written (and its cancel flag read).

@@ -1,7 +1,7 @@
 """`python -m sandbox.exec`: run any command under the jobs' isolation and limits.
 
-    python -m sandbox.exec [--memory-mb N] [--wall-seconds S] [--output-mb M] [--input PATH]...
-        [--output-dir DIR] [--device cpu|cuda:N] -- CMD [ARG...]
+    python -m sandbox.exec [--memory-mb N] [--wall-seconds S] [--output-mb M] [--max-tasks T]
+        [--max-files F] [--input PATH]... [--output-dir DIR] [--device cpu|cuda:N] -- CMD [ARG...]
 
 Prints what the command prints and exits with its status; when a limit ended it, exits non-zero
 with one line on stderr such as `sandbox: out_of_memory: exceeded 256 MB`. Operators use it to check
@@ -27,6 +27,7 @@ EXIT_STATUS = {
     Ending.TIMEOUT: 124,
     Ending.OUT_OF_MEMORY: 137,
     Ending.OUTPUT_TOO_LARGE: 153,
+    Ending.TOO_MANY_PROCESSES: 137,
     Ending.CANCELLED: 130,
     Ending.INFRASTRUCTURE: 125,
 }
@@ -49,6 +50,12 @@ def _parser(settings) -> argparse.ArgumentParser:
     parser.add_argument("--wall-seconds", type=float, default=settings.SANDBOX_DEFAULT_WALL_SECONDS)
     parser.add_argument("--output-mb", type=int, default=settings.SANDBOX_DEFAULT_OUTPUT_MB)
     parser.add_argument(
+        "--max-tasks", type=int, default=settings.SANDBOX_MAX_TASKS, help="processes and threads at once"
+    )
+    parser.add_argument(
+        "--max-files", type=int, default=settings.SANDBOX_MAX_FILES, help="files and folders created"
+    )
+    parser.add_argument(
         "--input", action="append", default=[], metavar="PATH", help="bound read-only; repeatable"
     )
     parser.add_argument(
@@ -66,11 +73,15 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("give the command after --")
-    for number, name in ((args.memory_mb, "--memory-mb"), (args.wall_seconds, "--wall-seconds")):
+    for number, name in (
+        (args.memory_mb, "--memory-mb"),
+        (args.wall_seconds, "--wall-seconds"),
+        (args.output_mb, "--output-mb"),
+        (args.max_tasks, "--max-tasks"),
+        (args.max_files, "--max-files"),
+    ):
         if number <= 0:
             parser.error(f"{name} must be positive")
-    if args.output_mb <= 0:
-        parser.error("--output-mb must be positive")
     try:
         gpu_index(args.device)
     except ValueError as exc:
@@ -91,13 +102,20 @@ def main(argv: list[str] | None = None) -> int:
         memory_mb=args.memory_mb,
         cpu_threads=threads,
     )
-    limits = Limits(wall_seconds=args.wall_seconds, memory_mb=args.memory_mb, output_mb=args.output_mb)
+    limits = Limits(
+        wall_seconds=args.wall_seconds,
+        memory_mb=args.memory_mb,
+        output_mb=args.output_mb,
+        max_tasks=args.max_tasks,
+        max_files=args.max_files,
+    )
     try:
         outcome = run_confined(
             command,
             confinement=confinement,
             limits=limits,
             allow_unisolated=settings.SANDBOX_ALLOW_UNISOLATED,
+            pids_parent=Path(settings.SANDBOX_PIDS_CGROUP) if settings.SANDBOX_PIDS_CGROUP else None,
         )
     except IsolationUnavailable as exc:
         print(f"sandbox: infrastructure: {exc}", file=sys.stderr)

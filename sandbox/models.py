@@ -31,6 +31,7 @@ class Job(TimeStampedModel):
         TIMEOUT = "timeout", "Ran past its wall-time limit"
         OUT_OF_MEMORY = "out_of_memory", "Ran out of memory"
         OUTPUT_TOO_LARGE = "output_too_large", "Wrote more output than allowed"
+        TOO_MANY_PROCESSES = "too_many_processes", "Started more processes than allowed"
         CRASHED = "crashed", "Crashed"
         INFRASTRUCTURE = "infrastructure", "Infrastructure failure"
         CANCELLED = "cancelled", "Cancelled"

@@ -491,11 +491,18 @@ def job_run(*, job_id: int) -> Job | None:
         outcome = run_confined(
             command,
             confinement=confinement,
-            limits=Limits(wall_seconds=job.wall_seconds, memory_mb=job.memory_mb, output_mb=job.output_mb),
+            limits=Limits(
+                wall_seconds=job.wall_seconds,
+                memory_mb=job.memory_mb,
+                output_mb=job.output_mb,
+                max_tasks=settings.SANDBOX_MAX_TASKS,
+                max_files=settings.SANDBOX_MAX_FILES,
+            ),
             allow_unisolated=settings.SANDBOX_ALLOW_UNISOLATED,
             on_line=recorder.on_line,
             on_poll=on_poll,
             poll_seconds=settings.SANDBOX_HEARTBEAT_SECONDS,
+            pids_parent=Path(settings.SANDBOX_PIDS_CGROUP) if settings.SANDBOX_PIDS_CGROUP else None,
         )
     except IsolationUnavailable as exc:
         logger.error("Job %s refused: %s", job.pk, exc)

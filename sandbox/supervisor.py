@@ -4,10 +4,13 @@ The same code serves Celery jobs (sandbox.services drives it and streams progres
 `python -m sandbox.exec`. It imports no Django: callers pass every setting in.
 
 Limits: wall time is measured here and ends the whole process tree; memory is the resident set of
-the whole process tree, polled with psutil (a cgroup v2 `memory.max` would need a delegated cgroup
-subtree a worker cannot count on, and RLIMIT_AS would break PyTorch and CUDA, which reserve far more
-address space than they use); output is the size of the writable folder, polled, with RLIMIT_FSIZE
-as the backstop a fast writer cannot outrun between polls.
+the whole process tree plus what the sandbox keeps in its private /tmp and /dev/shm (tmpfs pages
+are memory no process's RSS shows), polled with psutil (a cgroup v2 `memory.max` would need a
+delegated cgroup subtree a worker cannot count on, and RLIMIT_AS would break PyTorch and CUDA,
+which reserve far more address space than they use); output is the size of the writable folder,
+polled, with RLIMIT_FSIZE as the backstop a fast writer cannot outrun between polls, and the files
+and folders in it, /tmp and /dev/shm together; processes and threads are capped by a pids cgroup
+where the host has one (sandbox.pids) and counted by the watchdog everywhere.
 """
 
 from __future__ import annotations
@@ -29,7 +32,16 @@ from pathlib import Path
 
 import psutil
 
-from sandbox.isolation import Confinement, IsolationUnavailable, bwrap_command, find_bwrap, sandbox_env
+from sandbox.isolation import (
+    SANDBOX_SHM,
+    SANDBOX_TMP,
+    Confinement,
+    IsolationUnavailable,
+    bwrap_command,
+    find_bwrap,
+    sandbox_env,
+)
+from sandbox.pids import PidsCgroup, find_parent
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +59,7 @@ class Ending(StrEnum):
     TIMEOUT = "timeout"
     OUT_OF_MEMORY = "out_of_memory"
     OUTPUT_TOO_LARGE = "output_too_large"
+    TOO_MANY_PROCESSES = "too_many_processes"
     CRASHED = "crashed"
     INFRASTRUCTURE = "infrastructure"  # bubblewrap could not set the sandbox up: the host's fault
     CANCELLED = "cancelled"
@@ -57,6 +70,12 @@ class Limits:
     wall_seconds: float
     memory_mb: int
     output_mb: int
+    # Processes and threads of the whole tree (the kernel counts both as tasks); PyTorch alone
+    # starts a few dozen threads.
+    max_tasks: int = 512
+    # Files and folders in the output folder, /tmp and /dev/shm together (each costs an inode,
+    # and tmpfs inodes are kernel memory).
+    max_files: int = 10_000
 
 
 @dataclass
@@ -79,48 +98,98 @@ LineHandler = Callable[[str, str], None]
 PollHandler = Callable[[], bool]
 
 
-def _limit_file_size(max_bytes: int) -> Callable[[], None]:
+def _confine_child(max_file_bytes: int, cgroup: PidsCgroup | None) -> Callable[[], None]:
+    """What the child does between fork and exec: nothing it starts escapes these."""
+
     def apply() -> None:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (max_bytes, max_bytes))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crash must not write a core dump
+        if cgroup is not None:
+            cgroup.join()
 
     return apply
 
 
-def _tree_rss_bytes(root: psutil.Process) -> int:
-    total = 0
+def _tree_usage(root: psutil.Process) -> tuple[int, int]:
+    """(resident bytes, tasks) of the process tree under root."""
+    rss = tasks = 0
     try:
         processes = [root, *root.children(recursive=True)]
     except psutil.Error:
-        return 0
+        return 0, 0
     for process in processes:
         try:
-            total += process.memory_info().rss
+            rss += process.memory_info().rss
+            tasks += process.num_threads()
         except psutil.Error:
             continue  # exited between listing and reading
-    return total
+    return rss, tasks
 
 
-def folder_usage(folder: Path) -> tuple[int, int]:
-    """(total bytes, largest file's bytes) under folder, not following symlinks."""
-    total = largest = 0
+@dataclass
+class FolderUsage:
+    total: int = 0  # bytes
+    largest: int = 0  # the largest file's bytes
+    entries: int = 0  # files, folders and anything else
+
+
+def folder_usage(folder: Path) -> FolderUsage:
+    """What is under folder, not following symlinks."""
+    usage = FolderUsage()
     stack = [str(folder)]
     while stack:
         try:
             entries = list(os.scandir(stack.pop()))
         except OSError:
             continue
+        usage.entries += len(entries)
         for entry in entries:
             try:
                 if entry.is_dir(follow_symlinks=False):
                     stack.append(entry.path)
                 else:
                     size = entry.stat(follow_symlinks=False).st_size
-                    total += size
-                    largest = max(largest, size)
+                    usage.total += size
+                    usage.largest = max(usage.largest, size)
             except OSError:
                 continue
-    return total, largest
+    return usage
+
+
+class PrivateMounts:
+    """The sandbox's own /tmp and /dev/shm, read from outside through /proc/PID/root of the
+    sandbox's first process (once it has its own mount namespace; bwrap's outer process does not)."""
+
+    def __init__(self, bwrap_process: psutil.Process) -> None:
+        self._outer = bwrap_process
+        self._own_namespace = os.readlink("/proc/self/ns/mnt")
+        self._pid: int | None = None
+
+    def _inner_pid(self) -> int | None:
+        if self._pid is None:
+            try:
+                for child in self._outer.children():
+                    if os.readlink(f"/proc/{child.pid}/ns/mnt") != self._own_namespace:
+                        self._pid = child.pid
+                        break
+            except (psutil.Error, OSError):
+                return None
+        return self._pid
+
+    def usage(self) -> tuple[int, int]:
+        """(bytes, inodes) in use in the sandbox's /tmp and /dev/shm; (0, 0) before it has them."""
+        pid = self._inner_pid()
+        used = inodes = 0
+        if pid is None:
+            return 0, 0
+        for mount in (SANDBOX_TMP, SANDBOX_SHM):
+            try:
+                stats = os.statvfs(f"/proc/{pid}/root{mount}")
+            except OSError:
+                continue
+            used += (stats.f_blocks - stats.f_bfree) * stats.f_frsize
+            inodes += stats.f_files - stats.f_ffree
+        return used, inodes
 
 
 def _kill_tree(process: subprocess.Popen) -> None:
@@ -163,12 +232,14 @@ def run_confined(
     on_line: LineHandler | None = None,
     on_poll: PollHandler | None = None,
     poll_seconds: float = 2.0,
+    pids_parent: Path | None = None,
 ) -> Outcome:
     """Run `command` confined and within `limits`; return how it ended. Never raises for the command's
     own failures; raises IsolationUnavailable when bubblewrap is missing and not explicitly waived.
 
     With `on_line` the command's stdout and stderr are read line by line; without it they are the
-    caller's own (pass-through).
+    caller's own (pass-through). `pids_parent` is the cgroup folder the run's pids cgroup is made
+    in; None finds one (sandbox.pids).
     """
     env = sandbox_env(confinement)
     bwrap = find_bwrap()
@@ -190,17 +261,54 @@ def run_confined(
     output_dir = Path(confinement.output_dir)
     output_cap = limits.output_mb * MB
     capture = on_line is not None
+    cgroup = PidsCgroup.create(limits.max_tasks, pids_parent or find_parent())
     started = time.monotonic()
-    process = subprocess.Popen(
-        argv,
-        env=env,
-        cwd=output_dir,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE if capture else None,
-        stderr=subprocess.PIPE if capture else None,
-        start_new_session=True,  # one process group to kill, away from the worker's signals
-        preexec_fn=_limit_file_size(output_cap),  # before any thread of ours starts
-    )
+    try:
+        process = subprocess.Popen(
+            argv,
+            env=env,
+            cwd=output_dir,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE if capture else None,
+            stderr=subprocess.PIPE if capture else None,
+            start_new_session=True,  # one process group to kill, away from the worker's signals
+            preexec_fn=_confine_child(output_cap, cgroup),  # before any thread of ours starts
+        )
+    except BaseException:
+        if cgroup is not None:
+            cgroup.remove()
+        raise
+    try:
+        return _supervise(
+            process,
+            output_dir=output_dir,
+            limits=limits,
+            isolated=bwrap is not None,
+            cgroup=cgroup,
+            on_line=on_line,
+            on_poll=on_poll,
+            poll_seconds=poll_seconds,
+            started=started,
+        )
+    finally:
+        if cgroup is not None:
+            cgroup.remove()
+
+
+def _supervise(
+    process: subprocess.Popen,
+    *,
+    output_dir: Path,
+    limits: Limits,
+    isolated: bool,
+    cgroup: PidsCgroup | None,
+    on_line: LineHandler | None,
+    on_poll: PollHandler | None,
+    poll_seconds: float,
+    started: float,
+) -> Outcome:
+    output_cap = limits.output_mb * MB
+    capture = on_line is not None
     lines: queue.Queue = queue.Queue(maxsize=10_000)  # full: the command blocks on its own output
     pumps = []
     if capture:
@@ -210,6 +318,7 @@ def run_confined(
             pumps.append(pump)
 
     watched = psutil.Process(process.pid)
+    private_mounts = PrivateMounts(watched) if isolated else None
     stderr_tail: deque[str] = deque(maxlen=20)
     ending: Ending | None = None
     message = ""
@@ -232,20 +341,30 @@ def run_confined(
             now = time.monotonic()
             if capture:
                 drain()
-            rss = _tree_rss_bytes(watched)
-            peak = max(peak, rss)
-            if rss > limits.memory_mb * MB:
+            rss, tasks = _tree_usage(watched)
+            if cgroup is not None:
+                tasks = cgroup.current()
+            in_tmpfs, tmpfs_inodes = private_mounts.usage() if private_mounts else (0, 0)
+            peak = max(peak, rss + in_tmpfs)
+            if rss + in_tmpfs > limits.memory_mb * MB:
                 ending = Ending.OUT_OF_MEMORY
-                message = f"exceeded {limits.memory_mb} MB (resident {rss // MB} MB)"
+                message = f"exceeded {limits.memory_mb} MB (resident {rss // MB} MB"
+                message += f", /tmp and /dev/shm {in_tmpfs // MB} MB)" if in_tmpfs >= MB else ")"
+            elif tasks >= limits.max_tasks:
+                ending = Ending.TOO_MANY_PROCESSES
+                message = f"reached the limit of {limits.max_tasks} processes and threads"
             elif now - started > limits.wall_seconds:
                 ending = Ending.TIMEOUT
                 message = f"exceeded {limits.wall_seconds:g} s of wall time"
             elif now >= next_output_check:
                 next_output_check = now + OUTPUT_CHECK_INTERVAL
-                total, _ = folder_usage(output_dir)
-                if total > output_cap:
+                usage = folder_usage(output_dir)
+                if usage.total > output_cap:
                     ending = Ending.OUTPUT_TOO_LARGE
                     message = f"output exceeded {limits.output_mb} MB"
+                elif usage.entries + tmpfs_inodes > limits.max_files:
+                    ending = Ending.OUTPUT_TOO_LARGE
+                    message = f"created more than {limits.max_files} files and folders"
             if ending is None and on_poll is not None and now >= next_poll:
                 next_poll = now + poll_seconds
                 if on_poll():
@@ -261,7 +380,7 @@ def run_confined(
         raise
 
     returncode = process.wait()
-    if bwrap is None:
+    if not isolated:
         _kill_tree(process)  # anything the command left running in its group
     for pump in pumps:
         pump.join(timeout=5)
@@ -270,19 +389,25 @@ def run_confined(
     elapsed = time.monotonic() - started
 
     if ending is None:
-        total, largest = folder_usage(output_dir)
-        signum = _signal_of(returncode, isolated=bwrap is not None)
-        if total > output_cap or (returncode != 0 and largest >= output_cap):
+        usage = folder_usage(output_dir)
+        signum = _signal_of(returncode, isolated=isolated)
+        if usage.total > output_cap or (returncode != 0 and usage.largest >= output_cap):
             # Python ignores SIGXFSZ, so a file stopped by RLIMIT_FSIZE shows up as an EFBIG crash.
             ending = Ending.OUTPUT_TOO_LARGE
             message = f"output exceeded {limits.output_mb} MB"
+        elif usage.entries > limits.max_files:
+            ending = Ending.OUTPUT_TOO_LARGE
+            message = f"created more than {limits.max_files} files and folders"
+        elif returncode != 0 and cgroup is not None and cgroup.refused():
+            ending = Ending.TOO_MANY_PROCESSES
+            message = f"reached the limit of {limits.max_tasks} processes and threads"
         elif signum == signal.SIGKILL:
             ending = Ending.OUT_OF_MEMORY
             message = "killed by SIGKILL, most likely by the kernel's out-of-memory killer"
         elif signum == signal.SIGXFSZ:
             ending = Ending.OUTPUT_TOO_LARGE
             message = f"a file exceeded the output cap of {limits.output_mb} MB"
-        elif bwrap and returncode == 1 and stderr_tail and stderr_tail[-1].startswith("bwrap: "):
+        elif isolated and returncode == 1 and stderr_tail and stderr_tail[-1].startswith("bwrap: "):
             ending = Ending.INFRASTRUCTURE
             message = f"the sandbox could not be set up: {stderr_tail[-1]}"
         elif returncode != 0:
@@ -299,5 +424,5 @@ def run_confined(
         message=message,
         elapsed=elapsed,
         peak_memory_mb=peak / MB,
-        isolated=bwrap is not None,
+        isolated=isolated,
     )

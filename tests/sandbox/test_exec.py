@@ -87,6 +87,68 @@ def test_output_limit_for_many_small_files(tmp_path):
     assert "sandbox: output_too_large" in result.stderr
 
 
+def test_many_empty_files_are_refused_in_the_output_folder(tmp_path):
+    maker = "for i in range(100_000): open(f'f{i}', 'w').close()"
+    result = run_exec("--output-dir", str(tmp_path), "--", "python", "-c", maker)
+    assert result.returncode == 153
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == "sandbox: output_too_large: created more than 10000 files and folders"
+    assert len(os.listdir(tmp_path)) < 100_000
+
+
+def test_many_empty_files_are_refused_in_tmp():
+    # tmpfs inodes are kernel memory: /tmp and /dev/shm count toward the same cap.
+    maker = "for i in range(100_000): open(f'/tmp/f{i}', 'w').close()"
+    result = run_exec("--max-files", "5000", "--", "python", "-c", maker)
+    assert result.returncode == 153
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == "sandbox: output_too_large: created more than 5000 files and folders"
+
+
+def test_tmp_and_shm_count_toward_the_memory_budget():
+    # 2 x 120 MB of tmpfs pages plus a 40 MB process: each alone fits in 256 MB, together they do not.
+    fill = "head -c 120000000 /dev/zero > /dev/shm/a && head -c 120000000 /dev/zero > /tmp/b"
+    hold = "python -c 'import time; hoard = bytearray(40_000_000); time.sleep(30)'"
+    result = run_exec("--memory-mb", "256", "--", "sh", "-c", f"{fill} && {hold}")
+    assert result.returncode == 137
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("sandbox: out_of_memory: exceeded 256 MB (resident "), result.stderr
+    assert "/tmp and /dev/shm 228 MB)" in last
+
+
+def test_filling_shm_past_the_budget_fails():
+    result = run_exec("--memory-mb", "256", "--", "sh", "-c", "head -c 300000000 /dev/zero > /dev/shm/fill")
+    assert result.returncode != 0
+    assert "No space left on device" in result.stderr
+
+
+FORK_BOMB = """
+import os
+while True:
+    try:
+        if os.fork() == 0:
+            os.write(1, b"+")
+    except OSError:
+        pass
+"""
+
+
+@pytest.mark.needs("pids-cgroup")
+def test_a_fork_bomb_ends_the_run_at_the_process_cap_and_the_host_is_unaffected():
+    from sandbox.pids import CGROUP_PREFIX, find_parent
+
+    result = run_exec("--max-tasks", "64", "--wall-seconds", "60", "--", "python", "-c", FORK_BOMB)
+    assert result.returncode == 137
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == "sandbox: too_many_processes: reached the limit of 64 processes and threads"
+    # The cgroup refused every fork past the cap (a watchdog alone would overshoot by thousands).
+    assert 0 < result.stdout.count("+") < 64
+    assert not [
+        p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == ["python", "-c", FORK_BOMB]
+    ]
+    assert not [path for path in find_parent().iterdir() if path.name.startswith(CGROUP_PREFIX)]
+
+
 def test_the_sandbox_dies_with_its_supervisor(tmp_path):
     marker = tmp_path / "started"
     supervisor = subprocess.Popen(
@@ -121,6 +183,7 @@ def test_bad_arguments_are_usage_errors():
     assert missing.returncode == 2
     assert "--input /nonexistent/file: no such file or directory" in missing.stderr
     assert run_exec("--memory-mb", "0", "--", "true").returncode == 2
+    assert "--max-tasks must be positive" in run_exec("--max-tasks", "0", "--", "true").stderr
     assert run_exec("--device", "tpu", "--", "true").returncode == 2
     no_command = run_exec("--memory-mb", "100")
     assert no_command.returncode == 2

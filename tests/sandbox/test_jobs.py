@@ -141,6 +141,14 @@ def test_limits_end_the_job_with_their_reason(
     assert transitions(job) == [("queued", "running"), ("running", "failed")]
 
 
+def test_a_job_past_the_process_cap_ends_with_its_reason(db, sandbox_settings, dataset):
+    # Threads are tasks too: the kernel (and the cap) count both.
+    sandbox_settings.SANDBOX_MAX_TASKS = 32
+    job = services.job_run(job_id=make_job(dataset, behaviour="threads", threads=100).pk)
+    assert (job.state, job.failure_reason) == (Job.State.FAILED, Job.FailureReason.TOO_MANY_PROCESSES)
+    assert job.failure_message == "reached the limit of 32 processes and threads"
+
+
 def test_a_sandbox_that_cannot_be_set_up_is_an_infrastructure_failure(db, sandbox_settings, dataset):
     job = make_job(dataset, behaviour="train")
     dataset.unlink()  # an input gone between queueing and running
