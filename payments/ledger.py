@@ -3,7 +3,10 @@
 A posting moves money between accounts for one milestone; its entries sum to zero. Funding moves it
 from `client_funding` into `escrow`; a release moves it from `escrow` to `engineer_transferred` and
 `platform_revenue` (the fee); a refund from `escrow` to `client_refunds`. Postings are keyed by what
-caused them (`funding:<id>`, `payout:<id>`, `refund:<id>`), so posting twice returns the first one.
+caused them (`funding:<id>`, `payout:<id>`, `refund:<id>`), so posting twice returns the first one. A
+lost card chargeback (`chargeback:<Stripe dispute id>`) moves what escrow still holds, up to the
+disputed amount, to `client_chargebacks`; any rest was released already, and the platform pays it
+from `chargeback_losses`.
 
 `ledger_post` refuses anything that breaks the rules before it inserts; `ledger_violations` checks
 the whole ledger after the fact (the tests run it after every test; reconciliation runs it too).
@@ -36,26 +39,42 @@ class MilestoneMoney:
     transferred: int = 0
     fees: int = 0
     refunded: int = 0
+    charged_back: int = 0  # taken back by lost card chargebacks
+    chargeback_losses: int = 0  # the part of those the platform paid (escrow no longer held it)
 
     @property
     def released(self) -> int:
         return self.transferred + self.fees
 
+    @property
+    def paid_out(self) -> int:
+        """Everything that left escrow: released, refunded, or taken back by a chargeback."""
+        return self.released + self.refunded + self.charged_back - self.chargeback_losses
 
-def milestone_money(*, milestone_id: int) -> MilestoneMoney:
-    sums = dict(
-        LedgerEntry.objects.filter(milestone_id=milestone_id)
-        .values("account")
-        .annotate(total=Sum("amount"))
-        .values_list("account", "total")
-    )
+
+def _money(sums: dict[str, int]) -> MilestoneMoney:
     return MilestoneMoney(
         funded=-sums.get(LedgerAccount.CLIENT_FUNDING, 0),
         escrow=sums.get(LedgerAccount.ESCROW, 0),
         transferred=sums.get(LedgerAccount.ENGINEER_TRANSFERRED, 0),
         fees=sums.get(LedgerAccount.PLATFORM_REVENUE, 0),
         refunded=sums.get(LedgerAccount.CLIENT_REFUNDS, 0),
+        charged_back=sums.get(LedgerAccount.CLIENT_CHARGEBACKS, 0),
+        chargeback_losses=-sums.get(LedgerAccount.CHARGEBACK_LOSSES, 0),
     )
+
+
+def _milestone_sums(milestone_id: int) -> dict[str, int]:
+    return dict(
+        LedgerEntry.objects.filter(milestone_id=milestone_id)
+        .values("account")
+        .annotate(total=Sum("amount"))
+        .values_list("account", "total")
+    )
+
+
+def milestone_money(*, milestone_id: int) -> MilestoneMoney:
+    return _money(_milestone_sums(milestone_id))
 
 
 def _validate_lines(key: str, lines: Sequence[Line]) -> list[Line]:
@@ -84,23 +103,17 @@ def _same_lines(posting: LedgerPosting, lines: list[Line]) -> bool:
     return sorted(posting.entries.values_list("account", "amount")) == lines
 
 
-def _check_after(key: str, before: MilestoneMoney, lines: list[Line], currency: str) -> None:
-    delta: dict[str, int] = defaultdict(int)
+def _check_after(key: str, sums: dict[str, int], lines: list[Line], currency: str) -> None:
+    after_sums = defaultdict(int, sums)
     for account, amount in lines:
-        delta[account] += amount
-    after = MilestoneMoney(
-        funded=before.funded - delta[LedgerAccount.CLIENT_FUNDING],
-        escrow=before.escrow + delta[LedgerAccount.ESCROW],
-        transferred=before.transferred + delta[LedgerAccount.ENGINEER_TRANSFERRED],
-        fees=before.fees + delta[LedgerAccount.PLATFORM_REVENUE],
-        refunded=before.refunded + delta[LedgerAccount.CLIENT_REFUNDS],
-    )
+        after_sums[account] += amount
+    before, after = _money(sums), _money(after_sums)
     if after.escrow < 0:
         raise ValidationError(
             f"Posting {key} would take escrow below zero: it holds {format_money(before.escrow, currency)}.",
             code="ledger_escrow_negative",
         )
-    if after.released + after.refunded > after.funded:
+    if after.paid_out > after.funded:
         raise ValidationError(
             f"Posting {key} would release and refund more than the "
             f"{format_money(after.funded, currency)} funded.",
@@ -135,7 +148,7 @@ def ledger_post(
             )
         existing = LedgerPosting.objects.filter(key=key).first()
         if existing is None:
-            _check_after(key, milestone_money(milestone_id=milestone_id), lines, currency)
+            _check_after(key, _milestone_sums(milestone_id), lines, currency)
             try:
                 with transaction.atomic():
                     posting = LedgerPosting.objects.create(
@@ -189,17 +202,14 @@ def ledger_violations() -> list[str]:
     ):
         per_milestone[milestone_id][account] = total
     for milestone_id, sums in sorted(per_milestone.items()):
-        escrow = sums.get(LedgerAccount.ESCROW, 0)
-        funded = -sums.get(LedgerAccount.CLIENT_FUNDING, 0)
-        out = (
-            sums.get(LedgerAccount.ENGINEER_TRANSFERRED, 0)
-            + sums.get(LedgerAccount.PLATFORM_REVENUE, 0)
-            + sums.get(LedgerAccount.CLIENT_REFUNDS, 0)
-        )
-        if escrow < 0:
-            problems.append(f"milestone {milestone_id}: escrow is negative ({escrow})")
-        if out > funded:
-            problems.append(f"milestone {milestone_id}: released and refunded {out} exceed funded {funded}")
+        money = _money(sums)
+        if money.escrow < 0:
+            problems.append(f"milestone {milestone_id}: escrow is negative ({money.escrow})")
+        if money.paid_out > money.funded:
+            problems.append(
+                f"milestone {milestone_id}: released, refunded and charged back {money.paid_out} exceed "
+                f"funded {money.funded}"
+            )
     return problems
 
 
@@ -210,6 +220,8 @@ class LedgerSummary:
     transferred: int
     fees: int
     refunded: int
+    charged_back: int
+    chargeback_losses: int
     held_change: int
 
     @property
@@ -241,6 +253,8 @@ def ledger_summary(*, since: datetime | None = None, until: datetime | None = No
             transferred=by_account.get(LedgerAccount.ENGINEER_TRANSFERRED, 0),
             fees=by_account.get(LedgerAccount.PLATFORM_REVENUE, 0),
             refunded=by_account.get(LedgerAccount.CLIENT_REFUNDS, 0),
+            charged_back=by_account.get(LedgerAccount.CLIENT_CHARGEBACKS, 0),
+            chargeback_losses=-by_account.get(LedgerAccount.CHARGEBACK_LOSSES, 0),
             held_change=by_account.get(LedgerAccount.ESCROW, 0),
         )
         for currency, by_account in sorted(sums.items())

@@ -39,8 +39,9 @@ class FundingStatus:
     """Where the client's payment for a milestone stands.
 
     `status`: `awaiting_payment` (nothing paid yet), `payment_failed` (the last card was declined;
-    another may be tried), `funded` (paid into escrow), or `closed` (the milestone no longer takes
-    a payment: cancelled, or funded outside Stripe).
+    another may be tried), `funded` (paid into escrow), `partly_refunded` / `refunded`,
+    `charged_back` (the card network took the payment back: a lost chargeback), or `closed` (the
+    milestone no longer takes a payment: cancelled, or funded outside Stripe).
     """
 
     milestone: Milestone
@@ -62,6 +63,8 @@ def funding_status(*, user: User, milestone_id: int) -> FundingStatus:
     paid = next((f for f in fundings if f.state == Funding.State.SUCCEEDED), None)
     latest = fundings[0] if fundings else None
     if paid is not None:
+        if any(chargeback.status == "lost" for chargeback in paid.chargebacks.all()):
+            return FundingStatus(milestone=milestone, funding=paid, status="charged_back")
         refunded = sum(r.amount for r in paid.refunds.all() if r.state == Refund.State.SUCCEEDED)
         if refunded >= paid.amount:
             return FundingStatus(milestone=milestone, funding=paid, status="refunded")
@@ -304,6 +307,8 @@ class LedgerFigures:
     transferred: int = 0
     fees: int = 0
     refunded: int = 0
+    charged_back: int = 0  # taken back by lost card chargebacks
+    chargeback_losses: int = 0  # the part of those the platform paid from its own funds
     held_change: int = 0
 
     @property
@@ -319,6 +324,10 @@ class LedgerFigures:
             self.fees += total
         elif account == LedgerAccount.CLIENT_REFUNDS:
             self.refunded += total
+        elif account == LedgerAccount.CLIENT_CHARGEBACKS:
+            self.charged_back += total
+        elif account == LedgerAccount.CHARGEBACK_LOSSES:
+            self.chargeback_losses -= total
         elif account == LedgerAccount.ESCROW:
             self.held_change += total
 
@@ -345,7 +354,7 @@ class LedgerReport:
     @property
     def moving_rows(self) -> list[LedgerRow]:
         """The periods in which money moved (the page leaves the others out; the CSV keeps them)."""
-        return [row for row in self.rows if row.funded or row.released or row.refunded]
+        return [row for row in self.rows if row.funded or row.released or row.refunded or row.charged_back]
 
 
 def _period_start(day: date, period: str) -> date:
@@ -382,7 +391,7 @@ def _period_starts(start: date, end: date, period: str) -> list[date]:
 
 
 def ledger_report(*, user: User, period: str, start: date, end: date) -> LedgerReport:
-    """Funded, released (transferred + fees), refunded and held per period and currency.
+    """Funded, released (transferred + fees), refunded, charged back and held per period and currency.
 
     Periods are whole UTC days, ISO weeks (from Monday) or months covering [start, end]; `held` is
     what escrow holds at the end of each period, counting everything posted before the range too.

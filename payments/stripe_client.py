@@ -146,6 +146,7 @@ class DisputeInfo:
     currency: str
     reason: str
     status: str
+    created: int = 0
 
     @classmethod
     def from_dict(cls, data: dict) -> DisputeInfo:
@@ -158,6 +159,7 @@ class DisputeInfo:
             currency=(data.get("currency") or "").lower(),
             reason=data.get("reason") or "",
             status=data.get("status") or "",
+            created=int(data.get("created") or 0),
         )
 
 
@@ -395,6 +397,19 @@ def refunds_list(*, created_gte: datetime, created_lte: datetime) -> Iterator[Re
             info = RefundInfo.from_dict(refund.to_dict())
             if _in_window(info.created, created_gte, created_lte):
                 yield info
+
+
+def dispute_retrieve(dispute_id: str) -> DisputeInfo:
+    with _provider_errors("read the card dispute"):
+        dispute = _client().v1.disputes.retrieve(dispute_id)
+    return DisputeInfo.from_dict(dispute.to_dict())
+
+
+def disputes_list(*, created_gte: datetime, created_lte: datetime) -> Iterator[DisputeInfo]:
+    params: dict[str, Any] = {"limit": LIST_PAGE_SIZE, "created": _window(created_gte, created_lte)}
+    with _provider_errors("list card disputes"):
+        for dispute in _client().v1.disputes.list(params=params).auto_paging_iter():
+            yield DisputeInfo.from_dict(dispute.to_dict())
 
 
 # --- Webhooks ---------------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ from localstripe import resources, server, webhooks
 from localstripe.errors import UserError
 from localstripe.resources import store
 
-from . import connect
+from . import connect, disputes
 from .idempotency import idempotency_middleware
 
 FAULT_MODES = ("error_500", "timeout_after_commit")
@@ -239,6 +239,7 @@ def build_app(data_file: Path | None = None) -> web.Application:
     )
     app.on_response_prepare.append(server.add_cors_headers)
     connect.add_routes(app)
+    disputes.add_routes(app)
     for route in server.app.router.routes():
         path = route.resource.canonical
         if (route.method, path) not in OVERRIDDEN_ROUTES:

@@ -646,7 +646,8 @@ class TransferReversal(StripeLikeRetrieve, StripeObject):
 
 
 class ConnectBalanceTransaction(BalanceTransaction):
-    """Balance transactions for transfers and reversals; localstripe's own only knows charges/refunds.
+    """Balance transactions for transfers, reversals and lost disputes; localstripe's own only knows
+    charges and refunds.
 
     Same `object` and id prefix as localstripe's, so `/v1/balance_transactions` lists both and an
     expanded `balance_transaction` resolves either.
@@ -661,7 +662,9 @@ class ConnectBalanceTransaction(BalanceTransaction):
         self.exchange_rate = None
         self.fee = 0
         self.fee_details = []
-        self.reporting_category = "transfer" if type == "transfer" else "transfer_reversal"
+        self.reporting_category = {"transfer": "transfer", "adjustment": "dispute"}.get(
+            type, "transfer_reversal"
+        )
         self.source = source
         self.status = "available"
         self.type = type

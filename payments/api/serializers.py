@@ -65,9 +65,18 @@ class FundingStatusSerializer(serializers.Serializer):
     amount = serializers.IntegerField(source="milestone.amount", help_text="Minor units.")
     currency = serializers.CharField(source="milestone.currency")
     status = serializers.ChoiceField(
-        choices=["awaiting_payment", "payment_failed", "funded", "partly_refunded", "refunded", "closed"],
+        choices=[
+            "awaiting_payment",
+            "payment_failed",
+            "funded",
+            "partly_refunded",
+            "refunded",
+            "charged_back",
+            "closed",
+        ],
         help_text="`payment_failed`: the last card was declined (see `failure_message`); another may be tried. "
-        "`partly_refunded` / `refunded`: paid, then part / all of it refunded to the client.",
+        "`partly_refunded` / `refunded`: paid, then part / all of it refunded to the client. `charged_back`: "
+        "the card payment was taken back through a card chargeback the platform lost.",
     )
     failure_message = serializers.CharField()
     funding = FundingSerializer(allow_null=True, help_text="The paid attempt, else the latest.")
@@ -269,6 +278,10 @@ class LedgerRowSerializer(serializers.Serializer):
     transferred = serializers.IntegerField()
     fees = serializers.IntegerField()
     refunded = serializers.IntegerField()
+    charged_back = serializers.IntegerField(help_text="Taken back for clients by lost card chargebacks.")
+    chargeback_losses = serializers.IntegerField(
+        help_text="The part of `charged_back` the platform paid itself (escrow had released it already)."
+    )
     held_change = serializers.IntegerField()
     held = serializers.IntegerField(help_text="In escrow at the end of the period.")
 

@@ -241,8 +241,8 @@ class LedgerSummaryApi(ApiView):
         tags=STAFF_TAG,
         parameters=[s.LedgerQuery],
         responses={200: s.LedgerReportSerializer, **errors(400, 403)},
-        description="Funded, released (transferred + fees), refunded and held per day, week or month, per "
-        "currency, from the ledger; with whether the ledger balances.",
+        description="Funded, released (transferred + fees), refunded, charged back and held per day, week or "
+        "month, per currency, from the ledger; with whether the ledger balances.",
     )
     def get(self, request):
         _require_staff(request, "read the ledger")

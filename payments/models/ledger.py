@@ -22,6 +22,10 @@ class LedgerAccount(models.TextChoices):
     PLATFORM_REVENUE = "platform_revenue", "Platform revenue (fees)"
     ENGINEER_TRANSFERRED = "engineer_transferred", "Transferred to the engineer"
     CLIENT_REFUNDS = "client_refunds", "Refunded to the client"
+    # A lost card chargeback: what the card network took back for the client, and the part of it the
+    # escrow no longer held (already released), which the platform paid from its own funds.
+    CLIENT_CHARGEBACKS = "client_chargebacks", "Taken back for the client by a lost card chargeback"
+    CHARGEBACK_LOSSES = "chargeback_losses", "Chargeback losses (paid by the platform)"
 
 
 class AppendOnlyQuerySet(models.QuerySet):
@@ -54,6 +58,7 @@ class LedgerPosting(AppendOnlyModel):
         FUNDING = "funding", "Funding"
         RELEASE = "release", "Release to the engineer"
         REFUND = "refund", "Refund to the client"
+        CHARGEBACK = "chargeback", "Lost card chargeback"
 
     # Derived from the Stripe object or our row that caused it, so a repeated webhook posts once.
     key = models.CharField(max_length=100, unique=True)

@@ -21,6 +21,8 @@ CSV_COLUMNS = (
     "transferred_to_engineers",
     "fees",
     "refunded",
+    "charged_back",
+    "chargeback_losses",
     "held_change",
     "held_at_end",
 )
@@ -65,7 +67,17 @@ def ledger_report_csv(request):
     writer = csv.writer(response)
     writer.writerow(CSV_COLUMNS)
     for row in report.rows:
-        money = (row.funded, row.released, row.transferred, row.fees, row.refunded, row.held_change, row.held)
+        money = (
+            row.funded,
+            row.released,
+            row.transferred,
+            row.fees,
+            row.refunded,
+            row.charged_back,
+            row.chargeback_losses,
+            row.held_change,
+            row.held,
+        )
         writer.writerow(
             [row.start.isoformat(), row.end.isoformat(), row.currency.upper()]
             + [_major(amount, row.currency) for amount in money]

@@ -3,7 +3,8 @@
 A party opens a dispute with `marketplace.services.engagements.milestone_open_dispute` (funded, in
 progress or submitted milestones); from then on nothing can be paid out. Staff settle it here with a
 split: X released to the engineer and Y refunded to the client, X + Y = what escrow holds. A card
-chargeback (`charge.dispute.created`) freezes the milestone the same way and alerts staff.
+chargeback (`charge.dispute.created`) freezes the milestone the same way and alerts staff; a lost
+one is posted to the ledger (`payments.ledger`: from what escrow holds, the rest at the platform's cost).
 """
 
 from dataclasses import dataclass
@@ -15,13 +16,15 @@ from core.errors import InvalidTransitionError, PaymentProviderError, Validation
 from core.money import format_money
 from marketplace.models import Milestone, User
 from marketplace.services.engagements import milestone_open_dispute, milestone_resolve_dispute
-from payments.models import Chargeback, Funding, Payout, Refund
+from payments.ledger import ledger_post, milestone_money
+from payments.models import Chargeback, Funding, LedgerAccount, LedgerPosting, Payout, Refund
 from payments.models.disputes import CLOSED_STATUSES
 from payments.services.common import (
     funding_of,
     held_available,
     milestone_lock,
     milestone_url,
+    require_no_chargeback,
     require_staff,
     staff_alert,
 )
@@ -79,6 +82,11 @@ def dispute_resolve(
                 details={"currency": [f"Use {milestone.currency.upper()}."]},
             )
         funding = funding_of(milestone)
+        if funding is not None:
+            # Open: the card network decides first. Lost: it took the money back (off the ledger's escrow).
+            require_no_chargeback(
+                funding=funding, milestone=milestone, action="nothing can be released or refunded"
+            )
         held = held_available(milestone) if funding else 0
         if held <= 0:
             raise InvalidTransitionError(
@@ -147,6 +155,36 @@ def _dispute_payout(*, milestone: Milestone, funding: Funding, amount: int, acto
     return payout
 
 
+def _chargeback_post_lost(chargeback: Chargeback, milestone: Milestone) -> None:
+    """The card network took the disputed amount back for the client: out of what escrow still
+    holds for the milestone, and the rest (released already) out of the platform's own funds."""
+    if chargeback.amount <= 0:
+        return
+    money = format_money(chargeback.amount, chargeback.currency)
+    if chargeback.currency != milestone.currency:
+        staff_alert(
+            kind="chargeback_unposted",
+            message=f"Lost chargeback {chargeback.stripe_dispute_id} ({money}) is not in the milestone's "
+            f"currency ({milestone.currency.upper()}); post it to the ledger by hand.",
+            url=milestone_url(milestone),
+        )
+        return
+    from_escrow = min(milestone_money(milestone_id=milestone.pk).escrow, chargeback.amount)
+    lines = [(LedgerAccount.CLIENT_CHARGEBACKS, chargeback.amount)]
+    if from_escrow:
+        lines.append((LedgerAccount.ESCROW, -from_escrow))
+    if chargeback.amount > from_escrow:
+        lines.append((LedgerAccount.CHARGEBACK_LOSSES, -(chargeback.amount - from_escrow)))
+    ledger_post(
+        key=f"chargeback:{chargeback.stripe_dispute_id}",
+        kind=LedgerPosting.Kind.CHARGEBACK,
+        milestone_id=milestone.pk,
+        currency=milestone.currency,
+        lines=lines,
+        memo=f"Lost card chargeback {chargeback.stripe_dispute_id} ({chargeback.reason or 'no reason'})",
+    )
+
+
 def chargeback_record(*, dispute: DisputeInfo) -> Chargeback:
     """A card dispute was opened or moved on: record it; a new one freezes the milestone and alerts staff."""
     funding = (
@@ -173,6 +211,8 @@ def chargeback_record(*, dispute: DisputeInfo) -> Chargeback:
                 chargeback.status = dispute.status[:32]
                 if not chargeback.is_open:
                     chargeback.closed_at = timezone.now()
+                    if chargeback.status == "lost" and milestone is not None:
+                        _chargeback_post_lost(chargeback, milestone)
                     staff_alert(
                         kind="chargeback_closed",
                         message=f"Chargeback {dispute.id} closed: {dispute.status}.",
@@ -183,6 +223,8 @@ def chargeback_record(*, dispute: DisputeInfo) -> Chargeback:
         if dispute.status in CLOSED_STATUSES:
             chargeback.closed_at = timezone.now()
             chargeback.save()
+            if chargeback.status == "lost" and milestone is not None:
+                _chargeback_post_lost(chargeback, milestone)
         money = format_money(dispute.amount, dispute.currency)
         if milestone is None:
             staff_alert(

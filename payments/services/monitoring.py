@@ -7,7 +7,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.urls import reverse
 from django.utils import timezone
 
@@ -15,7 +15,7 @@ from core.errors import PaymentProviderError
 from core.money import format_money
 from payments import stripe_client
 from payments.ledger import ledger_violations
-from payments.models import Funding, LedgerAccount, LedgerEntry, Payout, ReconciliationRun, Refund
+from payments.models import Chargeback, Funding, LedgerAccount, LedgerEntry, Payout, ReconciliationRun, Refund
 from payments.services.common import milestone_url, staff_alert
 
 
@@ -181,13 +181,57 @@ class _Reconciliation:
                     "refund_not_posted", refund.stripe_refund_id, f"Refund {refund.pk} is not in the ledger."
                 )
 
+    def disputes(self) -> None:
+        """Every card dispute Stripe has is recorded, in the same status, and every lost one is in the
+        ledger for its amount."""
+        seen = set()
+        for info in stripe_client.disputes_list(created_gte=self.start, created_lte=self.end):
+            self.checked["stripe_disputes"] += 1
+            seen.add(info.id)
+            chargeback = Chargeback.objects.filter(stripe_dispute_id=info.id).first()
+            if chargeback is None:
+                self.differ(
+                    "stripe_dispute_unrecorded",
+                    info.id,
+                    f"Stripe has a {info.status} card dispute of {format_money(info.amount, info.currency)} on "
+                    f"charge {info.charge} ({info.id}); no chargeback records it.",
+                )
+                continue
+            self._compare_dispute(chargeback, info)
+        ours = Chargeback.objects.filter(
+            Q(created_at__range=(self.start, self.end)) | Q(closed_at__range=(self.start, self.end))
+        )
+        for chargeback in ours:
+            self.checked["chargebacks"] += 1
+            if chargeback.stripe_dispute_id not in seen:
+                self._compare_dispute(
+                    chargeback, stripe_client.dispute_retrieve(chargeback.stripe_dispute_id)
+                )
+
+    def _compare_dispute(self, chargeback: Chargeback, info: stripe_client.DisputeInfo) -> None:
+        if info.status != chargeback.status:
+            self.differ(
+                "chargeback_status_differs",
+                info.id,
+                f"Chargeback {info.id} is {chargeback.status} here but {info.status} at Stripe.",
+            )
+        lost = info.status == "lost" and chargeback.milestone_id is not None
+        if lost and self.posted(f"chargeback:{info.id}", LedgerAccount.CLIENT_CHARGEBACKS) != info.amount:
+            self.differ(
+                "chargeback_not_posted",
+                info.id,
+                f"Stripe took back {format_money(info.amount, info.currency)} for lost chargeback "
+                f"{info.id}; the ledger does not have it.",
+            )
+
     def ledger(self) -> None:
         for problem in ledger_violations():
             self.differ("ledger_invariant", "", problem)
 
 
 def reconciliation_run(*, since: datetime | None = None, until: datetime | None = None) -> ReconciliationRun:
-    """Compare the ledger with Stripe's payment intents, transfers and refunds in [since, until]."""
+    """Compare the ledger with Stripe's payment intents, transfers, refunds and card disputes in
+    [since, until]."""
     until = until or timezone.now()
     days = settings.RECONCILIATION_WINDOW_DAYS
     since = since or until - timedelta(days=days)
@@ -198,6 +242,7 @@ def reconciliation_run(*, since: datetime | None = None, until: datetime | None 
         check.fundings()
         check.transfers()
         check.refunds()
+        check.disputes()
         check.ledger()
     except PaymentProviderError as exc:
         run.status, run.error = ReconciliationRun.Status.ERROR, exc.message

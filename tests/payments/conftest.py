@@ -211,3 +211,24 @@ def transfers_at_stripe(**filters) -> list:
 
 def refunds_at_stripe() -> list:
     return stripe.Refund.list(limit=100).data
+
+
+def card_dispute(webhooks: Webhooks, funding, *, amount: int | None = None, deliver: bool = True) -> str:
+    """The card network opens a dispute on the funding's charge at the local Stripe server; its
+    webhook reaches the app unless `deliver` is false (a lost event). Returns the dispute's id."""
+    body = {"charge": funding.charge_id, **({"amount": amount} if amount else {})}
+    response = requests.post(f"{webhooks.server.url}/_test/disputes", json=body, timeout=5)
+    assert response.status_code == 200, response.text
+    dispute_id = response.json()["id"]
+    if deliver:
+        webhooks.deliver("charge.dispute.created", dispute_id)
+    return dispute_id
+
+
+def card_dispute_decide(webhooks: Webhooks, dispute_id: str, status: str, *, deliver: bool = True) -> None:
+    """The card network decides the dispute (won or lost)."""
+    url = f"{webhooks.server.url}/_test/disputes/{dispute_id}/decide"
+    response = requests.post(url, json={"status": status}, timeout=5)
+    assert response.status_code == 200, response.text
+    if deliver:
+        webhooks.deliver("charge.dispute.closed", dispute_id)

@@ -177,5 +177,5 @@ def test_the_checker_finds_what_the_rules_forbid(milestone):
     assert "posting forged:2 has no entries" in problems
     assert "posting forged:1 mixes currencies" in problems
     assert f"milestone {milestone.pk}: escrow is negative (-500)" in problems
-    assert f"milestone {milestone.pk}: released and refunded 400 exceed funded 0" in problems
+    assert f"milestone {milestone.pk}: released, refunded and charged back 400 exceed funded 0" in problems
     assert ledger_violations() == []

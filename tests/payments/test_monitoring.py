@@ -18,7 +18,15 @@ from payments.services.payouts import payout_approve
 from payments.services.refunds import cancellation_decide
 from payments.tasks import payments_resume_stalled
 from tests.factories import engagement
-from tests.payments.conftest import WEBHOOK_URL, Relay, onboard, pay, work_and_approve
+from tests.payments.conftest import (
+    WEBHOOK_URL,
+    Relay,
+    card_dispute,
+    card_dispute_decide,
+    onboard,
+    pay,
+    work_and_approve,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -90,6 +98,31 @@ def test_reconciliation_reports_money_moved_outside_the_ledger(webhooks, staff_u
     assert kinds == ["stripe_payment_unrecorded", "stripe_refund_unrecorded", "stripe_transfer_unrecorded"]
     [alert] = Notification.objects.filter(user=staff_user, kind="reconciliation_differences")
     assert alert.message.startswith("Reconciliation found 3 difference(s) with Stripe")
+
+
+def test_reconciliation_checks_card_disputes_against_the_ledger(webhooks, staff_user):
+    recorded = _funded(webhooks).fundings.get()
+    unrecorded = _funded(webhooks).fundings.get()
+    # A lost chargeback whose decision never reached us, and a dispute whose opening never did.
+    lost = card_dispute(webhooks, recorded)
+    card_dispute_decide(webhooks, lost, "lost", deliver=False)
+    unknown = card_dispute(webhooks, unrecorded, deliver=False)
+
+    run = reconciliation_run()
+
+    assert run.status == ReconciliationRun.Status.DIFFERENCES
+    found = sorted((d["kind"], d["object"]) for d in run.differences)
+    assert found == [
+        ("chargeback_not_posted", lost),
+        ("chargeback_status_differs", lost),
+        ("stripe_dispute_unrecorded", unknown),
+    ]
+    assert run.checked["stripe_disputes"] == 2 and run.checked["chargebacks"] == 1
+
+    webhooks.deliver("charge.dispute.closed", lost)
+    webhooks.deliver("charge.dispute.created", unknown)
+    again = reconciliation_run()
+    assert again.status == ReconciliationRun.Status.CLEAN, again.differences
 
 
 def test_reconciliation_that_cannot_reach_stripe_says_so(webhooks, staff_user, settings):

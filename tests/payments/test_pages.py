@@ -438,6 +438,8 @@ def test_ledger_report_exports_csv(client, money_moved, settings):
             "transferred_to_engineers": f"{(AMOUNT - fee) / 100:.2f}",
             "fees": f"{fee / 100:.2f}",
             "refunded": "400.00",
+            "charged_back": "0.00",
+            "chargeback_losses": "0.00",
             "held_change": "250.00",
             "held_at_end": "250.00",
         }

@@ -29,7 +29,15 @@ from payments.services.refunds import (
     refund_retry,
 )
 from tests.factories import ClientFactory, StaffFactory, engagement
-from tests.payments.conftest import onboard, pay, refunds_at_stripe, transfers_at_stripe, work_and_approve
+from tests.payments.conftest import (
+    card_dispute,
+    card_dispute_decide,
+    onboard,
+    pay,
+    refunds_at_stripe,
+    transfers_at_stripe,
+    work_and_approve,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -388,7 +396,7 @@ def test_a_payment_under_a_chargeback_is_not_refunded_until_the_card_network_dec
     )
 
     with pytest.raises(
-        InvalidTransitionError, match=r"chargeback .* is open: it cannot be refunded"
+        InvalidTransitionError, match=r"chargeback .* is open: nothing can be released or refunded"
     ) as refused:
         dispute_resolve(**settle)
     assert refused.value.code == "chargeback_open"
@@ -402,6 +410,42 @@ def test_a_payment_under_a_chargeback_is_not_refunded_until_the_card_network_dec
         dispute_resolve(**settle)  # the money already went back: refunding it would pay the client twice
     assert refused.value.code == "chargeback_lost"
     assert refunds_at_stripe() == [] and not Refund.objects.exists()
+
+
+def test_a_lost_chargeback_takes_what_escrow_holds_out_of_the_ledger(funded, webhooks, staff_user):
+    funding = funded.fundings.get()
+    dispute_id = card_dispute(webhooks, funding)
+    assert milestone_money(milestone_id=funded.pk).charged_back == 0  # open: nothing moves yet
+
+    card_dispute_decide(webhooks, dispute_id, "lost")
+    webhooks.deliver("charge.dispute.closed", dispute_id)  # a repeated event posts nothing more
+
+    money = milestone_money(milestone_id=funded.pk)
+    assert (money.funded, money.escrow, money.charged_back, money.chargeback_losses) == (HELD, 0, HELD, 0)
+    assert funded.ledger_postings.get(kind="chargeback").key == f"chargeback:{dispute_id}"
+    assert funding_status(user=funded.engagement.client, milestone_id=funded.pk).status == "charged_back"
+    assert Notification.objects.filter(user=staff_user, kind="chargeback_closed").count() == 1
+
+
+def test_a_chargeback_lost_after_the_payout_is_paid_by_the_platform(
+    funded, webhooks, staff_user, django_capture_on_commit_callbacks
+):
+    onboard(funded.engagement.engineer, webhooks)
+    payout = work_and_approve(funded, django_capture_on_commit_callbacks)
+    payout_approve(actor=staff_user, payout_id=payout.pk)
+    funding = funded.fundings.get()
+    partial = 30_000
+
+    card_dispute_decide(webhooks, card_dispute(webhooks, funding, amount=partial), "lost")
+
+    money = milestone_money(milestone_id=funded.pk)
+    # Escrow was empty: the platform paid the card network from its own funds, and says so.
+    assert (money.escrow, money.released, money.charged_back, money.chargeback_losses) == (
+        0,
+        HELD,
+        partial,
+        partial,
+    )
 
 
 def test_a_won_chargeback_lets_staff_settle_with_a_refund(funded, webhooks, staff_user):
