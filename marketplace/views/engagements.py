@@ -3,6 +3,7 @@ their attachments, the timeline of every transition, and the client's review aft
 
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404
@@ -11,6 +12,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from core.pages import Failed, attempt, fetch, paginate, role_required
+from core.uploads import upload_caps
 from marketplace import selectors
 from marketplace.forms import (
     ApproveForm,
@@ -177,6 +179,7 @@ SUCCESS_MESSAGES = {
 }
 
 
+@upload_caps(attachments=lambda: settings.ATTACHMENT_MAX_BYTES)
 @role_required("client", "engineer")
 @require_POST
 def milestone_action(request, pk: int, action: str):

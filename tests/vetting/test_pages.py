@@ -202,6 +202,22 @@ def test_a_bad_dataset_gets_a_line_numbered_report_and_starts_nothing(
     assert reverse("vetting:submission-create", args=[ticket.slug]) in text  # fix and submit again
 
 
+def test_a_dataset_over_the_cap_is_dropped_while_it_streams_and_answered_on_the_form(
+    client, ticket, engineer_user, settings, pipeline
+):
+    settings.VETTING_MAX_DATASET_BYTES = 1024 * 1024
+    client = logged_in(client, engineer_user)
+    response = client.post(
+        reverse("vetting:submission-create", args=[ticket.slug]),
+        form_data(ticket, dataset=upload(b'{"messages": []}\n' * 200_000), rank=8),
+    )
+    assert response.status_code == 400
+    text = response.content.decode()
+    assert "The dataset is larger than 1 MB." in text
+    assert 'name="rank" value="8"' in text  # what was typed is kept
+    assert not Submission.objects.exists() and pipeline == []
+
+
 def test_a_valid_dataset_is_queued_handed_to_the_pipeline_and_opted_in(
     client, ticket, engineer_user, pipeline
 ):

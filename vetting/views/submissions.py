@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
@@ -19,6 +20,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from core.pages import Failed, attempt, fetch
+from core.uploads import upload_caps
+from sandbox.adapters import MAX_CONFIG_BYTES
 from sandbox.models import Job
 from sandbox.selectors import job_progress, jobs_visible_to
 from vetting import pipeline, selectors
@@ -39,6 +42,11 @@ STEP_LABELS = {
 # Attempts are a rolling budget: running out is "too many requests for now", with a time to retry.
 
 
+@upload_caps(
+    dataset=lambda: settings.VETTING_MAX_DATASET_BYTES,
+    adapter_model=lambda: settings.ADAPTER_MAX_BYTES,
+    adapter_config=MAX_CONFIG_BYTES,
+)
 @login_required
 @require_http_methods(["GET", "POST"])
 def submission_create(request, slug: str):
