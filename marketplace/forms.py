@@ -114,6 +114,10 @@ class SignUpForm(forms.Form):
 READINESS_CHOICES = Readiness.choices
 
 
+class ResendConfirmationForm(forms.Form):
+    email = forms.EmailField(max_length=254, label="Email")
+
+
 class HiringRequestForm(forms.Form):
     title = SingleLineFormField(max_length=140)
     description = LongTextFormField()

@@ -8,6 +8,9 @@ urlpatterns = [
     path("dashboard/", accounts.dashboard, name="dashboard"),
     # Accounts
     path("signup/", accounts.signup, name="signup"),
+    path("signup/sent/", accounts.signup_sent, name="signup-sent"),
+    path("signup/resend/", accounts.signup_resend, name="signup-resend"),
+    path("signup/confirm/<uidb64>/<token>/", accounts.signup_confirm, name="signup-confirm"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("password-reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),

@@ -220,6 +220,21 @@ class SignUpInput(Input):
     last_name = SingleLineField(max_length=150, required=False, allow_blank=True)
 
 
+class SignUpAcceptedSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+class SignUpConfirmInput(Input):
+    uid = serializers.CharField(
+        max_length=64, help_text="From the confirmation link: /signup/confirm/<uid>/<token>/."
+    )
+    token = serializers.CharField(max_length=128)
+
+
+class ResendConfirmationInput(Input):
+    email = serializers.EmailField()
+
+
 class SkillSerializer(serializers.ModelSerializer):
     class Meta:
         model = Skill

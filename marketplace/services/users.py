@@ -1,18 +1,86 @@
+import logging
+from smtplib import SMTPException
+
 from django.conf import settings
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.password_validation import validate_password
+from django.contrib.auth.tokens import PasswordResetTokenGenerator
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.encoding import force_bytes, force_str
+from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 from django.utils.text import slugify
 from knox.models import AuthToken
 
 from core.errors import PermissionDeniedError, ValidationError, full_clean_or_raise
 from marketplace.models import EngineerProfile, Skill, User
 
+logger = logging.getLogger(__name__)
 
-@transaction.atomic
+
+class SignUpTokenGenerator(PasswordResetTokenGenerator):
+    """Links that confirm a new account's e-mail: they die once it is confirmed (or its password changes)."""
+
+    key_salt = "marketplace.services.users.SignUpTokenGenerator"
+
+    def _make_hash_value(self, user: User, timestamp: int) -> str:
+        login = "" if user.last_login is None else user.last_login.replace(microsecond=0, tzinfo=None)
+        return f"{user.pk}{user.password}{user.is_active}{login}{timestamp}{user.email}"
+
+
+signup_tokens = SignUpTokenGenerator()
+SIGNUP_SENT = (
+    "Check your e-mail: we sent a link to confirm the address (if the address already has an account, "
+    "the e-mail says so instead)."
+)
+INVALID_LINK = "This confirmation link is invalid or has expired: sign up again, or ask for a new link."
+
+
+def _send(*, template: str, user: User, context: dict) -> None:
+    """One account e-mail, sent now. A mail server that fails is logged; the person can ask again."""
+    site = settings.SITE_URL.rstrip("/")
+    body = render_to_string(f"registration/{template}.txt", {"user": user, "site": site, **context})
+    subject, _, message = body.partition("\n")
+    try:
+        send_mail(
+            subject=subject.strip(),
+            message=message.lstrip(),
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            recipient_list=[user.email],
+            fail_silently=False,
+        )
+    except (OSError, SMTPException):
+        logger.exception("Could not send the %s e-mail to user %s", template, user.pk)
+
+
+def _send_confirmation(user: User) -> None:
+    uid = urlsafe_base64_encode(force_bytes(user.pk))
+    link = reverse("signup-confirm", args=[uid, signup_tokens.make_token(user)])
+    _send(template="signup_confirm_email", user=user, context={"path": link})
+
+
 def user_sign_up(
-    *, username: str, email: str, password: str, role: str, first_name: str = "", last_name: str = ""
-) -> User:
+    *,
+    username: str,
+    email: str,
+    password: str,
+    role: str,
+    first_name: str = "",
+    last_name: str = "",
+    confirmed: bool = False,
+) -> User | None:
+    """A new account, inactive until its e-mail is confirmed through the link mailed to it.
+
+    Whether the e-mail already has an account is never told to the caller (that would let anyone test
+    addresses): the owner of the address gets an e-mail instead (a new confirmation link if that
+    account was never confirmed, else "you already have an account"), no account is created, and the
+    result is None; callers answer both the same way. The password is hashed either way, so the two
+    take as long. `confirmed` (seed data, staff tools) creates an active account and mails nothing.
+    """
     if role not in User.Role.values:
         raise ValidationError(
             f"Role must be one of: {', '.join(User.Role.values)}.",
@@ -21,24 +89,70 @@ def user_sign_up(
     errors: dict[str, list[str]] = {}
     if User.objects.filter(username__iexact=username).exists():
         errors["username"] = ["That username is taken."]
-    if User.objects.filter(email__iexact=email).exists():
-        errors["email"] = ["An account with that e-mail already exists."]
-    candidate = User(username=username, email=email, first_name=first_name, last_name=last_name, role=role)
+    candidate = User(
+        username=username,
+        email=email,
+        first_name=first_name,
+        last_name=last_name,
+        role=role,
+        is_active=confirmed,
+    )
     try:
         validate_password(password, user=candidate)
     except DjangoValidationError as exc:
         errors["password"] = list(exc.messages)
     if errors:
         raise ValidationError(next(iter(errors.values()))[0], details=errors)
+    existing = User.objects.filter(email__iexact=email).order_by("pk").first()
+    if existing is not None:
+        make_password(password)  # the time a new account's hash takes
+        if existing.is_active:
+            _send(template="signup_existing_email", user=existing, context={})
+        else:
+            _send_confirmation(existing)
+        return None
     candidate.set_password(password)
     try:
         with transaction.atomic():
             candidate.save()
+            if role == User.Role.ENGINEER:
+                EngineerProfile.objects.create(user=candidate)
     except IntegrityError as exc:
-        raise ValidationError("That username or e-mail is taken.", details={"username": ["Taken."]}) from exc
-    if role == User.Role.ENGINEER:
-        EngineerProfile.objects.create(user=candidate)
+        raise ValidationError(
+            "That username is taken.", details={"username": ["That username is taken."]}
+        ) from exc
+    if not confirmed:
+        _send_confirmation(candidate)
     return candidate
+
+
+def signup_link_user(*, uidb64: str, token: str) -> User | None:
+    """The account a confirmation link confirms, or None for a bad, expired or used link."""
+    try:
+        user = User.objects.filter(pk=int(force_str(urlsafe_base64_decode(uidb64)))).first()
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if user is None or user.is_active or not signup_tokens.check_token(user, token):
+        return None
+    return user
+
+
+def user_confirm_sign_up(*, uidb64: str, token: str) -> User:
+    """Activate the account a confirmation link names; ValidationError for a bad or used link."""
+    user = signup_link_user(uidb64=uidb64, token=token)
+    if user is None:
+        raise ValidationError(INVALID_LINK, code="invalid_link", details={"token": [INVALID_LINK]})
+    user.is_active = True
+    user.last_login = timezone.now()  # confirming is the first log-in; the link dies with it
+    user.save(update_fields=["is_active", "last_login"])
+    return user
+
+
+def user_resend_confirmation(*, email: str) -> None:
+    """A new confirmation link for an account not confirmed yet; nothing otherwise (and nothing said)."""
+    user = User.objects.filter(email__iexact=email, is_active=False, last_login__isnull=True).first()
+    if user is not None:
+        _send_confirmation(user)
 
 
 def skills_resolve(*, names: list[str]) -> list[Skill]:

@@ -4,11 +4,11 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
 from core.pages import Failed, attempt
 from marketplace import selectors
-from marketplace.forms import SignUpForm
+from marketplace.forms import ResendConfirmationForm, SignUpForm
 from marketplace.models import Engagement, HiringRequest
 from marketplace.services import users as user_services
 
@@ -42,17 +42,49 @@ def signup(request):
             if isinstance(user, Failed):
                 status = user.status
             else:
-                login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-                if user.is_engineer:
-                    messages.success(
-                        request, "Welcome to Tunehire! Complete your profile so clients can find you."
-                    )
-                    return redirect("profile-edit")
-                messages.success(request, "Welcome to Tunehire! Raise your first request when you are ready.")
-                return redirect("dashboard")
+                # The same answer whether or not the address already had an account (the service
+                # mailed its owner instead): the page must not tell which.
+                return redirect("signup-sent")
         else:
             status = 400
     return render(request, "registration/signup.html", {"form": form}, status=status)
+
+
+def signup_sent(request):
+    """ "Check your e-mail", with a form to ask for the link again."""
+    return render(request, "registration/signup_sent.html", {"form": ResendConfirmationForm()})
+
+
+@require_POST
+def signup_resend(request):
+    form = ResendConfirmationForm(request.POST)
+    if not form.is_valid():
+        return render(request, "registration/signup_sent.html", {"form": form}, status=400)
+    user_services.user_resend_confirmation(email=form.cleaned_data["email"])
+    messages.success(
+        request, "If that address has an account waiting for confirmation, a new link is on its way."
+    )
+    return redirect("signup-sent")
+
+
+@require_http_methods(["GET", "POST"])
+def signup_confirm(request, uidb64: str, token: str):
+    """The link from the confirmation e-mail: a button that confirms (a GET changes nothing, so a
+    mail scanner that opens links does not confirm for the person)."""
+    user = user_services.signup_link_user(uidb64=uidb64, token=token)
+    if user is None:
+        return render(request, "registration/signup_confirm.html", {"invalid": True}, status=400)
+    if request.method == "GET":
+        return render(request, "registration/signup_confirm.html", {"confirm_user": user})
+    confirmed = attempt(request, user_services.user_confirm_sign_up, uidb64=uidb64, token=token)
+    if isinstance(confirmed, Failed):
+        return render(request, "registration/signup_confirm.html", {"invalid": True}, status=confirmed.status)
+    login(request, confirmed, backend="django.contrib.auth.backends.ModelBackend")
+    if confirmed.is_engineer:
+        messages.success(request, "Welcome to Tunehire! Complete your profile so clients can find you.")
+        return redirect("profile-edit")
+    messages.success(request, "Welcome to Tunehire! Raise your first request when you are ready.")
+    return redirect("dashboard")
 
 
 def profile_completeness(profile) -> tuple[int, list[str]]:

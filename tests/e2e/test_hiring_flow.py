@@ -6,6 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.core import mail
 from django.utils import timezone
 from playwright.sync_api import expect
 
@@ -50,6 +51,12 @@ def test_client_hires_engineer_and_approves_delivery(new_page, screenshot, tmp_p
     client_page.get_by_label("Password", exact=True).fill(PASSWORD)
     client_page.get_by_label("Confirm password").fill(PASSWORD)
     client_page.get_by_role("button", name="Create account").click()
+    expect(client_page.get_by_role("heading", name="Check your e-mail")).to_be_visible()
+    screenshot(client_page, "signup-sent")
+    [confirmation] = mail.outbox
+    client_page.goto(re.search(r"https?://[^/\s]+(/signup/confirm/\S+)", confirmation.body).group(1))
+    screenshot(client_page, "signup-confirm")
+    client_page.get_by_role("button", name="Confirm and log in").click()
     expect(client_page.get_by_text("Welcome to Tunehire!")).to_be_visible()
 
     client_page.goto("/requests/new/")

@@ -1,6 +1,7 @@
 """Tokens (one per log-in, expiring, rotated, revoked, dying with the password), sign-up, the login
 lockout shared with the pages, and 401 for anonymous requests."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -10,6 +11,7 @@ from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from marketplace.models import EngineerProfile, User
+from marketplace.services.users import SIGNUP_SENT
 from tests.factories import PASSWORD, ClientFactory, EngineerFactory
 
 pytestmark = pytest.mark.django_db
@@ -195,18 +197,40 @@ def test_a_successful_token_login_resets_the_failure_count(settings):
     assert _obtain(api, user.username, PASSWORD).status_code == 200
 
 
-def test_signup_creates_an_engineer_with_a_profile():
+def _confirmation(message) -> dict:
+    uid, token = re.search(r"/signup/confirm/([^/]+)/([^/]+)/", message.body).groups()
+    return {"uid": uid, "token": token}
+
+
+def test_signup_creates_an_engineer_with_a_profile_usable_once_confirmed():
     response = APIClient().post(
         "/api/v1/auth/signup/",
         {"username": "ada", "email": "ada@example.com", "password": PASSWORD, "role": "engineer"},
         format="json",
     )
-    assert response.status_code == 201
-    assert response.json()["role"] == "engineer"
-    assert "password" not in response.json()
+    assert response.status_code == 202
+    assert response.json() == {"detail": SIGNUP_SENT}
     user = User.objects.get(username="ada")
     assert EngineerProfile.objects.filter(user=user).exists()
+    assert _obtain(APIClient(), "ada", PASSWORD).status_code == 400  # not confirmed yet
+
+    link = _confirmation(mail.outbox[0])
+    confirmed = APIClient().post("/api/v1/auth/signup/confirm/", link, format="json")
+    assert confirmed.status_code == 200 and confirmed.json()["role"] == "engineer"
+    assert "password" not in confirmed.json()
     assert _obtain(APIClient(), "ada", PASSWORD).status_code == 200
+    again = APIClient().post("/api/v1/auth/signup/confirm/", link, format="json")
+    assert again.status_code == 400 and again.json()["error"]["code"] == "invalid_link"
+
+
+def test_signup_answers_a_registered_address_like_a_new_one():
+    ClientFactory(username="taken", email="taken@example.com")
+    body = {"username": "grace", "email": "Taken@example.com", "password": PASSWORD, "role": "client"}
+    response = APIClient().post("/api/v1/auth/signup/", body, format="json")
+    assert (response.status_code, response.json()) == (202, {"detail": SIGNUP_SENT})
+    assert not User.objects.filter(username="grace").exists()
+    [note] = mail.outbox
+    assert note.to == ["taken@example.com"] and note.subject == "[Tunehire] You already have an account"
 
 
 @pytest.mark.parametrize(
@@ -217,7 +241,6 @@ def test_signup_creates_an_engineer_with_a_profile():
         ({"email": "not-an-email"}, "email"),
         ({"username": "has spaces!"}, "username"),
         ({"username": "taken"}, "username"),
-        ({"email": "taken@example.com"}, "email"),
     ],
 )
 def test_signup_rejects_bad_input_naming_the_field(overrides, field):

@@ -8,6 +8,8 @@ transition allows staff. Each cell is its own test on fresh objects built throug
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 from rest_framework.test import APIClient
 
 from marketplace.api.urls import urlpatterns as api_urlpatterns
@@ -81,6 +83,20 @@ def token():
         engineer,
         data=lambda actor: {"username": (actor or client).username, "password": PASSWORD},
     )
+
+
+def signup_confirm():
+    from marketplace.services.users import signup_tokens
+
+    client, engineer = _parties()
+    pending = ClientFactory(is_active=False)
+    uid = urlsafe_base64_encode(force_bytes(pending.pk))
+    body = {"uid": uid, "token": signup_tokens.make_token(pending)}
+    return Call("post", "/api/v1/auth/signup/confirm/", client, engineer, data=body)
+
+
+def signup_resend():
+    return Call("post", "/api/v1/auth/signup/resend/", *_parties(), data={"email": "nobody@example.com"})
 
 
 def signup():
@@ -348,7 +364,9 @@ def notification_mark_read():
 # (route name, method, setup, expected status for each of ROLES)
 MATRIX = [
     ("api-token", "post", token, (200, 200, 200, 200, 200, 200)),
-    ("api-signup", "post", signup, (201, 201, 201, 201, 201, 201)),
+    ("api-signup", "post", signup, (202, 202, 202, 202, 202, 202)),
+    ("api-signup-confirm", "post", signup_confirm, (200, 200, 200, 200, 200, 200)),
+    ("api-signup-resend", "post", signup_resend, (202, 202, 202, 202, 202, 202)),
     ("api-me", "get", me, (401, 200, 200, 200, 200, 200)),
     ("api-token-refresh", "post", _token_action("token/refresh"), (401, 200, 200, 200, 200, 200)),
     ("api-logout", "post", _token_action("logout"), (401, 204, 204, 204, 204, 204)),

@@ -40,20 +40,80 @@ def _signup_data(**overrides):
     return data
 
 
-def test_signup_as_client_logs_in(client):
+def _link_in(message) -> str:
+    return re.search(r"https?://[^/\s]+(/\S+)", message.body).group(1)
+
+
+def test_signup_as_client_confirms_the_address_then_is_logged_in(client):
     response = client.post(reverse("signup"), _signup_data())
-    assert response.status_code == 302
-    assert response.url == reverse("dashboard")
+    assert response.status_code == 302 and response.url == reverse("signup-sent")
     user = User.objects.get(username="clara")
-    assert user.is_client
+    assert user.is_client and not user.is_active
+    assert not client.post(
+        reverse("login"), {"username": "clara", "password": PASSWORD}
+    ).wsgi_request.user.is_authenticated
+    [message] = mail.outbox
+    assert (
+        message.to == ["clara@example.com"]
+        and message.subject == "[Tunehire] Confirm your e-mail to finish signing up"
+    )
+    link = _link_in(message)
+    assert link.startswith("/signup/confirm/")
+
+    page = client.get(link)  # opening the link (or a mail scanner doing so) confirms nothing yet
+    assert page.status_code == 200 and b"Confirm and log in" in page.content
+    user.refresh_from_db()
+    assert not user.is_active
+
+    response = client.post(link)
+    assert response.status_code == 302 and response.url == reverse("dashboard")
+    user.refresh_from_db()
+    assert user.is_active
     assert client.get(reverse("dashboard")).context["user"] == user
+    assert client.post(link).status_code == 400  # a link works once
 
 
 def test_signup_as_engineer_creates_profile(client):
     response = client.post(reverse("signup"), _signup_data(role="engineer", username="ada", email="ada@x.io"))
-    assert response.status_code == 302
-    assert response.url == reverse("profile-edit")
+    assert response.url == reverse("signup-sent")
     assert EngineerProfile.objects.filter(user__username="ada").exists()
+    assert client.post(_link_in(mail.outbox[0])).url == reverse("profile-edit")
+
+
+def test_signup_does_not_tell_whether_an_address_has_an_account(client, client_user):
+    new = client.post(reverse("signup"), _signup_data(username="newcomer", email="fresh@example.com"))
+    taken = client.post(reverse("signup"), _signup_data(username="other", email=client_user.email.upper()))
+
+    assert (new.status_code, new.url) == (taken.status_code, taken.url) == (302, reverse("signup-sent"))
+    assert not User.objects.filter(username="other").exists()
+    assert [m.to for m in mail.outbox] == [["fresh@example.com"], [client_user.email]]
+    note = mail.outbox[1]
+    assert note.subject == "[Tunehire] You already have an account"
+    assert (
+        client_user.username in note.body
+        and "/password-reset/" in note.body
+        and "/signup/confirm/" not in note.body
+    )
+    sent = client.get(reverse("signup-sent"))
+    assert b"Check your e-mail" in sent.content
+
+
+def test_an_unconfirmed_address_gets_a_new_link_and_nothing_else_does(client, client_user):
+    client.post(reverse("signup"), _signup_data())
+    mail.outbox.clear()
+    for email in ("clara@example.com", client_user.email, "nobody@example.com"):
+        response = client.post(reverse("signup-resend"), {"email": email}, follow=True)
+        assert b"If that address has an account waiting for confirmation" in response.content
+    [message] = mail.outbox
+    assert message.to == ["clara@example.com"] and _link_in(message).startswith("/signup/confirm/")
+    bad = client.post(reverse("signup-resend"), {"email": "not-an-email"})
+    assert bad.status_code == 400 and b"Enter a valid email address." in bad.content
+
+
+def test_a_broken_confirmation_link_says_so(client):
+    for link in ("/signup/confirm/zzz/abc/", "/signup/confirm/MQ/1-2/"):
+        page = client.get(link)
+        assert page.status_code == 400 and b"This link does not work" in page.content
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from marketplace import selectors
 from marketplace.api import serializers as s
 from marketplace.services import notifications as notification_services
 from marketplace.services import users as user_services
+from marketplace.services.users import SIGNUP_SENT
 
 
 class TokenObtainApi(ApiView):
@@ -103,12 +104,47 @@ class SignUpApi(ApiView):
         tags=["auth"],
         auth=[],
         request=s.SignUpInput,
-        responses={201: s.MeSerializer, **errors(400, authenticated=False)},
-        description="Create a client or engineer account; then obtain a token with /auth/token/.",
+        responses={202: s.SignUpAcceptedSerializer, **errors(400, authenticated=False)},
+        description="Create a client or engineer account, inactive until the e-mailed link confirms the "
+        "address (/auth/signup/confirm/); then obtain a token with /auth/token/. The answer is the same "
+        "whether or not the address already has an account (its owner is e-mailed instead).",
     )
     def post(self, request):
-        user = user_services.user_sign_up(**self.parse(s.SignUpInput))
-        return self.created(s.MeSerializer, user)
+        user_services.user_sign_up(**self.parse(s.SignUpInput))
+        return self.render(s.SignUpAcceptedSerializer, {"detail": SIGNUP_SENT}, status.HTTP_202_ACCEPTED)
+
+
+class SignUpConfirmApi(ApiView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        tags=["auth"],
+        auth=[],
+        request=s.SignUpConfirmInput,
+        responses={200: s.MeSerializer, **errors(400, authenticated=False)},
+        description="Confirm the address of a new account with the uid and token of the e-mailed link; "
+        "the account becomes usable. A link works once.",
+    )
+    def post(self, request):
+        data = self.parse(s.SignUpConfirmInput)
+        user = user_services.user_confirm_sign_up(uidb64=data["uid"], token=data["token"])
+        return self.render(s.MeSerializer, user)
+
+
+class SignUpResendApi(ApiView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        tags=["auth"],
+        auth=[],
+        request=s.ResendConfirmationInput,
+        responses={202: s.SignUpAcceptedSerializer, **errors(400, authenticated=False)},
+        description="E-mail a new confirmation link if the address has an account awaiting confirmation; "
+        "the answer is the same either way.",
+    )
+    def post(self, request):
+        user_services.user_resend_confirmation(email=self.parse(s.ResendConfirmationInput)["email"])
+        return self.render(s.SignUpAcceptedSerializer, {"detail": SIGNUP_SENT}, status.HTTP_202_ACCEPTED)
 
 
 class MeApi(ApiView):

@@ -81,6 +81,7 @@ class Command(BaseCommand):
             role=User.Role.CLIENT,
             first_name="Casey",
             last_name="Client",
+            confirmed=True,
         )
         engineers = {}
         for username, first, last, headline, skills, rate, availability in ENGINEERS:
@@ -91,6 +92,7 @@ class Command(BaseCommand):
                 role=User.Role.ENGINEER,
                 first_name=first,
                 last_name=last,
+                confirmed=True,
             )
             engineer_profile_update(
                 actor=engineer,
