@@ -208,7 +208,7 @@ def api_token_issue(*, user: User) -> tuple[str, AuthToken]:
 @transaction.atomic
 def api_token_rotate(*, current: AuthToken) -> tuple[str, AuthToken]:
     """A fresh token with a fresh lifetime in place of the one presented, which stops working now."""
-    AuthToken.objects.filter(pk=current.pk).delete()
+    api_token_revoke(current=current)
     return api_token_issue(user=current.user)
 
 

@@ -18,6 +18,11 @@ from marketplace.services import users as user_services
 from marketplace.services.users import SIGNUP_SENT
 
 
+def _token_response(view: ApiView, token: str, instance) -> Response:
+    """The new token (shown this once) and when it expires."""
+    return view.render(s.TokenSerializer, {"token": token, "expires_at": instance.expiry})
+
+
 class TokenObtainApi(ApiView):
     # Credentials come in the body; a stale token or session must not stand in the way.
     authentication_classes = []
@@ -49,8 +54,7 @@ class TokenObtainApi(ApiView):
             )
         # A successful log-in resets the failure count, as on the log-in page.
         user_logged_in.send(sender=type(user), request=request, user=user)
-        token, instance = user_services.api_token_issue(user=user)
-        return self.render(s.TokenSerializer, {"token": token, "expires_at": instance.expiry})
+        return _token_response(self, *user_services.api_token_issue(user=user))
 
 
 class TokenRefreshApi(ApiView):
@@ -65,8 +69,7 @@ class TokenRefreshApi(ApiView):
         "sent stops working at once.",
     )
     def post(self, request):
-        token, instance = user_services.api_token_rotate(current=request.auth)
-        return self.render(s.TokenSerializer, {"token": token, "expires_at": instance.expiry})
+        return _token_response(self, *user_services.api_token_rotate(current=request.auth))
 
 
 class LogoutApi(ApiView):
