@@ -58,6 +58,12 @@ class Confinement:
     code_dirs: Sequence[Path] = field(default_factory=lambda: (SANDBOX_PACKAGE_DIR,))
 
 
+def tmpfs_bytes(memory_mb: int) -> int:
+    """The size of each of the sandbox's tmpfs mounts (/tmp, /dev/shm): half the memory budget, as
+    their pages are memory that no process's resident set shows (the supervisor adds them to it)."""
+    return max(memory_mb // 2, 16) * 1024 * 1024
+
+
 def find_bwrap() -> str | None:
     return shutil.which("bwrap")
 
@@ -160,10 +166,9 @@ def bwrap_command(
             args += ["--ro-bind", link, link]
     for etc_file in ETC_FILES:
         args += ["--ro-bind-try", etc_file, etc_file]
-    # tmpfs pages are memory the RSS watchdog does not see, so each is capped at half the budget.
-    tmpfs_bytes = str(max(confinement.memory_mb // 2, 16) * 1024 * 1024)
+    size = str(tmpfs_bytes(confinement.memory_mb))
     args += ["--proc", "/proc", "--dev", "/dev"]
-    args += ["--size", tmpfs_bytes, "--tmpfs", SANDBOX_TMP, "--size", tmpfs_bytes, "--tmpfs", SANDBOX_SHM]
+    args += ["--size", size, "--tmpfs", SANDBOX_TMP, "--size", size, "--tmpfs", SANDBOX_SHM]
 
     # Mounted after /tmp's tmpfs, so that nothing bound below /tmp is hidden by it.
     for path in python_dirs():

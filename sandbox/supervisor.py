@@ -40,6 +40,7 @@ from sandbox.isolation import (
     bwrap_command,
     find_bwrap,
     sandbox_env,
+    tmpfs_bytes,
 )
 from sandbox.pids import PidsCgroup, find_parent
 
@@ -158,10 +159,14 @@ def folder_usage(folder: Path) -> FolderUsage:
 
 class PrivateMounts:
     """The sandbox's own /tmp and /dev/shm, read from outside through /proc/PID/root of the
-    sandbox's first process (once it has its own mount namespace; bwrap's outer process does not)."""
+    sandbox's first process (once it has its own mount namespace; bwrap's outer process does not).
 
-    def __init__(self, bwrap_process: psutil.Process) -> None:
+    While bwrap sets the sandbox up, that process's root is still the host's (or bwrap's scaffolding),
+    so a mount counts only once it is one of the sandbox's own: a tmpfs of exactly the size given it."""
+
+    def __init__(self, bwrap_process: psutil.Process, size: int) -> None:
         self._outer = bwrap_process
+        self._size = size
         self._own_namespace = os.readlink("/proc/self/ns/mnt")
         self._pid: int | None = None
 
@@ -187,6 +192,8 @@ class PrivateMounts:
                 stats = os.statvfs(f"/proc/{pid}/root{mount}")
             except OSError:
                 continue
+            if stats.f_blocks * stats.f_frsize != self._size:
+                continue  # not the sandbox's tmpfs (yet)
             used += (stats.f_blocks - stats.f_bfree) * stats.f_frsize
             inodes += stats.f_files - stats.f_ffree
         return used, inodes
@@ -284,6 +291,7 @@ def run_confined(
             output_dir=output_dir,
             limits=limits,
             isolated=bwrap is not None,
+            tmpfs_size=tmpfs_bytes(confinement.memory_mb),
             cgroup=cgroup,
             on_line=on_line,
             on_poll=on_poll,
@@ -301,6 +309,7 @@ def _supervise(
     output_dir: Path,
     limits: Limits,
     isolated: bool,
+    tmpfs_size: int,
     cgroup: PidsCgroup | None,
     on_line: LineHandler | None,
     on_poll: PollHandler | None,
@@ -318,7 +327,7 @@ def _supervise(
             pumps.append(pump)
 
     watched = psutil.Process(process.pid)
-    private_mounts = PrivateMounts(watched) if isolated else None
+    private_mounts = PrivateMounts(watched, tmpfs_size) if isolated else None
     stderr_tail: deque[str] = deque(maxlen=20)
     ending: Ending | None = None
     message = ""

@@ -146,7 +146,9 @@ def test_a_fork_bomb_ends_the_run_at_the_process_cap_and_the_host_is_unaffected(
     assert not [
         p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == ["python", "-c", FORK_BOMB]
     ]
-    assert not [path for path in find_parent().iterdir() if path.name.startswith(CGROUP_PREFIX)]
+    # Its cgroup is gone (others' may be there: test processes running sandboxes beside this one).
+    left = [path.name for path in find_parent().iterdir() if path.name.startswith(CGROUP_PREFIX)]
+    assert all(psutil.pid_exists(int(name.removeprefix(CGROUP_PREFIX).split("-")[0])) for name in left)
 
 
 def test_the_sandbox_dies_with_its_supervisor(tmp_path):
