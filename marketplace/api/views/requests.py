@@ -4,9 +4,9 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
 from core.api import PAGED, ApiView, errors
+from core.db.prepared import RowPagination
 from marketplace import selectors
 from marketplace.api import serializers as s
-from marketplace.api.pagination import RowPagination
 from marketplace.matching import cached_ranking
 from marketplace.services import requests as services
 
