@@ -133,7 +133,7 @@ def test_client_hires_engineer_and_approves_delivery(new_page, screenshot, tmp_p
     first, second = engagement.milestones.order_by("position")
     expect(client_page.locator(f"#milestone-{first.pk}")).to_contain_text("Awaiting funding")
     expect(
-        client_page.locator(f"#milestone-{first.pk}").get_by_role("button", name="Approve delivery")
+        client_page.locator(f"#milestone-{first.pk}").locator("summary", has_text="Approve delivery")
     ).to_have_count(0)
 
     # Funding arrives through the service the payments app will call.
@@ -160,7 +160,13 @@ def test_client_hires_engineer_and_approves_delivery(new_page, screenshot, tmp_p
     with client_page.expect_download() as download_info:
         milestone_card.get_by_role("link", name=re.compile("eval-report.md")).click()
     assert "Field accuracy 0.981" in Path(download_info.value.path()).read_text()
-    milestone_card.get_by_role("button", name="Approve delivery").click()
+    milestone_card.locator("summary", has_text="Approve delivery").click()
+    confirm = milestone_card.locator(".popover-body", has_text="Release")
+    expect(confirm.locator(".confirm-question")).to_have_text(
+        f"Release 1,000.00 USD to {engineer.display_name}?"
+    )
+    screenshot(client_page, "approve-confirm")
+    confirm.get_by_role("button", name="Release 1,000.00 USD").click()
     expect(client_page.get_by_text("Milestone approved.")).to_be_visible()
     milestone_card = client_page.locator(f"#milestone-{first.pk}")
     expect(milestone_card.locator(".milestone-head .pill")).to_have_text("Approved")

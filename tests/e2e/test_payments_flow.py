@@ -112,7 +112,9 @@ def test_client_funds_by_card_and_staff_pay_out_on_the_desk(stripe_server, new_p
 
     # The client approves: a payout now awaits staff.
     client_page.goto(engagement_url)
-    client_page.locator(f"#milestone-{milestone.pk}").get_by_role("button", name="Approve delivery").click()
+    card = client_page.locator(f"#milestone-{milestone.pk}")
+    card.locator("summary", has_text="Approve delivery").click()
+    card.get_by_role("button", name=re.compile(r"^Release ")).click()
     expect(client_page.get_by_text("Milestone approved.")).to_be_visible()
     payout = Payout.objects.get(milestone=milestone)
     assert payout.state == Payout.State.AWAITING_APPROVAL

@@ -7,6 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from core.money import format_money
 from marketplace.models import Delivery, Engagement, Milestone, Review
 from marketplace.services import engagements as engagement_services
 from tests.factories import ClientFactory, EngineerFactory, engagement, milestone_in_state
@@ -169,6 +170,11 @@ def test_attachment_limits_come_from_settings(client, settings):
 def test_client_approves(client):
     milestone = milestone_in_state(S.SUBMITTED)
     client.force_login(milestone.engagement.client)
+    page = client.get(detail_url(milestone)).content.decode()
+    amount = format_money(milestone.amount, milestone.currency)
+    engineer = milestone.engagement.engineer.display_name
+    assert f"<strong>Release {amount} to {engineer}?</strong>" in page  # a confirm step names the money
+    assert f'type="submit">Release {amount}</button>' in page
     response = client.post(action_url(milestone, "approve"), {f"m{milestone.pk}-note": ""}, follow=True)
     assert b"Milestone approved." in response.content
     milestone.refresh_from_db()
