@@ -437,7 +437,11 @@ ATTACHMENT_MAX_BYTES = env.int("ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
 ATTACHMENT_MAX_FILES = env.int("ATTACHMENT_MAX_FILES", default=10)
 ATTACHMENT_EXTENSIONS = env.list(
     "ATTACHMENT_EXTENSIONS",
-    default=["pdf", "txt", "md", "csv", "json", "jsonl", "zip", "png", "jpg", "jpeg", "ipynb", "py"],
+    # What an ML engineer delivers: reports, notebooks, configs, data, weights, archives.
+    default=[
+        *("pdf", "txt", "md", "csv", "json", "jsonl", "yaml", "yml", "parquet", "safetensors"),
+        *("zip", "png", "jpg", "jpeg", "ipynb", "py"),
+    ],
 )
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024

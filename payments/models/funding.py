@@ -53,6 +53,11 @@ class Funding(FSMModelMixin, TimeStampedModel):
         return f"funding:{self.milestone_id}:{self.attempt}"
 
     @property
+    def reference(self) -> str:
+        """The payment's reference for people (pages, e-mails, the timeline); Stripe's ids stay for staff."""
+        return f"PAY-{self.pk:06d}"
+
+    @property
     def timeline_key(self) -> str:
         return f"funding:{self.pk}"
 

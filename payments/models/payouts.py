@@ -68,6 +68,11 @@ class Payout(FSMModelMixin, TimeStampedModel):
         return f"payout:{self.pk}"
 
     @property
+    def reference(self) -> str:
+        """The payout's reference for people (pages, e-mails, the timeline); Stripe's ids stay for staff."""
+        return f"OUT-{self.pk:06d}"
+
+    @property
     def timeline_key(self) -> str:
         return f"payout:{self.pk}"
 

@@ -57,6 +57,11 @@ class Refund(FSMModelMixin, TimeStampedModel):
         return f"refund:{self.pk}"
 
     @property
+    def reference(self) -> str:
+        """The refund's reference for people (pages, e-mails, the timeline); Stripe's ids stay for staff."""
+        return f"REF-{self.pk:06d}"
+
+    @property
     def timeline_key(self) -> str:
         return f"refund:{self.pk}"
 

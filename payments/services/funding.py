@@ -198,7 +198,7 @@ def _funding_succeed(*, funding: Funding, milestone: Milestone, intent: PaymentI
         memo=f"PaymentIntent {intent.id}, charge {funding.charge_id}",
     )
     if milestone.state == Milestone.State.PENDING_FUNDING:
-        milestone_mark_funded(milestone_id=milestone.pk, note=f"Paid by card ({intent.id}).")
+        milestone_mark_funded(milestone_id=milestone.pk, note=f"Paid by card: payment {funding.reference}.")
         return
     # Paid after the milestone stopped waiting for it (cancelled meanwhile): the money goes back.
     reason = f"The milestone was {milestone.get_state_display().lower()} when payment {intent.id} completed."

@@ -271,7 +271,7 @@ def payout_record_transfer(*, payout_id: int, transfer: TransferInfo) -> Payout:
             memo=f"Transfer {transfer.id}",
         )
         if milestone.state == Milestone.State.PAYOUT_PENDING:
-            milestone_mark_paid(milestone_id=milestone.pk, note=f"Transfer {transfer.id}.")
+            milestone_mark_paid(milestone_id=milestone.pk, note=f"Transferred: payout {payout.reference}.")
         elif payout.kind == Payout.Kind.DISPUTE_RELEASE:
             notify(
                 user=payout.engineer,

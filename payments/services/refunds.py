@@ -156,7 +156,9 @@ def refund_record_success(*, refund_id: int, info: RefundInfo) -> Refund:
             milestone.state == Milestone.State.REFUND_PENDING
             and not milestone.refunds.exclude(state=Refund.State.SUCCEEDED).exists()
         ):
-            milestone_mark_refunded(milestone_id=milestone.pk, note=f"Refunded {money} ({info.id}).")
+            milestone_mark_refunded(
+                milestone_id=milestone.pk, note=f"Refunded {money}: refund {refund.reference}."
+            )
         notify(
             user=milestone.engagement.client,
             kind="refund_sent",

@@ -86,12 +86,16 @@ def test_engineer_starts_and_submits_with_an_attachment(client):
     assert response.url == detail_url(milestone) + f"#milestone-{milestone.pk}"
     prefix = f"m{milestone.pk}"
     upload = SimpleUploadedFile("eval report.md", b"# Eval\naccuracy 0.98\n", content_type="text/markdown")
+    # What an ML engineer delivers: configs, weights and data files are accepted as they are.
+    weights = SimpleUploadedFile("adapter_model.safetensors", b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")
+    config = SimpleUploadedFile("train.yaml", b"lora_r: 16\n")
+    data = SimpleUploadedFile("eval.parquet", b"PAR1....PAR1")
     response = client.post(
         action_url(milestone, "submit"),
         {
             f"{prefix}-message": "Adapter and report.",
             f"{prefix}-links": "https://example.com/model\n\nhttps://example.com/report",
-            f"{prefix}-attachments": [upload],
+            f"{prefix}-attachments": [upload, weights, config, data],
         },
     )
     assert response.status_code == 302
@@ -99,8 +103,9 @@ def test_engineer_starts_and_submits_with_an_attachment(client):
     assert milestone.state == S.SUBMITTED
     delivery = Delivery.objects.get(milestone=milestone)
     assert delivery.links == ["https://example.com/model", "https://example.com/report"]
-    attachment = delivery.attachments.get()
-    assert attachment.original_name == "eval_report.md"
+    names = sorted(delivery.attachments.values_list("original_name", flat=True))
+    assert names == ["adapter_model.safetensors", "eval.parquet", "eval_report.md", "train.yaml"]
+    attachment = delivery.attachments.get(original_name="eval_report.md")
 
     client.force_login(owner)
     content = client.get(detail_url(milestone)).content.decode()

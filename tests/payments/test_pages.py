@@ -128,6 +128,13 @@ def test_paid_milestone_shows_funded_and_polling_stops(client, webhooks):
     assert "Payment received" in done and "hx-trigger" not in done
     page = client.get(reverse("payments:fund", args=[milestone.pk])).content.decode()
     assert "Payment received" in page and "data-client-secret" not in page and "js.stripe.com" not in page
+    # The engagement's timeline names the payment by its reference, not by Stripe's ids.
+    timeline = client.get(reverse("engagement-detail", args=[milestone.engagement_id])).content.decode()
+    assert (
+        f"Paid by card: payment {funding.reference}." in timeline
+        and funding.reference == f"PAY-{funding.pk:06d}"
+    )
+    assert funding.payment_intent_id not in timeline and "pi_" not in timeline
 
 
 def test_late_webhook_the_poll_reads_stripe_itself(client, stripe_app):
@@ -300,6 +307,13 @@ def test_desk_lists_the_payout_and_staff_approve_it(client, approved, webhooks, 
     approved.milestone.refresh_from_db()
     assert approved.state == Payout.State.PAID and approved.milestone.state == S.PAID
     assert approved.approved_by == staff
+    client.force_login(approved.engineer)
+    timeline = client.get(
+        reverse("engagement-detail", args=[approved.milestone.engagement_id])
+    ).content.decode()
+    assert f"Transferred: payout {approved.reference}." in timeline and transfer.id not in timeline
+    client.force_login(staff)
+    response = client.get(reverse("payments:desk"))
     assert "No payouts waiting" in response.content.decode()
     assert transfer.id in response.content.decode()  # recently paid
 
