@@ -24,6 +24,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.forms.utils import pretty_name
 from django.http import Http404, HttpRequest
 
 from core.errors import ApplicationError, NotFoundError, PermissionDeniedError, ValidationError
@@ -31,6 +32,26 @@ from core.errors import ApplicationError, NotFoundError, PermissionDeniedError, 
 PAGE_SIZE = 25
 # A detail key that names one entry of a list field ("links[2]") or a part of one ("address.city").
 _ENTRY = re.compile(r"^(?P<field>[A-Za-z_]\w*)(\[\d+\]|\.).*$")
+# A service message that starts with the code name of the field it is about: "budget_max: ...".
+_NAMED = re.compile(r"^(?P<name>[a-z_][a-z0-9_]*)(?P<rest>(\[\d+\])?(\.[a-z_][a-z0-9_]*)?: .*)$", re.S)
+
+
+def for_people(message: str, form: forms.Form | None = None) -> str:
+    """A service message as a page shows it: the field's label in place of its code name
+    ("Maximum budget: ..." for "budget_max: ..."), the form's label where it has the field."""
+    named = _NAMED.match(message)
+    if named is None:
+        return message
+    name, rest = named["name"], named["rest"]
+    field = form.fields.get(name) if form is not None else None
+    label = str(field.label) if field is not None and field.label else pretty_name(name)
+    entry = re.match(r"^\[(\d+)\]", rest)
+    if entry:  # "milestones[0].amount: ..." -> "Milestone 1, amount: ..."
+        part = rest[entry.end() :]
+        sub, _, tail = part.partition(": ")
+        sub = f", {pretty_name(sub.lstrip('.')).lower()}" if sub else ""
+        return f"{label.removesuffix('s')} {int(entry[1]) + 1}{sub}: {tail}"
+    return f"{label}{rest}"
 
 
 def fetch(selector: Callable, **kwargs) -> Any:
@@ -58,14 +79,14 @@ def apply_service_errors(form: forms.Form, error: ValidationError) -> None:
             form.add_error(field, str(message))
         placed = True
     if not placed:
-        form.add_error(None, error.message)
+        form.add_error(None, for_people(error.message, form))
 
 
 def report(request: HttpRequest, error: ApplicationError, form: forms.Form | None = None) -> int:
     """Show a service error on the page; returns the HTTP status to answer with."""
     if isinstance(error, NotFoundError):
         raise Http404(error.message)
-    messages.error(request, error.message)
+    messages.error(request, for_people(error.message, form))
     if form is not None and isinstance(error, ValidationError):
         apply_service_errors(form, error)
     return error.status

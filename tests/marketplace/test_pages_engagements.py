@@ -156,7 +156,7 @@ def test_bad_link_names_the_field(client):
     )
     assert response.status_code == 400
     assert b"Enter an http or https URL." in response.content
-    assert b"links[0]: &#x27;javascript:alert(1)&#x27; is not an http(s) URL." in response.content
+    assert b"Link 1: &#x27;javascript:alert(1)&#x27; is not an http(s) URL." in response.content
 
 
 def test_attachment_limits_come_from_settings(client, settings):

@@ -158,7 +158,7 @@ def test_publish_with_past_deadline_shows_the_reason(client):
     hiring_request = HiringRequestFactory(deadline=timezone.localdate() - timedelta(days=1))
     client.force_login(hiring_request.client)
     response = client.post(reverse("request-publish", args=[hiring_request.pk]), follow=True)
-    assert b"deadline: The deadline is in the past." in response.content
+    assert b"Deadline: The deadline is in the past." in response.content
     hiring_request.refresh_from_db()
     assert hiring_request.state == HiringRequest.State.DRAFT
 
@@ -214,7 +214,7 @@ def test_invite_without_htmx_redirects_with_a_message(client):
     response = client.post(url, {"engineer": "not-a-number"}, follow=True)
     assert b"Choose an engineer to invite." in response.content
     response = client.post(url, {"engineer": hiring_request.client.pk}, follow=True)
-    assert b"engineer: No such engineer." in response.content
+    assert b"Engineer: No such engineer." in response.content
 
 
 def test_invited_engineer_sees_the_request_without_matches(client):
