@@ -7,6 +7,7 @@ from datetime import date
 
 from django import forms
 from django.conf import settings
+from django.contrib.auth.password_validation import password_validators_help_texts, validate_password
 from django.utils import timezone
 
 from core.money import (
@@ -102,9 +103,24 @@ class SignUpForm(forms.Form):
         label="Confirm password", widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
     )
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The rules before the first try, not after it.
+        self.fields["password"].help_text = " ".join(password_validators_help_texts())
+
     def clean(self):
         data = super().clean()
-        if data.get("password") and data.get("password_confirm") != data.get("password"):
+        password = data.get("password")
+        if password:
+            # Here as well as in the service, so that every problem shows at once on the first submit.
+            someone = User(
+                **{name: data.get(name, "") for name in ("username", "email", "first_name", "last_name")}
+            )
+            try:
+                validate_password(password, user=someone)
+            except forms.ValidationError as exc:
+                self.add_error("password", exc)
+        if password and data.get("password_confirm") != password:
             self.add_error("password_confirm", "The passwords do not match.")
         return data
 

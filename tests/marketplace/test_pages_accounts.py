@@ -135,6 +135,19 @@ def test_signup_bad_input_shows_field_error(client, overrides, field, message):
     assert not User.objects.filter(username=_signup_data(**overrides)["username"]).exists()
 
 
+def test_signup_shows_the_password_rules_first_and_every_problem_at_once(client):
+    page = client.get(reverse("signup")).content.decode()
+    assert "Your password must contain at least 8 characters." in page
+
+    response = client.post(
+        reverse("signup"), _signup_data(email="not-an-email", password="clara", password_confirm="clara")
+    )
+    errors = response.context["form"].errors
+    assert errors["email"] == ["Enter a valid email address."]
+    assert "This password is too short. It must contain at least 8 characters." in errors["password"]
+    assert "The password is too similar to the username." in errors["password"]
+
+
 def test_signup_taken_username_comes_back_from_the_service(client, client_user):
     response = client.post(reverse("signup"), _signup_data(username=client_user.username.upper()))
     assert response.status_code == 400
