@@ -88,6 +88,7 @@ def _milestone_transition(
                 kind=f"milestone_{transition}",
                 message=message.format(m=milestone, actor=actor.display_name if actor else "Tunehire"),
                 url=_milestone_url(milestone),
+                actor=actor,
             )
         _engagement_sync_completion(engagement=milestone.engagement)
     return milestone

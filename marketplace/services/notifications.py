@@ -4,10 +4,15 @@ from django.utils import timezone
 from marketplace.models import Notification, User
 
 
-def notify(*, user: User, kind: str, message: str, url: str = "") -> Notification:
-    """An in-app notification, and an e-mail sent after the surrounding transaction commits."""
+def notify(
+    *, user: User, kind: str, message: str, url: str = "", actor: User | None = None
+) -> Notification | None:
+    """An in-app notification, and an e-mail sent after the surrounding transaction commits; none for
+    the `actor` whose own action it reports (people are not told what they just did)."""
     from marketplace.tasks import notification_send_email
 
+    if actor is not None and actor.pk == user.pk:
+        return None
     notification = Notification.objects.create(user=user, kind=kind, message=message[:300], url=url)
     # robust: a broker hiccup must not turn a committed action into an error; the in-app copy exists.
     transaction.on_commit(lambda: notification_send_email.delay(notification.pk), robust=True)

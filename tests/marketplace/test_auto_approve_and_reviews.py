@@ -127,3 +127,17 @@ class TestMatching:
         Badge.objects.filter(pk=badge.pk).update(revoked_at=None, score=0.89)
         again = {m.profile.user.username: m for m in engineer_match(hiring_request=hiring_request)}["partial"]
         assert again.score == before
+
+
+def test_people_are_not_notified_of_their_own_actions():
+    milestone = milestone_in_state(Milestone.State.SUBMITTED)
+    client, engineer = milestone.engagement.client, milestone.engagement.engineer
+    services.milestone_approve(actor=client, milestone_id=milestone.pk)
+    assert Notification.objects.filter(user=engineer, kind="milestone_approve").count() == 1
+    assert not Notification.objects.filter(user=client, kind="milestone_approve").exists()
+
+    # Without an actor (the auto-approval), both parties hear of it.
+    automatic = milestone_in_state(Milestone.State.SUBMITTED)
+    services.milestone_approve(actor=None, milestone_id=automatic.pk)
+    parties = (automatic.engagement.client, automatic.engagement.engineer)
+    assert all(Notification.objects.filter(user=user, kind="milestone_approve").exists() for user in parties)
