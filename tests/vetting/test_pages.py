@@ -5,6 +5,7 @@ staff pages. Nobody sees another engineer's submission, and no hidden item reach
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -200,6 +201,13 @@ def test_a_bad_dataset_gets_a_line_numbered_report_and_starts_nothing(
     assert "2 problems" in text
     assert 'data-testid="validation-stats"' in text and "Billable tokens" in text and "Est. cost" in text
     assert reverse("vetting:submission-create", args=[ticket.slug]) in text  # fix and submit again
+
+    # Its progress page reads as a rejection, and the steps after validation as not run.
+    progress = client.get(reverse("vetting:submission-detail", args=[submission.pk])).content.decode()
+    assert "callout-success" not in progress
+    assert "callout-error" in progress
+    for step in ("train", "evaluate", "score", "verdict"):
+        assert re.search(rf'data-step="{step}" data-status="not_run">.*?not run</span>', progress, re.S)
 
 
 def test_a_dataset_over_the_cap_is_dropped_while_it_streams_and_answered_on_the_form(

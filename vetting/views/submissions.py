@@ -122,6 +122,12 @@ def _progress_context(request, submission: Submission) -> dict[str, Any]:
         for name in Submission.STEPS
         if name in public["steps"]
     ]
+    if submission.state == S.REJECTED:
+        # Nothing after validation ran: say so, rather than show the steps as waiting or skipped.
+        steps = [
+            step if step["name"] == "validate" else {**step, "status": "not_run", "detail": ""}
+            for step in steps
+        ]
     job = _training_job(request, submission)
     return {
         "submission": submission,
