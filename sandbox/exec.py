@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             confinement=confinement,
             limits=limits,
             allow_unisolated=settings.SANDBOX_ALLOW_UNISOLATED,
-            pids_parent=Path(settings.SANDBOX_PIDS_CGROUP) if settings.SANDBOX_PIDS_CGROUP else None,
+            pids_cgroup=settings.SANDBOX_PIDS_CGROUP,
         )
     except IsolationUnavailable as exc:
         print(f"sandbox: infrastructure: {exc}", file=sys.stderr)

@@ -58,8 +58,11 @@ def _own_cgroups() -> dict[str, str]:
     return paths
 
 
-def find_parent() -> Path | None:
-    """A cgroup folder this process may create pids-limited child cgroups in, or None."""
+def find_parent(configured: str = "") -> Path | None:
+    """A cgroup folder this process may create pids-limited child cgroups in (the `configured` one,
+    SANDBOX_PIDS_CGROUP, when given), or None."""
+    if configured:
+        return Path(configured)
     own = _own_cgroups()
     for mount_point, fs_type, options in _mounts():
         if fs_type == "cgroup" and "pids" in options.split(",") and "pids" in own:

@@ -502,7 +502,7 @@ def job_run(*, job_id: int) -> Job | None:
             on_line=recorder.on_line,
             on_poll=on_poll,
             poll_seconds=settings.SANDBOX_HEARTBEAT_SECONDS,
-            pids_parent=Path(settings.SANDBOX_PIDS_CGROUP) if settings.SANDBOX_PIDS_CGROUP else None,
+            pids_cgroup=settings.SANDBOX_PIDS_CGROUP,
         )
     except IsolationUnavailable as exc:
         logger.error("Job %s refused: %s", job.pk, exc)

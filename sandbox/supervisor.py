@@ -111,8 +111,8 @@ def _confine_child(max_file_bytes: int, cgroup: PidsCgroup | None) -> Callable[[
     return apply
 
 
-def _tree_usage(root: psutil.Process) -> tuple[int, int]:
-    """(resident bytes, tasks) of the process tree under root."""
+def _tree_usage(root: psutil.Process, *, count_tasks: bool) -> tuple[int, int]:
+    """(resident bytes, tasks) of the process tree under root; tasks 0 unless `count_tasks`."""
     rss = tasks = 0
     try:
         processes = [root, *root.children(recursive=True)]
@@ -121,7 +121,8 @@ def _tree_usage(root: psutil.Process) -> tuple[int, int]:
     for process in processes:
         try:
             rss += process.memory_info().rss
-            tasks += process.num_threads()
+            if count_tasks:
+                tasks += process.num_threads()
         except psutil.Error:
             continue  # exited between listing and reading
     return rss, tasks
@@ -239,14 +240,14 @@ def run_confined(
     on_line: LineHandler | None = None,
     on_poll: PollHandler | None = None,
     poll_seconds: float = 2.0,
-    pids_parent: Path | None = None,
+    pids_cgroup: str = "",
 ) -> Outcome:
     """Run `command` confined and within `limits`; return how it ended. Never raises for the command's
     own failures; raises IsolationUnavailable when bubblewrap is missing and not explicitly waived.
 
     With `on_line` the command's stdout and stderr are read line by line; without it they are the
-    caller's own (pass-through). `pids_parent` is the cgroup folder the run's pids cgroup is made
-    in; None finds one (sandbox.pids).
+    caller's own (pass-through). `pids_cgroup` is the cgroup folder the run's pids cgroup is made
+    in (SANDBOX_PIDS_CGROUP); empty finds one (sandbox.pids).
     """
     env = sandbox_env(confinement)
     bwrap = find_bwrap()
@@ -268,7 +269,7 @@ def run_confined(
     output_dir = Path(confinement.output_dir)
     output_cap = limits.output_mb * MB
     capture = on_line is not None
-    cgroup = PidsCgroup.create(limits.max_tasks, pids_parent or find_parent())
+    cgroup = PidsCgroup.create(limits.max_tasks, find_parent(pids_cgroup))
     started = time.monotonic()
     try:
         process = subprocess.Popen(
@@ -350,7 +351,8 @@ def _supervise(
             now = time.monotonic()
             if capture:
                 drain()
-            rss, tasks = _tree_usage(watched)
+            # The cgroup counts the tasks itself; reading every process's threads is the fallback.
+            rss, tasks = _tree_usage(watched, count_tasks=cgroup is None)
             if cgroup is not None:
                 tasks = cgroup.current()
             in_tmpfs, tmpfs_inodes = private_mounts.usage() if private_mounts else (0, 0)
