@@ -10,4 +10,5 @@ urlpatterns = [
     path("", include("sandbox.api.urls")),
     path("", include("payments.api.urls")),
     path("", include("vetting.api.urls")),
+    path("", include("acceptance.api.urls")),
 ]

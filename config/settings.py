@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "payments",
     "vetting",
     "sandbox",
+    "acceptance",
 ]
 
 MIDDLEWARE = [
@@ -378,6 +379,16 @@ VETTING_TRAIN_STARTUP_SECONDS = env.int("VETTING_TRAIN_STARTUP_SECONDS", default
 VETTING_TRAIN_MEMORY_MB = env.int("VETTING_TRAIN_MEMORY_MB", default=None)
 VETTING_EVAL_MEMORY_MB = env.int("VETTING_EVAL_MEMORY_MB", default=None)
 VETTING_EVAL_BATCH_SIZE = env.int("VETTING_EVAL_BATCH_SIZE", default=16)
+
+# Acceptance tests on milestones: the client's private evaluation set (items, file size), the
+# forgetting floor when the client sets none (general score after / before; the ratio counterpart of
+# VETTING_FORGETTING_MARGIN), and how many of the items the engineer sees as a public sample.
+ACCEPTANCE_MIN_ITEMS = env.int("ACCEPTANCE_MIN_ITEMS", default=20)
+ACCEPTANCE_MAX_ITEMS = env.int("ACCEPTANCE_MAX_ITEMS", default=2000)
+ACCEPTANCE_MAX_SET_BYTES = env.int("ACCEPTANCE_MAX_SET_BYTES", default=20 * 1024 * 1024)
+ACCEPTANCE_FORGETTING_FLOOR = env.float("ACCEPTANCE_FORGETTING_FLOOR", default=0.95)
+ACCEPTANCE_PUBLIC_SAMPLE_SIZE = env.int("ACCEPTANCE_PUBLIC_SAMPLE_SIZE", default=5)
+ACCEPTANCE_MAX_PUBLIC_SAMPLE = env.int("ACCEPTANCE_MAX_PUBLIC_SAMPLE", default=20)
 VETTING_EVAL_WALL_SECONDS = env.int("VETTING_EVAL_WALL_SECONDS", default=3600)
 # The safety net under the job-finished hook: advances any submission whose jobs are done.
 CELERY_BEAT_SCHEDULE["vetting-submissions-sweep"] = {

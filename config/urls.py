@@ -8,6 +8,7 @@ urlpatterns = [
     path("payments/", include("payments.urls")),
     path("vetting/", include("vetting.urls")),
     path("sandbox/", include("sandbox.urls")),
+    path("acceptance/", include("acceptance.urls")),
     path("", include("marketplace.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

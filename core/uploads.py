@@ -20,6 +20,8 @@ from django.core.exceptions import RequestDataTooBig
 from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler
 
+from core.errors import ValidationError
+
 # Room for the multipart boundaries, part headers and the small fields that come with the files.
 MULTIPART_OVERHEAD = 256 * 1024
 
@@ -102,3 +104,22 @@ class CappedUploadHandler(FileUploadHandler):
         if self.oversized:
             return OversizedUpload(self.file_name, self.content_type, self.file_received)
         return None
+
+
+def read_capped(upload: UploadedFile | bytes | str, *, limit: int, field: str, what: str) -> bytes:
+    """The bytes of an uploaded file (or of text given inline), refused by size first, naming the field
+    (an `OversizedUpload` is refused here by the size it carries)."""
+    too_large = ValidationError(
+        f"The {what} is larger than {limit // (1024 * 1024)} MB.", details={field: ["Too large."]}
+    )
+    if isinstance(upload, str):
+        data = upload.encode()
+    elif isinstance(upload, bytes):
+        data = upload
+    else:
+        if (upload.size or 0) > limit:
+            raise too_large
+        data = b"".join(upload.chunks())
+    if len(data) > limit:
+        raise too_large
+    return data

@@ -1,5 +1,6 @@
 """Apps depend in one direction (pyproject's import-linter contract, also `lint-imports`): core at the
-bottom, marketplace and sandbox above it, payments and vetting on top; siblings never import each other.
+bottom, marketplace and sandbox above it, payments and vetting above those, acceptance (which puts vetting's
+evaluation under milestones) on top; siblings never import each other.
 Every import counts, those inside functions too."""
 
 from __future__ import annotations

@@ -476,3 +476,68 @@ def evalset_stats(items: list[tuple[str, str, Any]], *, metric: Metric) -> dict[
             )
         stats[split] = split_stats
     return stats
+
+
+# --- input/target sets (a client's acceptance tests and prompting baselines) ---------------------
+
+
+@dataclass(frozen=True)
+class PromptRecord:
+    """One item: the turns the model is given, and the target its answer is scored against."""
+
+    line: int
+    messages: list[dict[str, str]]
+    target: Any
+
+
+def parse_prompt_set(
+    data: bytes | str, *, metric: Metric, min_items: int, max_items: int
+) -> tuple[list[PromptRecord], list[dict[str, Any]]]:
+    """Items of a JSONL file and line-numbered errors. A line is `{"input": ..., "target": ...}` (the
+    input becomes the user turn) or a chat-format line whose last assistant turn is the target and
+    whose earlier turns are the prompt. Inputs must be distinct; the target must suit the metric."""
+    report = _Report()
+    records: list[PromptRecord] = []
+    seen: dict[str, int] = {}
+    for number, record in _lines(data, report):
+        if isinstance(record, dict) and "messages" in record:
+            messages = _check_messages(number, record, report)
+            if messages is None:
+                continue
+            prompt, target = messages[:-1], messages[-1]["content"]
+        elif isinstance(record, dict):
+            missing = [key for key in ("input", "target") if key not in record]
+            unknown = [key for key in record if key not in ("input", "target")]
+            if missing:
+                report.error(number, "missing_key", "missing key " + ", ".join(repr(key) for key in missing))
+            if unknown:
+                report.error(number, "unknown_key", "unknown key " + ", ".join(repr(key) for key in unknown))
+            if missing or unknown:
+                continue
+            text, target = record["input"], record["target"]
+            if not isinstance(text, str) or not text.strip():
+                report.error(number, "empty_input", "input must be a non-empty string")
+                continue
+            prompt = [{"role": "user", "content": text}]
+        else:
+            report.error(number, "not_object", f"each line must be a JSON object, not {json_type(record)}")
+            continue
+        problem = metric.check_target(target)
+        if problem:
+            report.error(number, "invalid_target", f"target {problem}")
+            continue
+        normalized = normalize_text("\n".join(message["content"] for message in prompt))
+        if normalized in seen:
+            report.error(number, "duplicate_input", f"the same input as line {seen[normalized]}")
+            continue
+        seen[normalized] = number
+        records.append(PromptRecord(line=number, messages=prompt, target=target))
+    if not records and not report.error_counts:
+        report.error(None, "empty_file", "the file holds no items")
+    elif not report.error_counts and not min_items <= len(records) <= max_items:
+        report.error(
+            None,
+            "item_count",
+            f"{len(records):,} items; an evaluation set holds {min_items:,} to {max_items:,}",
+        )
+    return records, report.errors

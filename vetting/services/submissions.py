@@ -23,6 +23,7 @@ from core.errors import (
     ValidationError,
 )
 from core.transitions import transition_apply
+from core.uploads import read_capped
 from marketplace.models import User
 from sandbox.selectors import train_throughput_measured
 from vetting.challenges import Split
@@ -83,24 +84,6 @@ def submission_overlapping_items(submission: Submission) -> set[str]:
     for inputs in dataset_user_inputs(data, prompt=submission.challenge.prompt):
         keys |= index.overlapping_keys(inputs)
     return keys
-
-
-def _read_upload(upload: Any) -> bytes:
-    limit = settings.VETTING_MAX_DATASET_BYTES
-    too_large = ValidationError(
-        f"The dataset is larger than {limit // (1024 * 1024)} MB.", details={"dataset": ["Too large."]}
-    )
-    if isinstance(upload, str):
-        data = upload.encode()
-    elif isinstance(upload, bytes):
-        data = upload
-    else:
-        if (upload.size or 0) > limit:
-            raise too_large
-        data = b"".join(upload.chunks())
-    if len(data) > limit:
-        raise too_large
-    return data
 
 
 def _report_from_problems(code: str, problems: list[str]) -> dict[str, Any]:
@@ -223,7 +206,7 @@ def submission_receive(
     if kind == Submission.Kind.DATASET:
         if dataset is None:
             raise ValidationError("Upload a JSONL dataset.", details={"dataset": ["Required."]})
-        data = _read_upload(dataset)
+        data = read_capped(dataset, limit=settings.VETTING_MAX_DATASET_BYTES, field="dataset", what="dataset")
     else:
         if not adapter_files:
             raise ValidationError("Upload the adapter's files.", details={"adapter": ["Required."]})

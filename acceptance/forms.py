@@ -1,0 +1,52 @@
+from django import forms
+from django.conf import settings
+from django.core.validators import MaxValueValidator
+
+from acceptance.metrics import METRIC_CHOICES
+from sandbox import registry
+
+
+class AcceptanceTermsForm(forms.Form):
+    eval_set = forms.FileField(
+        label="Evaluation set (JSONL)",
+        help_text='One {"input": ..., "target": ...} per line, or chat-format lines whose last assistant '
+        "turn is the target. Private to you and the platform.",
+        widget=forms.ClearableFileInput(attrs={"accept": ".jsonl,.json,.txt"}),
+    )
+    metric = forms.ChoiceField(label="Metric", choices=METRIC_CHOICES)
+    pass_mark = forms.FloatField(
+        label="Pass mark",
+        min_value=0,
+        max_value=1,
+        help_text="The delivered model's mean score on your private items must reach this (0 to 1).",
+        widget=forms.NumberInput(attrs={"step": "0.01"}),
+    )
+    base_model = forms.ChoiceField(label="Base model")
+    forgetting_floor = forms.FloatField(
+        label="Forgetting floor",
+        min_value=0,
+        max_value=1,
+        help_text="General-knowledge score after tuning ÷ before must stay at or above this.",
+        widget=forms.NumberInput(attrs={"step": "0.01"}),
+    )
+    public_sample_size = forms.IntegerField(
+        label="Public sample",
+        min_value=0,
+        help_text="How many of your items the engineer may see, as examples.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["base_model"].choices = [(name, name) for name in sorted(registry.registry())]
+        self.fields["base_model"].initial = registry.default_model_name()
+        self.fields["forgetting_floor"].initial = settings.ACCEPTANCE_FORGETTING_FLOOR
+        self.fields["public_sample_size"].initial = settings.ACCEPTANCE_PUBLIC_SAMPLE_SIZE
+        most = settings.ACCEPTANCE_MAX_PUBLIC_SAMPLE
+        self.fields["public_sample_size"].validators.append(MaxValueValidator(most))
+        self.fields["public_sample_size"].widget.attrs["max"] = most
+        limit_mb = settings.ACCEPTANCE_MAX_SET_BYTES // (1024 * 1024)
+        items = f"{settings.ACCEPTANCE_MIN_ITEMS:,} to {settings.ACCEPTANCE_MAX_ITEMS:,}"
+        self.fields["eval_set"].help_text += f" {items} items, up to {limit_mb} MB."
+
+    def terms(self) -> dict:
+        return {name: self.cleaned_data[name] for name in self.fields}
