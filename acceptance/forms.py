@@ -6,12 +6,19 @@ from acceptance.metrics import METRIC_CHOICES
 from sandbox import registry
 
 
-class AcceptanceTermsForm(forms.Form):
-    eval_set = forms.FileField(
-        label="Evaluation set (JSONL)",
-        help_text='One {"input": ..., "target": ...} per line, or chat-format lines whose last assistant '
-        "turn is the target. Private to you and the platform.",
+def set_file_field(label: str, help_text: str) -> forms.FileField:
+    return forms.FileField(
+        label=label,
+        help_text=help_text,
         widget=forms.ClearableFileInput(attrs={"accept": ".jsonl,.json,.txt"}),
+    )
+
+
+class AcceptanceTermsForm(forms.Form):
+    eval_set = set_file_field(
+        "Evaluation set (JSONL)",
+        'One {"input": ..., "target": ...} per line, or chat-format lines whose last assistant turn is the '
+        "target. Private to you and the platform.",
     )
     metric = forms.ChoiceField(label="Metric", choices=METRIC_CHOICES)
     pass_mark = forms.FloatField(
@@ -50,3 +57,20 @@ class AcceptanceTermsForm(forms.Form):
 
     def terms(self) -> dict:
         return {name: self.cleaned_data[name] for name in self.fields}
+
+
+class BaselineForm(forms.Form):
+    eval_set = set_file_field(
+        "Sample set (JSONL)",
+        '10 to 500 examples of the task: {"input": ..., "target": ...} or chat-format lines. Three of them '
+        "become the few-shot examples; the rest are scored. They stay yours.",
+    )
+    metric = forms.ChoiceField(label="Metric", choices=METRIC_CHOICES)
+    target = forms.FloatField(
+        label="Target score",
+        required=False,
+        min_value=0,
+        max_value=1,
+        help_text="The score you need (0 to 1). If prompting already reaches it, you may not need a fine-tune.",
+        widget=forms.NumberInput(attrs={"step": "0.01"}),
+    )

@@ -5,6 +5,7 @@ never the other items (selectors.py decides who reads what)."""
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django_fsm import FSMField, FSMModelMixin, transition
 
 from acceptance.metrics import METRIC_CHOICES
 from core.models import TimeStampedModel
@@ -68,3 +69,147 @@ class AcceptanceItem(models.Model):
 
     def __str__(self) -> str:
         return f"item {self.position}"
+
+
+class AcceptanceRun(FSMModelMixin, TimeStampedModel):
+    """One run of a milestone's acceptance test on one delivery: its sandbox jobs, then the scores.
+
+    Scores (`scores`, the aggregates both parties see) and per-item outcomes (`outcomes`, the
+    delivered model's output and scores on each private item: the client's only) are written once,
+    when every job has finished.
+    """
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        PASSED = "passed", "Passed"
+        FAILED = "failed", "Failed"
+        ERRORED = "errored", "Could not be completed"
+
+    FINISHED_STATES = (State.PASSED, State.FAILED, State.ERRORED)
+
+    test = models.ForeignKey(AcceptanceTest, on_delete=models.PROTECT, related_name="runs")
+    delivery = models.OneToOneField(
+        "marketplace.Delivery", on_delete=models.CASCADE, related_name="acceptance_run"
+    )
+    state = FSMField(default=State.QUEUED, choices=State.choices, protected=True, db_index=True)
+    adapter_dir = models.CharField(max_length=500)
+    # rank, alpha, target modules, trainable parameters, bytes: from the adapter check.
+    adapter = models.JSONField(default=dict)
+    # base, few_shot, delivered, delivered_ci, delta_vs_few_shot_ci, general_base, general_delivered,
+    # forgetting_ratio (the API's shape).
+    scores = models.JSONField(default=dict, blank=True)
+    # [{"position", "delivered", "few_shot", "base", "output"}, ...] for the private items.
+    outcomes = models.JSONField(default=list, blank=True)
+    reasons = models.JSONField(default=list, blank=True)
+    cost = models.JSONField(default=dict, blank=True)
+    error_message = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "acceptance run"
+
+    def __str__(self) -> str:
+        return f"Acceptance run {self.pk} ({self.state})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state in self.FINISHED_STATES
+
+    @transition(field=state, source=State.QUEUED, target=State.RUNNING)
+    def start(self, *, now) -> None:
+        self.started_at = now
+
+    @transition(field=state, source=State.RUNNING, target=State.PASSED)
+    def record_pass(self, *, now) -> None:
+        self.finished_at = now
+
+    @transition(field=state, source=State.RUNNING, target=State.FAILED)
+    def record_fail(self, *, now) -> None:
+        self.finished_at = now
+
+    @transition(field=state, source=[State.QUEUED, State.RUNNING], target=State.ERRORED)
+    def error(self, *, message: str, now) -> None:
+        self.error_message = message
+        self.finished_at = now
+
+
+class AcceptanceRunJob(models.Model):
+    """A sandbox evaluation a run waits on, in a role (see acceptance.pipeline.ROLES)."""
+
+    run = models.ForeignKey(AcceptanceRun, on_delete=models.CASCADE, related_name="job_links")
+    job = models.ForeignKey("sandbox.Job", on_delete=models.PROTECT, related_name="acceptance_links")
+    role = models.CharField(max_length=32)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "role"], name="acceptance_one_job_per_role")]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} {self.role}: job {self.job_id}"
+
+
+class PromptingBaseline(FSMModelMixin, TimeStampedModel):
+    """A request's measured answer to "have you tried prompting?": the registry's base model,
+    zero-shot and few-shot, on a sample evaluation set the client uploads (a sandbox job)."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Measuring"
+        DONE = "done", "Measured"
+        ERRORED = "errored", "Could not be measured"
+
+    FINISHED_STATES = (State.DONE, State.ERRORED)
+
+    request = models.OneToOneField(
+        "marketplace.HiringRequest", on_delete=models.CASCADE, related_name="prompting_baseline"
+    )
+    state = FSMField(default=State.QUEUED, choices=State.choices, protected=True, db_index=True)
+    metric = models.CharField(max_length=32, choices=METRIC_CHOICES)
+    base_model = models.CharField(max_length=64)
+    target = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="The score the client needs; prompting that reaches it makes fine-tuning unnecessary.",
+    )
+    # [{"messages", "target", "shot"}]: the client's items; "shot" ones are the few-shot examples.
+    items = models.JSONField()
+    item_count = models.PositiveIntegerField()
+    eval_set_name = models.CharField(max_length=255)
+    job = models.ForeignKey("sandbox.Job", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # zero_shot, zero_shot_ci, few_shot, few_shot_ci, items (scored), shots
+    scores = models.JSONField(default=dict, blank=True)
+    error_message = models.TextField(blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    set_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        verbose_name = "prompting baseline"
+
+    def __str__(self) -> str:
+        return f"Prompting baseline of {self.request}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state in self.FINISHED_STATES
+
+    @property
+    def reaches_target(self) -> bool:
+        best = max(self.scores.get("zero_shot", 0.0), self.scores.get("few_shot", 0.0))
+        return self.state == self.State.DONE and self.target is not None and best >= self.target
+
+    @transition(field=state, source=State.QUEUED, target=State.RUNNING)
+    def start(self, *, job) -> None:
+        self.job = job
+
+    @transition(field=state, source=State.RUNNING, target=State.DONE)
+    def record(self, *, scores: dict, now) -> None:
+        self.scores = scores
+        self.finished_at = now
+
+    @transition(field=state, source=[State.QUEUED, State.RUNNING], target=State.ERRORED)
+    def error(self, *, message: str, now) -> None:
+        self.error_message = message
+        self.finished_at = now

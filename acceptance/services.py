@@ -26,12 +26,14 @@ from vetting.datasets import PromptRecord, parse_prompt_set
 LOCKED = "The acceptance test is locked: it can change only while the milestone awaits funding."
 
 
+def check_metric(metric: str) -> dict[str, list[str]]:
+    return {} if metric in METRICS else {"metric": ["Choose one of " + ", ".join(METRICS) + "."]}
+
+
 def _check_terms(
     *, metric: str, pass_mark: Any, base_model: str, forgetting_floor: Any, public_sample_size: Any
 ) -> dict[str, list[str]]:
-    errors: dict[str, list[str]] = {}
-    if metric not in METRICS:
-        errors["metric"] = ["Choose one of " + ", ".join(METRICS) + "."]
+    errors = check_metric(metric)
     for field, value in (("pass_mark", pass_mark), ("forgetting_floor", forgetting_floor)):
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
             errors[field] = ["Must be a number from 0 to 1."]
@@ -45,17 +47,19 @@ def _check_terms(
     return errors
 
 
+def content_draw(data: bytes, population: int, count: int) -> set[int]:
+    """`count` of `population` indexes, drawn from the file's content: the same file, the same draw."""
+    seed = int(hashlib.sha256(data).hexdigest()[:16], 16)
+    return set(random.Random(seed).sample(range(population), count))  # noqa: S311 - reproducible, not secret
+
+
 def _at_line(error: dict[str, Any]) -> str:
     return f"line {error['line']}: {error['message']}" if error["line"] else error["message"]
 
 
-def _parse_set(data: bytes, metric: str) -> list[PromptRecord]:
-    records, errors = parse_prompt_set(
-        data,
-        metric=METRICS[metric],
-        min_items=settings.ACCEPTANCE_MIN_ITEMS,
-        max_items=settings.ACCEPTANCE_MAX_ITEMS,
-    )
+def parse_set(data: bytes, metric: str, *, min_items: int, max_items: int) -> list[PromptRecord]:
+    """The items of a client's set, or a ValidationError listing every problem by its line."""
+    records, errors = parse_prompt_set(data, metric=METRICS[metric], min_items=min_items, max_items=max_items)
     if errors:
         raise ValidationError(
             f"The evaluation set has {len(errors)} problem(s); {_at_line(errors[0])}",
@@ -117,15 +121,16 @@ def acceptance_terms_set(
     data = read_capped(
         eval_set, limit=settings.ACCEPTANCE_MAX_SET_BYTES, field="eval_set", what="evaluation set"
     )
-    records = _parse_set(data, metric)
+    records = parse_set(
+        data, metric, min_items=settings.ACCEPTANCE_MIN_ITEMS, max_items=settings.ACCEPTANCE_MAX_ITEMS
+    )
     if public_sample_size > len(records) // 4:
         raise ValidationError(
             f"public_sample_size: at most a quarter of the {len(records)} items may be shown to the engineer.",
             details={"public_sample_size": [f"At most {len(records) // 4} for {len(records)} items."]},
         )
     digest = hashlib.sha256(data).hexdigest()
-    rng = random.Random(int(digest[:16], 16))  # noqa: S311 - a reproducible draw, not a secret
-    public = set(rng.sample(range(len(records)), public_sample_size))
+    public = content_draw(data, len(records), public_sample_size)
     name = get_valid_filename(PurePath(getattr(eval_set, "name", "") or "eval_set.jsonl").name)[:255]
 
     with transaction.atomic():

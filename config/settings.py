@@ -389,6 +389,21 @@ ACCEPTANCE_MAX_SET_BYTES = env.int("ACCEPTANCE_MAX_SET_BYTES", default=20 * 1024
 ACCEPTANCE_FORGETTING_FLOOR = env.float("ACCEPTANCE_FORGETTING_FLOOR", default=0.95)
 ACCEPTANCE_PUBLIC_SAMPLE_SIZE = env.int("ACCEPTANCE_PUBLIC_SAMPLE_SIZE", default=5)
 ACCEPTANCE_MAX_PUBLIC_SAMPLE = env.int("ACCEPTANCE_MAX_PUBLIC_SAMPLE", default=20)
+# A delivery that passed its acceptance test is approved automatically this many days after the
+# result, unless the client reviews it first (AUTO_APPROVE_DAYS otherwise).
+ACCEPTANCE_AUTO_APPROVE_DAYS = env.int("ACCEPTANCE_AUTO_APPROVE_DAYS", default=3)
+# A request's prompting baseline: the client's sample set (items) and how many of them are the
+# few-shot examples (the rest are scored).
+ACCEPTANCE_BASELINE_MIN_ITEMS = env.int("ACCEPTANCE_BASELINE_MIN_ITEMS", default=10)
+ACCEPTANCE_BASELINE_MAX_ITEMS = env.int("ACCEPTANCE_BASELINE_MAX_ITEMS", default=500)
+ACCEPTANCE_BASELINE_SHOTS = env.int("ACCEPTANCE_BASELINE_SHOTS", default=3)
+# Delivered adapters are kept here (private; one folder per run); unset: MEDIA_ROOT/acceptance/adapters.
+ACCEPTANCE_ADAPTERS_DIR = env.str("ACCEPTANCE_ADAPTERS_DIR", default="")
+CELERY_BEAT_SCHEDULE["acceptance-runs-sweep"] = {
+    "task": "acceptance.tasks.acceptance_runs_sweep",
+    "schedule": timedelta(seconds=env.int("ACCEPTANCE_SWEEP_SECONDS", default=60)),
+    "options": {"queue": "default"},
+}
 VETTING_EVAL_WALL_SECONDS = env.int("VETTING_EVAL_WALL_SECONDS", default=3600)
 # The safety net under the job-finished hook: advances any submission whose jobs are done.
 CELERY_BEAT_SCHEDULE["vetting-submissions-sweep"] = {

@@ -21,6 +21,7 @@ from core.money import (
 from core.text import LongTextFormField, SingleLineFormField
 from marketplace.models import READINESS_QUESTIONS, EngineerProfile, HiringRequest, Readiness, User
 
+ADAPTER_FIELDS = ("adapter_config", "adapter_model")
 MILESTONE_FIELD = re.compile(r"^milestones\[(\d+)\]\.(\w+)$")
 # Plain decimal amounts, optionally with thousands separators: 2000, 2,000, 2000.50.
 AMOUNT = re.compile(r"(\d{1,3}(,\d{3})+|\d+)(\.\d+)?")
@@ -368,6 +369,17 @@ class DeliveryForm(forms.Form):
         help_text="One link per line (repository, model card, report).",
     )
     attachments = MultipleFileField(required=False)
+    # Shown only when the milestone has an acceptance test (which requires them and runs on them).
+    adapter_config = forms.FileField(
+        required=False,
+        label="Adapter config (adapter_config.json)",
+        widget=forms.ClearableFileInput(attrs={"accept": ".json"}),
+    )
+    adapter_model = forms.FileField(
+        required=False,
+        label="Adapter weights (adapter_model.safetensors)",
+        widget=forms.ClearableFileInput(attrs={"accept": ".safetensors"}),
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -383,6 +395,9 @@ class DeliveryForm(forms.Form):
     def link_list(self) -> list[str]:
         return [line.strip() for line in self.cleaned_data.get("links", "").splitlines() if line.strip()]
 
+    def adapter(self) -> dict:
+        return {name: self.cleaned_data[name] for name in ADAPTER_FIELDS if self.cleaned_data.get(name)}
+
 
 class RevisionForm(forms.Form):
     comment = forms.CharField(
@@ -392,6 +407,8 @@ class RevisionForm(forms.Form):
 
 class ApproveForm(forms.Form):
     note = forms.CharField(required=False, max_length=2000, label="Note (optional)")
+    # Offered only when the delivery's acceptance test has not passed; the note is then the reason.
+    approve_anyway = forms.BooleanField(required=False, label="Approve anyway")
 
 
 class DisputeForm(forms.Form):

@@ -220,7 +220,7 @@ def job_finished(*, job_id: int) -> list[int]:
     submission_ids = waiting_on(job_id)
     for submission_id in submission_ids:
         submission_advance(submission_id=submission_id)
-    _remove_job_inputs(job_id)
+    remove_job_inputs(job_id)
     return submission_ids
 
 
@@ -265,7 +265,7 @@ def _remove_stale_inputs(*, orphan_seconds: int = 3600) -> None:
     for path in folder.glob("*.jsonl"):
         job = Job.objects.filter(kind=Job.Kind.EVALUATE, spec__prompts_path=str(path)).first()
         if job is not None:
-            _remove_job_inputs(job.pk, job=job)
+            remove_job_inputs(job.pk, job=job)
         elif now - path.stat().st_mtime > orphan_seconds:
             path.unlink(missing_ok=True)
 
@@ -467,7 +467,7 @@ def _baseline_job(*, eval_set: EvalSetVersion, base_model: str, base_dir: Path, 
         .order_by("-pk")
         .first()
     )
-    if running is not None and (not running.is_finished or _generations_path(running).is_file()):
+    if running is not None and (not running.is_finished or generations_path(running).is_file()):
         return running
     if part == "task":
         prompts = _prompts(eval_set, "zero_shot", "zero_shot") + _prompts(eval_set, "few_shot", "few_shot")
@@ -512,7 +512,7 @@ def _start_evaluation(submission: Submission, adapter_dir: Path) -> str:
 # --- results --------------------------------------------------------------------------------------
 
 
-def _generations_path(job: Job) -> Path:
+def generations_path(job: Job) -> Path:
     return sandbox_services.job_output_dir(job) / "generations.jsonl"
 
 
@@ -522,7 +522,7 @@ def read_generations(job: Job) -> dict[str, list[dict[str, Any]]]:
     Malformed lines are skipped (scoring then reports the items as missing); their text is not logged.
     """
     by_config: dict[str, list[dict[str, Any]]] = {}
-    path = _generations_path(job)
+    path = generations_path(job)
     if not path.is_file() or path.is_symlink():
         return by_config
     with path.open(encoding="utf-8", errors="replace") as handle:
@@ -617,11 +617,11 @@ def _after_evaluation(submission: Submission) -> str:
         # The services' messages name counts and configurations, never an item.
         return _error(submission, "score", f"Scoring failed: {exc}")
     for job in jobs.values():
-        _remove_job_inputs(job.pk, job=job)
+        remove_job_inputs(job.pk, job=job)
     return f"scored: {submission.state}"
 
 
-def _remove_job_inputs(job_id: int, job: Job | None = None) -> None:
+def remove_job_inputs(job_id: int, job: Job | None = None) -> None:
     """Delete a finished evaluate job's prompts file (hidden items are not kept around once used)."""
     job = job or Job.objects.filter(pk=job_id).first()
     if job is None or job.kind != Job.Kind.EVALUATE or not job.is_finished:

@@ -838,10 +838,6 @@ class TimelineEntrySerializer(serializers.Serializer):
         return fields
 
 
-class NoteInput(Input):
-    note = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
-
-
 class CommentInput(Input):
     comment = serializers.CharField(max_length=5000)
 
@@ -862,6 +858,25 @@ class SubmitInput(Input):
         required=False,
         default=list,
         help_text="Files; size, count and type limits are the server's ATTACHMENT_* settings.",
+    )
+    adapter_config = serializers.FileField(
+        required=False,
+        use_url=False,
+        help_text="The delivered LoRA adapter's adapter_config.json: required, with adapter_model, when "
+        "the milestone has an acceptance test (which then runs on it).",
+    )
+    adapter_model = serializers.FileField(
+        required=False, use_url=False, help_text="The delivered LoRA adapter's adapter_model.safetensors."
+    )
+
+
+class ApproveInput(Input):
+    note = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+    approve_anyway = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Approve although the delivery's acceptance test did not pass (or has not finished); "
+        "the note is then required: the reason, kept on the timeline.",
     )
 
 

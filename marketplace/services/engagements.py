@@ -4,7 +4,7 @@ Every milestone transition goes through `_milestone_transition`: lock the row, c
 apply the django-fsm transition, record it on the engagement's timeline, notify on commit.
 """
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from pathlib import PurePath
 
@@ -30,6 +30,7 @@ from marketplace.models import (
     User,
 )
 from marketplace.services.notifications import notify
+from marketplace.signals import delivery_submitted, milestone_approving
 
 MAX_LINKS = 20
 
@@ -209,7 +210,12 @@ def milestone_submit(
     message: str,
     links: list[str] | None = None,
     files: list[UploadedFile] | None = None,
+    adapter: Mapping[str, UploadedFile] | None = None,
 ) -> Delivery:
+    """The engineer delivers. `adapter` ({"adapter_config": ..., "adapter_model": ...}, a LoRA
+    adapter's two files) goes to the `delivery_submitted` receivers: a milestone with an
+    acceptance test requires them, and its test refuses an adapter that does not fit before anything
+    is kept."""
     message = _require_note(message, "message", "Describe what you are delivering.")
     links = _validate_links(links or [])
     files = files or []
@@ -230,6 +236,7 @@ def milestone_submit(
                 size=upload.size,
                 content_type=(upload.content_type or "application/octet-stream")[:100],
             )
+        delivery_submitted.send(sender=Delivery, delivery=delivery, adapter=dict(adapter or {}))
         delivered.append(delivery)
 
     _milestone_transition(
@@ -274,8 +281,22 @@ def milestone_request_revision(*, actor: User, milestone_id: int, comment: str) 
     )
 
 
-def milestone_approve(*, actor: User | None, milestone_id: int, note: str = "") -> Milestone:
-    """The client (or staff, or the auto-approval timer with actor None) accepts the delivery."""
+def milestone_approve(
+    *, actor: User | None, milestone_id: int, note: str = "", approve_anyway: bool = False
+) -> Milestone:
+    """The client (or staff, or the auto-approval timer with actor None) accepts the delivery.
+
+    The `milestone_approving` receivers may refuse it (an acceptance test not passed): then only
+    `approve_anyway` with a note, the reason kept on the timeline, approves it."""
+
+    def check(milestone: Milestone) -> None:
+        milestone_approving.send(
+            sender=Milestone,
+            milestone=milestone,
+            actor=actor,
+            note=note.strip(),
+            approve_anyway=approve_anyway,
+        )
 
     def record(milestone: Milestone) -> None:
         milestone.approved_at = timezone.now()
@@ -293,6 +314,7 @@ def milestone_approve(*, actor: User | None, milestone_id: int, note: str = "") 
         transition="approve",
         actor=actor,
         note=note,
+        before=check,
         after=record,
         notify_users=_parties,
         message="“{m.title}” was approved by {actor}.",
@@ -438,6 +460,23 @@ def milestones_auto_approve(*, now: datetime | None = None) -> dict[str, int]:
             )
             reminded += 1
     return {"approved": approved, "reminded": reminded}
+
+
+def milestone_set_auto_approval(*, milestone_id: int, at: datetime | None) -> Milestone:
+    """Bring a submitted milestone's automatic approval forward to `at` (never later than it was), or
+    cancel it (`at` None): an acceptance test that passed needs less of the client's review, one that
+    did not pass needs the client's decision."""
+    with transaction.atomic():
+        milestone = _milestone_locked(milestone_id=milestone_id, actor=None)
+        if milestone.state != Milestone.State.SUBMITTED:
+            return milestone
+        current = milestone.auto_approve_at
+        new = None if at is None else min(at, current) if current is not None else at
+        if new != current:
+            milestone.auto_approve_at = new
+            milestone.auto_approve_reminded_at = None
+            milestone.save(update_fields=["auto_approve_at", "auto_approve_reminded_at", "updated_at"])
+    return milestone
 
 
 # --- Reviews --------------------------------------------------------------------------------------

@@ -154,9 +154,15 @@ def _call_action(request, action: str, milestone: Milestone, form) -> None:
             message=form.cleaned_data["message"],
             links=form.link_list(),
             files=form.cleaned_data["attachments"],
+            adapter=form.adapter(),
         )
     elif action == "approve":
-        engagement_services.milestone_approve(actor=actor, milestone_id=pk, note=form.cleaned_data["note"])
+        engagement_services.milestone_approve(
+            actor=actor,
+            milestone_id=pk,
+            note=form.cleaned_data["note"],
+            approve_anyway=form.cleaned_data["approve_anyway"],
+        )
     elif action == "revision":
         engagement_services.milestone_request_revision(
             actor=actor, milestone_id=pk, comment=form.cleaned_data["comment"]
@@ -179,7 +185,11 @@ SUCCESS_MESSAGES = {
 }
 
 
-@upload_caps(attachments=lambda: settings.ATTACHMENT_MAX_BYTES)
+@upload_caps(
+    attachments=lambda: settings.ATTACHMENT_MAX_BYTES,
+    adapter_config=lambda: settings.ADAPTER_MAX_BYTES,
+    adapter_model=lambda: settings.ADAPTER_MAX_BYTES,
+)
 @role_required("client", "engineer")
 @require_POST
 def milestone_action(request, pk: int, action: str):

@@ -17,12 +17,11 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from core.transitions import transition_apply
 from sandbox.models import Job
 from sandbox.services import job_output_dir
 from tests.vetting import test_pipeline_support as support
 from tests.vetting.conftest import task_dataset
-from tests.vetting.test_pipeline_support import TINY, tiny_adapter_files
+from tests.vetting.test_pipeline_support import TINY, end_job, tiny_adapter_files
 from vetting import pipeline, services
 from vetting.challenges import GENERAL_METRIC
 from vetting.datasets import approximate_token_counter
@@ -49,43 +48,6 @@ def submit(challenge, engineer, data: bytes | None = None, **kwargs) -> Submissi
         hyperparameters=HYPERPARAMETERS,
         **kwargs,
     )
-
-
-def end_job(
-    job: Job, *, write: Callable[[Path], None] | None = None, reason: str = "", message: str = ""
-) -> Job:
-    """Play the supervisor: start the job, let `write` fill its output folder, then end it."""
-    job = Job.objects.get(pk=job.pk)
-    now = timezone.now()
-    key = job.timeline_key
-    transition_apply(
-        instance=job,
-        transition="start",
-        actor=None,
-        timeline_key=key,
-        device="cpu",
-        supervisor="test:0",
-        now=now,
-    )
-    output = job_output_dir(job)
-    output.mkdir(parents=True)
-    if write is not None:
-        write(output)
-    if (output / "metrics.json").is_file():
-        job.metrics = json.loads((output / "metrics.json").read_text())
-    if reason:
-        transition_apply(
-            instance=job,
-            transition="fail",
-            actor=None,
-            timeline_key=key,
-            reason=reason,
-            message=message,
-            now=now,
-        )
-    else:
-        transition_apply(instance=job, transition="succeed", actor=None, timeline_key=key, now=now)
-    return job
 
 
 def write_adapter(output: Path) -> None:

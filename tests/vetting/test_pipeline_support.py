@@ -1,4 +1,4 @@
-"""Fixtures for the pipeline's tests (no tests here): a tiny base model registered for a challenge,
+"""Fixtures and helpers for the pipeline's tests (no tests here): a tiny base model registered for a challenge,
 and a real Celery worker serving both queues (gpu: sandbox jobs; default: the pipeline's tasks)
 on a broker of its own, sharing the test database.
 
@@ -13,7 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
+from core.transitions import transition_apply
+from sandbox.models import Job
+from sandbox.services import job_output_dir
 from tests.celery_worker import Worker, wait_for
 from tests.vetting.conftest import TEST_SEED
 from vetting.models import Challenge, Submission
@@ -123,3 +127,40 @@ def tiny_adapter_files(base_dir: Path, folder: Path, *, rank: int = 4) -> list[U
         Upload(name, (folder / name).read_bytes())
         for name in ("adapter_config.json", "adapter_model.safetensors")
     ]
+
+
+def end_job(
+    job: Job, *, write: Callable[[Path], None] | None = None, reason: str = "", message: str = ""
+) -> Job:
+    """Play the supervisor: start the job, let `write` fill its output folder, then end it."""
+    job = Job.objects.get(pk=job.pk)
+    now = timezone.now()
+    key = job.timeline_key
+    transition_apply(
+        instance=job,
+        transition="start",
+        actor=None,
+        timeline_key=key,
+        device="cpu",
+        supervisor="test:0",
+        now=now,
+    )
+    output = job_output_dir(job)
+    output.mkdir(parents=True)
+    if write is not None:
+        write(output)
+    if (output / "metrics.json").is_file():
+        job.metrics = json.loads((output / "metrics.json").read_text())
+    if reason:
+        transition_apply(
+            instance=job,
+            transition="fail",
+            actor=None,
+            timeline_key=key,
+            reason=reason,
+            message=message,
+            now=now,
+        )
+    else:
+        transition_apply(instance=job, transition="succeed", actor=None, timeline_key=key, now=now)
+    return job

@@ -90,23 +90,29 @@ class MilestoneSubmitApi(ApiView):
 
     @staticmethod
     def upload_limit() -> int:  # core/uploads.py: refused while it streams past this
-        return settings.ATTACHMENT_MAX_BYTES * settings.ATTACHMENT_MAX_FILES
+        return settings.ATTACHMENT_MAX_BYTES * settings.ATTACHMENT_MAX_FILES + settings.ADAPTER_MAX_BYTES
 
     @extend_schema(
         tags=["milestones"],
         request={"multipart/form-data": s.SubmitInput},
         responses={201: s.DeliverySerializer, **MILESTONE_ERRORS},
-        description="The engineer delivers: a message, links and file attachments (multipart). The "
-        "client then approves or asks for a revision; silence approves it after AUTO_APPROVE_DAYS.",
+        description="The engineer delivers: a message, links and file attachments (multipart), and the "
+        "LoRA adapter when the milestone has an acceptance test (refused with 400, nothing kept, when it "
+        "does not fit the test's base model or the adapter rules; the test then runs on it). The client "
+        "then approves or asks for a revision; silence approves it after AUTO_APPROVE_DAYS.",
     )
     def post(self, request, pk: int):
         data = self.parse(s.SubmitInput)
+        adapter = {
+            name: data[name] for name in ("adapter_config", "adapter_model") if data.get(name) is not None
+        }
         delivery = services.milestone_submit(
             actor=request.user,
             milestone_id=pk,
             message=data["message"],
             links=data["links"],
             files=data["attachments"],
+            adapter=adapter,
         )
         return self.created(s.DeliverySerializer, delivery)
 
@@ -127,13 +133,15 @@ class MilestoneRequestRevisionApi(ApiView):
 class MilestoneApproveApi(ApiView):
     @extend_schema(
         tags=["milestones"],
-        request=s.NoteInput,
+        request=s.ApproveInput,
         responses={200: s.MilestoneDetailSerializer, **MILESTONE_ERRORS},
-        description="The client accepts the delivery; the payout to the engineer follows.",
+        description="The client accepts the delivery; the payout to the engineer follows. With an "
+        "acceptance test that has not passed (or is still running), approving needs `approve_anyway` "
+        "and a note giving the reason (400 `acceptance_not_passed` otherwise).",
     )
     def post(self, request, pk: int):
-        note = self.parse(s.NoteInput)["note"]
-        milestone = services.milestone_approve(actor=request.user, milestone_id=pk, note=note)
+        data = self.parse(s.ApproveInput)
+        milestone = services.milestone_approve(actor=request.user, milestone_id=pk, **data)
         return self.render(s.MilestoneDetailSerializer, milestone)
 
 

@@ -1,0 +1,405 @@
+"""An acceptance run: a delivered adapter through four sandbox evaluations to a pass or a fail.
+
+    queued  -> `run_advance` starts the evaluate jobs (owned by nobody: no page or API shows them to
+               the engineer, and the private items are only in their prompts files):
+                 base               the base model zero-shot and few-shot (the public sample as
+                                    earlier turns) on the private items
+                 delivered          the base model with the adapter on the private items
+                 general_base       the base model on the platform's general set
+                 general_delivered  the adapter on the general set
+    running -> once every job has finished, the scores (95% bootstrap intervals, the paired difference
+               against few-shot, the general ratio) and the verdict against the terms: passed/failed.
+               A job that failed makes the run `errored`, naming the step, never quoting output.
+
+Chaining is the vetting pipeline's: the run is advanced when a job it waits on finishes (django-fsm's
+`post_transition` on Job, sent after commit), and by a periodic sweep for lost messages. Advancing
+locks the run row, so running it twice does nothing more than once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.dispatch import receiver
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
+from django_fsm.signals import post_transition
+
+from acceptance import baselines
+from acceptance.dispatch import send_on_commit
+from acceptance.metrics import METRICS
+from acceptance.models import (
+    AcceptanceItem,
+    AcceptanceRun,
+    AcceptanceRunJob,
+    AcceptanceTest,
+    PromptingBaseline,
+)
+from core.transitions import transition_apply
+from marketplace.services.engagements import milestone_set_auto_approval
+from marketplace.services.notifications import notify
+from sandbox import registry
+from sandbox.models import Job
+from vetting.challenges import GENERAL_METRIC, GENERAL_SIZE, generate_general
+from vetting.challenges.base import derive_rng
+from vetting.challenges.general import GENERAL_MAX_NEW_TOKENS
+from vetting.conf import secret_seed
+from vetting.pipeline import (
+    ID_SEPARATOR,
+    evaluate_job,
+    generations_path,
+    job_seconds,
+    read_generations,
+    remove_job_inputs,
+)
+from vetting.scoring import bootstrap_ci, forgetting_ratio, general_messages, mean, paired_difference_ci
+
+logger = logging.getLogger(__name__)
+
+BASE, DELIVERED, GENERAL_BASE, GENERAL_DELIVERED = "base", "delivered", "general_base", "general_delivered"
+ROLES = (BASE, DELIVERED, GENERAL_BASE, GENERAL_DELIVERED)
+STEP_NAMES = {
+    BASE: "the base model's evaluation",
+    DELIVERED: "the delivered model's evaluation",
+    GENERAL_BASE: "the base model's general-knowledge check",
+    GENERAL_DELIVERED: "the delivered model's general-knowledge check",
+}
+# Generation room for an answer: the longest target's characters / 3 (English runs near 4 per token),
+# with a margin, within these bounds.
+MIN_NEW_TOKENS, MAX_NEW_TOKENS = 16, 512
+
+
+def timeline_key(run: AcceptanceRun) -> str:
+    return f"acceptance-run:{run.pk}"
+
+
+# --- chaining -----------------------------------------------------------------------------------
+
+
+def enqueue_advance(run_id: int) -> None:
+    send_on_commit("acceptance_run_advance", run_id)
+
+
+@receiver(post_transition, sender=Job, dispatch_uid="acceptance.pipeline.job_finished")
+def _job_transitioned(sender, instance: Job, name: str, source: str, target: str, **kwargs) -> None:
+    if target not in Job.FINISHED_STATES:
+        return
+    job_id = instance.pk
+    waiting_runs = AcceptanceRunJob.objects.filter(job_id=job_id, run__state=AcceptanceRun.State.RUNNING)
+    for run_id in waiting_runs.values_list("run_id", flat=True):
+        enqueue_advance(run_id)
+    waiting_baselines = PromptingBaseline.objects.filter(job_id=job_id, state=PromptingBaseline.State.RUNNING)
+    for baseline_id in waiting_baselines.values_list("pk", flat=True):
+        baselines.enqueue_advance(baseline_id)
+    transaction.on_commit(lambda: remove_job_inputs(job_id))
+
+
+def runs_sweep() -> int:
+    """Advance every unfinished run and prompting baseline (the safety net under the job hook);
+    returns how many runs moved."""
+    unfinished = (PromptingBaseline.State.QUEUED, PromptingBaseline.State.RUNNING)
+    for baseline_id in PromptingBaseline.objects.filter(state__in=unfinished).values_list("pk", flat=True):
+        try:
+            baselines.baseline_advance(baseline_id=baseline_id)
+        except Exception:
+            logger.exception(
+                "Prompting baseline %s: advancing failed; retried at the next sweep.", baseline_id
+            )
+    moved = 0
+    active = (AcceptanceRun.State.QUEUED, AcceptanceRun.State.RUNNING)
+    for run_id in AcceptanceRun.objects.filter(state__in=active).values_list("pk", flat=True):
+        try:
+            before = AcceptanceRun.objects.values_list("state", flat=True).get(pk=run_id)
+            run_advance(run_id=run_id)
+            moved += AcceptanceRun.objects.values_list("state", flat=True).get(pk=run_id) != before
+        except Exception:
+            logger.exception("Acceptance run %s: advancing failed; retried at the next sweep.", run_id)
+    return moved
+
+
+def run_advance(*, run_id: int) -> str:
+    """Take the run's next step if what it waits on is done. Idempotent; returns what it did."""
+    with transaction.atomic():
+        run = (
+            AcceptanceRun.objects.select_for_update(of=("self",))
+            .select_related("test", "delivery__milestone__engagement")
+            .filter(pk=run_id)
+            .first()
+        )
+        if run is None:
+            return "missing"
+        if run.state == AcceptanceRun.State.QUEUED:
+            return _start(run)
+        if run.state == AcceptanceRun.State.RUNNING:
+            return _after_jobs(run)
+        return f"nothing to do ({run.state})"
+
+
+# --- the jobs -----------------------------------------------------------------------------------
+
+
+def max_new_tokens(test: AcceptanceTest, items: Sequence[AcceptanceItem]) -> int:
+    metric = METRICS[test.metric]
+    longest = max((len(metric.render(item.target)) for item in items), default=0)
+    return max(MIN_NEW_TOKENS, min(MAX_NEW_TOKENS, math.ceil(longest / 3) + 8))
+
+
+def few_shot_messages(
+    test: AcceptanceTest, sample: Sequence[AcceptanceItem], messages: list[dict[str, str]]
+) -> list[dict[str, str]]:
+    """The item's turns with the public sample before them, as earlier exchanges (a system message
+    stays first)."""
+    metric = METRICS[test.metric]
+    system = messages[:1] if messages and messages[0]["role"] == "system" else []
+    shots: list[dict[str, str]] = []
+    for item in sample:
+        turns = [turn for turn in item.messages if turn["role"] != "system"]
+        shots += [*turns, {"role": "assistant", "content": metric.render(item.target)}]
+    return [*system, *shots, *messages[len(system) :]]
+
+
+def general_items() -> list[tuple[str, Any]]:
+    """The platform's general set for acceptance runs: generated from the secret seed, never shown."""
+    return generate_general(derive_rng("acceptance-general", secret_seed()), GENERAL_SIZE)
+
+
+def _prompt(config: str, key: Any, messages: list[dict[str, str]]) -> dict[str, Any]:
+    return {"id": f"{config}{ID_SEPARATOR}{key}", "messages": messages}
+
+
+@sensitive_variables()
+def _start(run: AcceptanceRun) -> str:
+    test = run.test
+    try:
+        base_dir = registry.base_model_dir(test.base_model)
+    except registry.BaseModelError:
+        return _error(run, f"The base model {test.base_model} is not available on the platform.")
+    items = list(test.items.all())
+    private = [item for item in items if not item.is_public]
+    sample = [item for item in items if item.is_public]
+    room = max_new_tokens(test, items)
+    questions = [general_messages(question) for question, _ in general_items()]
+    adapter_dir = Path(run.adapter_dir)
+    base_prompts = [_prompt("base", item.position, item.messages) for item in private] + [
+        _prompt("few_shot", item.position, few_shot_messages(test, sample, item.messages)) for item in private
+    ]
+    jobs = {
+        # What the base model does depends on the items and the model only: one job serves every run
+        # that needs the same (a re-delivery, or another test on the same items and model).
+        BASE: _shared_job(base_dir=base_dir, prompts=base_prompts, max_new_tokens=room),
+        DELIVERED: evaluate_job(
+            base_dir=base_dir,
+            adapter_dir=adapter_dir,
+            prompts=[_prompt("delivered", item.position, item.messages) for item in private],
+            max_new_tokens=room,
+        ),
+        GENERAL_BASE: _shared_job(
+            base_dir=base_dir,
+            prompts=[_prompt(GENERAL_BASE, index, messages) for index, messages in enumerate(questions)],
+            max_new_tokens=GENERAL_MAX_NEW_TOKENS,
+        ),
+        GENERAL_DELIVERED: evaluate_job(
+            base_dir=base_dir,
+            adapter_dir=adapter_dir,
+            prompts=[_prompt(GENERAL_DELIVERED, index, messages) for index, messages in enumerate(questions)],
+            max_new_tokens=GENERAL_MAX_NEW_TOKENS,
+        ),
+    }
+    AcceptanceRunJob.objects.bulk_create(
+        AcceptanceRunJob(run=run, job=job, role=role) for role, job in jobs.items()
+    )
+    transition_apply(
+        instance=run, transition="start", actor=None, timeline_key=timeline_key(run), now=timezone.now()
+    )
+    return "running (jobs " + ", ".join(str(job.pk) for job in jobs.values()) + ")"
+
+
+@sensitive_variables()
+def _shared_job(*, base_dir: Path, prompts: list[dict[str, Any]], max_new_tokens: int) -> Job:
+    """The base model's evaluation of exactly these prompts: one queued, running, or finished with its
+    generations still stored is reused; else a new one."""
+    digest = hashlib.sha256(
+        json.dumps([str(base_dir), max_new_tokens, prompts], sort_keys=True).encode()
+    ).hexdigest()
+    key = f"acceptance:{digest}"
+    existing = (
+        Job.objects.filter(kind=Job.Kind.EVALUATE, owner=None, spec__vetting_baseline=key)
+        .exclude(state__in=(Job.State.FAILED, Job.State.CANCELLED))
+        .order_by("-pk")
+        .first()
+    )
+    if existing is not None and (not existing.is_finished or generations_path(existing).is_file()):
+        return existing
+    return evaluate_job(
+        base_dir=base_dir, adapter_dir=None, prompts=prompts, max_new_tokens=max_new_tokens, baseline_key=key
+    )
+
+
+def _error(run: AcceptanceRun, message: str) -> str:
+    transition_apply(
+        instance=run,
+        transition="error",
+        actor=None,
+        timeline_key=timeline_key(run),
+        message=message,
+        now=timezone.now(),
+    )
+    milestone_set_auto_approval(milestone_id=run.delivery.milestone_id, at=None)
+    _tell_parties(
+        run, f"The acceptance test of “{run.delivery.milestone.title}” could not be completed: {message}"
+    )
+    return f"errored: {message}"
+
+
+def _jobs(run: AcceptanceRun) -> dict[str, Job]:
+    return {link.role: link.job for link in run.job_links.select_related("job")}
+
+
+def _after_jobs(run: AcceptanceRun) -> str:
+    jobs = _jobs(run)
+    if set(jobs) != set(ROLES):
+        return _error(run, "Its evaluations were not all started; the platform will look into it.")
+    if not all(job.is_finished for job in jobs.values()):
+        return "waiting"
+    for role in ROLES:
+        job = jobs[role]
+        if job.state != Job.State.SUCCEEDED:
+            reason = job.get_failure_reason_display() or job.get_state_display()
+            return _error(run, f"{STEP_NAMES[role].capitalize()} did not finish ({reason.lower()}).")
+    outputs = {
+        config: {record["id"]: record for record in records}
+        for job in jobs.values()
+        for config, records in read_generations(job).items()
+    }
+    test = run.test
+    private = list(test.items.filter(is_public=False))
+    general = general_items()
+    expected = {"base": private, "few_shot": private, "delivered": private}
+    expected |= {GENERAL_BASE: general, GENERAL_DELIVERED: general}
+    if any(len(outputs.get(config, {})) < len(items) for config, items in expected.items()):
+        return _error(run, "An evaluation returned incomplete results.")
+    figures = score(test=test, private=private, outputs=outputs, general=general)
+    run.scores, run.outcomes, run.reasons = figures["scores"], figures["outcomes"], figures["reasons"]
+    run.cost = cost(jobs)
+    now = timezone.now()
+    passed = not run.reasons
+    transition_apply(
+        instance=run,
+        transition="record_pass" if passed else "record_fail",
+        actor=None,
+        timeline_key=timeline_key(run),
+        now=now,
+    )
+    milestone = run.delivery.milestone
+    delivered = run.scores["delivered"]
+    if passed:
+        days = settings.ACCEPTANCE_AUTO_APPROVE_DAYS
+        milestone_set_auto_approval(milestone_id=milestone.pk, at=now + timedelta(days=days))
+        _tell_parties(
+            run,
+            f"“{milestone.title}” passed its acceptance test: {delivered:.2f} against a pass mark of {test.pass_mark:.2f}.",
+        )
+    else:
+        milestone_set_auto_approval(milestone_id=milestone.pk, at=None)  # the client decides
+        _tell_parties(run, f"“{milestone.title}” did not pass its acceptance test: {run.reasons[0]}")
+    return run.state
+
+
+# --- scoring ------------------------------------------------------------------------------------
+
+
+def score(
+    *,
+    test: AcceptanceTest,
+    private: Sequence[AcceptanceItem],
+    outputs: Mapping[str, Mapping[str, Mapping[str, Any]]],
+    general: Sequence[tuple[str, Any]],
+) -> dict[str, Any]:
+    """Scores, per-item outcomes and the reasons the run fails (none: it passes). Pure."""
+    metric = METRICS[test.metric]
+    resamples, seed = settings.VETTING_BOOTSTRAP_RESAMPLES, settings.VETTING_BOOTSTRAP_SEED
+    per_config: dict[str, list[float]] = {}
+    for config in ("base", "few_shot", "delivered"):
+        per_config[config] = [
+            metric.score(str(outputs[config][str(item.position)]["output"]), item.target) for item in private
+        ]
+    general_scores = {
+        config: [
+            GENERAL_METRIC.score(str(outputs_for[str(index)]["output"]), target)
+            for index, (_, target) in enumerate(general)
+        ]
+        for config, outputs_for in (
+            (GENERAL_BASE, outputs[GENERAL_BASE]),
+            (GENERAL_DELIVERED, outputs[GENERAL_DELIVERED]),
+        )
+    }
+    general_base, general_delivered = (
+        mean(general_scores[GENERAL_BASE]),
+        mean(general_scores[GENERAL_DELIVERED]),
+    )
+    delivered = mean(per_config["delivered"])
+    ratio = forgetting_ratio(general_base, general_delivered)
+    scores = {
+        "base": round(mean(per_config["base"]), 4),
+        "few_shot": round(mean(per_config["few_shot"]), 4),
+        "delivered": round(delivered, 4),
+        "delivered_ci": list(bootstrap_ci(per_config["delivered"], seed=seed, resamples=resamples)),
+        "delta_vs_few_shot_ci": list(
+            paired_difference_ci(
+                per_config["delivered"], per_config["few_shot"], seed=seed, resamples=resamples
+            )
+        ),
+        "general_base": round(general_base, 4),
+        "general_delivered": round(general_delivered, 4),
+        "forgetting_ratio": ratio,
+    }
+    reasons = []
+    if delivered < test.pass_mark:
+        reasons.append(
+            f"The delivered model scores {delivered:.2f}, below the pass mark of {test.pass_mark:.2f}."
+        )
+    if ratio < test.forgetting_floor:
+        reasons.append(
+            f"It keeps {ratio:.2f} of the base model's general score, below the floor of {test.forgetting_floor:.2f}."
+        )
+    outcomes = [
+        {
+            "position": item.position,
+            "base": per_config["base"][index],
+            "few_shot": per_config["few_shot"][index],
+            "delivered": per_config["delivered"][index],
+            "output": str(outputs["delivered"][str(item.position)]["output"])[:2000],
+        }
+        for index, item in enumerate(private)
+    ]
+    return {"scores": scores, "outcomes": outcomes, "reasons": reasons}
+
+
+def cost(jobs: Mapping[str, Job]) -> dict[str, Any]:
+    tokens = sum(
+        int((job.metrics or {}).get(key) or 0)
+        for job in jobs.values()
+        for key in ("prompt_tokens", "output_tokens")
+    )
+    return {
+        "device_seconds": round(sum(job_seconds(job) for job in jobs.values()), 1),
+        "tokens": tokens,
+        "device": sorted({job.device for job in jobs.values() if job.device}),
+    }
+
+
+def _tell_parties(run: AcceptanceRun, message: str) -> None:
+    milestone = run.delivery.milestone
+    url = reverse("acceptance:terms", args=[milestone.pk]) + "#runs"
+    for user in (milestone.engagement.client, milestone.engagement.engineer):
+        notify(user=user, kind=f"acceptance_{run.state}", message=message, url=url)

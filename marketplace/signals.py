@@ -1,0 +1,16 @@
+"""What the marketplace announces to the apps above it (which it may not import), inside the
+transaction of the action, so that a receiver that raises an ApplicationError refuses the action
+whole (nothing of it is kept).
+
+- `delivery_submitted(delivery, adapter)`: a delivery was recorded; `adapter` holds the model-adapter
+  uploads that came with it, by field (`adapter_config`, `adapter_model`; acceptance tests check and
+  evaluate them).
+- `milestone_approving(milestone, actor, note, approve_anyway)`: a milestone is about to be approved
+  (by the client, staff, or the auto-approval timer with actor None); a receiver may refuse it, e.g.
+  while the delivery's acceptance test has not passed and `approve_anyway` was not given with a note.
+"""
+
+from django.dispatch import Signal
+
+delivery_submitted = Signal()
+milestone_approving = Signal()

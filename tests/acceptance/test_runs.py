@@ -1,0 +1,271 @@
+"""Acceptance runs: a delivery on a milestone with a test must carry an adapter that fits; it starts
+four evaluations (owned by nobody); their results give a pass or a fail against the terms; approval
+shows the evidence and needs "approve anyway" with a reason when the test did not pass. The engines
+are played here (their outputs written for the prompts the jobs received); test_runs_worker.py runs
+the real ones."""
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from acceptance import pipeline
+from acceptance.models import AcceptanceRun
+from core.errors import ValidationError
+from core.models import TransitionLog
+from marketplace.models import Delivery, Milestone, Notification
+from marketplace.services import engagements as engagement_services
+from sandbox.models import Job
+from tests.acceptance.support import (
+    adapter_upload,
+    finish_job,
+    milestone_with_test,
+    private_texts,
+    right_answers,
+    wrong_where,
+)
+from tests.factories import engagement
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def milestone(acceptance_settings):
+    return milestone_with_test()
+
+
+def _deliver(milestone: Milestone, adapter: dict | None) -> Delivery:
+    return engagement_services.milestone_submit(
+        actor=milestone.engagement.engineer,
+        milestone_id=milestone.pk,
+        message="The adapter, trained on 2,000 tickets.",
+        adapter=adapter,
+    )
+
+
+def _run_jobs(run: AcceptanceRun) -> dict[str, Job]:
+    return {link.role: link.job for link in run.job_links.select_related("job")}
+
+
+def _evaluated(milestone, adapter_bytes, outputs, captured) -> AcceptanceRun:
+    with captured(execute=False) as callbacks:
+        delivery = _deliver(milestone, adapter_upload(adapter_bytes))
+    assert callbacks, "the run is sent to the pipeline once the delivery commits"
+    run = AcceptanceRun.objects.get(delivery=delivery)
+    assert pipeline.run_advance(run_id=run.pk).startswith("running")
+    for job in _run_jobs(run).values():
+        finish_job(job, outputs)
+    pipeline.run_advance(run_id=run.pk)
+    run.refresh_from_db()
+    return run
+
+
+def test_a_delivery_without_the_adapter_is_refused_and_nothing_is_kept(milestone):
+    with pytest.raises(ValidationError) as refused:
+        _deliver(milestone, None)
+    assert refused.value.code == "adapter_required"
+    assert set(refused.value.details) == {"adapter_config", "adapter_model"}
+    milestone.refresh_from_db()
+    assert milestone.state == Milestone.State.IN_PROGRESS and not Delivery.objects.exists()
+
+
+def test_an_adapter_that_does_not_fit_is_refused_before_any_job_runs(milestone, adapter_bytes, settings):
+    settings.ADAPTER_MAX_RANK = 2  # the delivered adapter has rank 4
+    with pytest.raises(ValidationError) as refused:
+        _deliver(milestone, adapter_upload(adapter_bytes))
+    assert refused.value.code == "adapter_rejected"
+    assert refused.value.details == {
+        "adapter_model": ["adapter_config.json: r = 4 is above the rank cap of 2"]
+    }
+    assert not Job.objects.exists() and not AcceptanceRun.objects.exists() and not Delivery.objects.exists()
+    folder = Path(settings.MEDIA_ROOT) / "acceptance" / "adapters"
+    assert not folder.exists() or not any(folder.iterdir())
+
+    settings.ADAPTER_MAX_RANK = 64
+    broken = adapter_upload(adapter_bytes) | {
+        "adapter_model": SimpleUploadedFile("w.safetensors", b"\x00" * 64)
+    }
+    with pytest.raises(ValidationError) as refused:
+        _deliver(milestone, broken)
+    assert refused.value.code == "adapter_rejected" and not Job.objects.exists()
+
+
+def test_an_adapter_on_a_milestone_without_a_test_is_refused(acceptance_settings, adapter_bytes):
+    plain = engagement(amounts=(100_000,)).milestones.get()
+    engagement_services.milestone_mark_funded(milestone_id=plain.pk)
+    engagement_services.milestone_start(actor=plain.engagement.engineer, milestone_id=plain.pk)
+    with pytest.raises(ValidationError, match="no acceptance test"):
+        _deliver(plain, adapter_upload(adapter_bytes))
+    assert _deliver(plain, None).milestone_id == plain.pk  # an ordinary delivery still works
+
+
+def test_a_passing_run_scores_against_the_terms_and_shortens_the_review(
+    milestone,
+    adapter_bytes,
+    django_capture_on_commit_callbacks,
+):
+    outputs = wrong_where(right_answers(milestone), "base", "few_shot")
+    run = _evaluated(milestone, adapter_bytes, outputs, django_capture_on_commit_callbacks)
+    assert run.state == AcceptanceRun.State.PASSED and run.reasons == []
+    assert run.scores["base"] == 0.0 and run.scores["few_shot"] == 0.0 and run.scores["delivered"] == 1.0
+    assert run.scores["delivered_ci"] == [1.0, 1.0] and run.scores["delta_vs_few_shot_ci"] == [1.0, 1.0]
+    assert run.scores["forgetting_ratio"] == 1.0
+    assert run.cost == {"device_seconds": 0.0, "tokens": 4400, "device": ["cpu"]}
+    assert run.adapter["rank"] == 4 and len(run.outcomes) == 20
+    # The four evaluations are the platform's: no owner, so no page or API shows them to anyone but staff.
+    jobs = _run_jobs(run)
+    assert set(jobs) == {"base", "delivered", "general_base", "general_delivered"}
+    assert all(job.owner_id is None for job in jobs.values())
+    assert (
+        jobs["delivered"].spec["adapter_dir"] == run.adapter_dir and jobs["base"].spec["adapter_dir"] is None
+    )
+    assert sorted(path.name for path in Path(run.adapter_dir).iterdir()) == [
+        "adapter_config.json",
+        "adapter_model.safetensors",
+    ]
+    milestone.refresh_from_db()
+    assert milestone.auto_approve_at <= timezone.now() + timedelta(days=3)
+    assert Notification.objects.filter(kind="acceptance_passed").count() == 2
+    engagement_services.milestone_approve(actor=milestone.engagement.client, milestone_id=milestone.pk)
+    milestone.refresh_from_db()
+    assert milestone.state == Milestone.State.APPROVED
+
+
+def test_few_shot_prompts_carry_the_public_sample(
+    milestone, adapter_bytes, django_capture_on_commit_callbacks
+):
+    import json
+
+    with django_capture_on_commit_callbacks(execute=False):
+        delivery = _deliver(milestone, adapter_upload(adapter_bytes))
+    run = AcceptanceRun.objects.get(delivery=delivery)
+    pipeline.run_advance(run_id=run.pk)
+    prompts = [
+        json.loads(line)
+        for line in Path(_run_jobs(run)["base"].spec["prompts_path"]).read_text().splitlines()
+    ]
+    few_shot = [prompt for prompt in prompts if prompt["id"].startswith("few_shot|")]
+    zero_shot = [prompt for prompt in prompts if prompt["id"].startswith("base|")]
+    assert len(few_shot) == len(zero_shot) == 20
+    assert len(few_shot[0]["messages"]) == 2 * 4 + 1 and len(zero_shot[0]["messages"]) == 1
+    assert few_shot[0]["messages"][-1] == zero_shot[0]["messages"][-1]
+    assert few_shot[0]["messages"][1]["role"] == "assistant"
+
+
+def test_a_failed_run_needs_approve_anyway_with_a_reason(
+    milestone, adapter_bytes, django_capture_on_commit_callbacks
+):
+    outputs = wrong_where(right_answers(milestone), "delivered", "general_delivered")
+    run = _evaluated(milestone, adapter_bytes, outputs, django_capture_on_commit_callbacks)
+    assert run.state == AcceptanceRun.State.FAILED
+    assert run.reasons == [
+        "The delivered model scores 0.00, below the pass mark of 0.80.",
+        "It keeps 0.00 of the base model's general score, below the floor of 0.90.",
+    ]
+    milestone.refresh_from_db()
+    assert milestone.auto_approve_at is None  # the client decides
+    assert (
+        engagement_services.milestones_auto_approve(now=timezone.now() + timedelta(days=30))["approved"] == 0
+    )
+    client = milestone.engagement.client
+
+    with pytest.raises(ValidationError) as refused:
+        engagement_services.milestone_approve(actor=client, milestone_id=milestone.pk, note="Looks fine")
+    assert refused.value.code == "acceptance_not_passed" and "approve_anyway" in refused.value.details
+    with pytest.raises(ValidationError) as refused:
+        engagement_services.milestone_approve(actor=client, milestone_id=milestone.pk, approve_anyway=True)
+    assert "note" in refused.value.details
+    milestone.refresh_from_db()
+    assert milestone.state == Milestone.State.SUBMITTED
+
+    reason = "Good enough on our real traffic; the eval set was too strict."
+    engagement_services.milestone_approve(
+        actor=client, milestone_id=milestone.pk, note=reason, approve_anyway=True
+    )
+    milestone.refresh_from_db()
+    assert milestone.state == Milestone.State.APPROVED
+    log = TransitionLog.objects.filter(to_state="approved").get()
+    assert log.note == reason and log.actor == client
+
+
+def test_a_failed_evaluation_errors_the_run_naming_the_step_never_the_output(
+    milestone,
+    adapter_bytes,
+    django_capture_on_commit_callbacks,
+):
+    with django_capture_on_commit_callbacks(execute=False):
+        delivery = _deliver(milestone, adapter_upload(adapter_bytes))
+    run = AcceptanceRun.objects.get(delivery=delivery)
+    pipeline.run_advance(run_id=run.pk)
+    jobs = _run_jobs(run)
+    for role, job in jobs.items():
+        finish_job(job, right_answers(milestone), reason="out_of_memory" if role == "delivered" else "")
+    pipeline.run_advance(run_id=run.pk)
+    run.refresh_from_db()
+    assert run.state == AcceptanceRun.State.ERRORED
+    assert run.error_message == "The delivered model's evaluation did not finish (ran out of memory)."
+    assert pipeline.run_advance(run_id=run.pk) == "nothing to do (errored)"
+
+
+def test_runs_api_and_pages_show_aggregates_to_the_engineer_and_outputs_to_the_client(
+    milestone,
+    adapter_bytes,
+    django_capture_on_commit_callbacks,
+    client,
+):
+    outputs = wrong_where(right_answers(milestone), "base")
+    first = _evaluated(milestone, adapter_bytes, outputs, django_capture_on_commit_callbacks)
+    engagement_services.milestone_request_revision(
+        actor=milestone.engagement.client, milestone_id=milestone.pk, comment="Try again on longer tickets."
+    )
+    with django_capture_on_commit_callbacks(execute=False):
+        _deliver(milestone, adapter_upload(adapter_bytes))
+
+    api = APIClient()
+    api.force_authenticate(milestone.engagement.engineer)
+    response = api.get(f"/api/v1/milestones/{milestone.pk}/acceptance/runs/")
+    assert response.status_code == 200
+    runs = response.json()
+    assert [run["state"] for run in runs] == ["queued", "passed"] and runs[1]["id"] == first.pk
+    assert runs[1]["scores"]["delivered"] == 1.0 and runs[1]["pass_mark"] == 0.8
+    assert runs[1]["cost"] == {"device_seconds": 0.0, "tokens": 4400} and runs[0]["progress"] == 0.0
+    body = response.content.decode()
+    for text in private_texts(milestone):
+        assert text not in body
+
+    client.force_login(milestone.engagement.engineer)
+    html = client.get(f"/acceptance/milestones/{milestone.pk}/").content.decode()
+    assert "Acceptance runs" in html and "Outputs on your items" not in html
+    for text in private_texts(milestone):
+        assert text not in html
+    client.force_login(milestone.engagement.client)
+    html = client.get(f"/acceptance/milestones/{milestone.pk}/").content.decode()
+    assert "Outputs on your items" in html and private_texts(milestone)[0] in html
+    assert client.get(f"/acceptance/milestones/{milestone.pk}/runs/").status_code == 200
+
+
+def test_a_redelivery_reuses_the_base_models_evaluations(
+    milestone, adapter_bytes, django_capture_on_commit_callbacks
+):
+    outputs = wrong_where(right_answers(milestone), "base", "few_shot", "delivered")
+    first = _evaluated(milestone, adapter_bytes, outputs, django_capture_on_commit_callbacks)
+    assert first.state == AcceptanceRun.State.FAILED
+    engagement_services.milestone_request_revision(
+        actor=milestone.engagement.client, milestone_id=milestone.pk, comment="Below the mark; try again."
+    )
+    with django_capture_on_commit_callbacks(execute=False):
+        delivery = _deliver(milestone, adapter_upload(adapter_bytes))
+    second = AcceptanceRun.objects.get(delivery=delivery)
+    pipeline.run_advance(run_id=second.pk)
+    before, after = _run_jobs(first), _run_jobs(second)
+    assert after["base"] == before["base"] and after["general_base"] == before["general_base"]
+    assert after["delivered"] != before["delivered"] and Job.objects.count() == 6
+    for role in ("delivered", "general_delivered"):
+        finish_job(after[role], right_answers(milestone))
+    pipeline.run_advance(run_id=second.pk)
+    second.refresh_from_db()
+    assert second.state == AcceptanceRun.State.PASSED and second.scores["base"] == 0.0
+    assert list(AcceptanceRun.objects.values_list("pk", flat=True)) == [second.pk, first.pk]
