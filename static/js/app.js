@@ -2,6 +2,18 @@
 (function () {
   "use strict";
 
+  // Phones: the main navigation folds behind a Menu button (without scripts it wraps instead).
+  function setupNavToggle() {
+    var toggle = document.querySelector(".nav-toggle");
+    if (!toggle) return;
+    toggle.hidden = false;
+    toggle.addEventListener("click", function () {
+      var open = toggle.getAttribute("aria-expanded") !== "true";
+      toggle.setAttribute("aria-expanded", open ? "true" : "false");
+      toggle.textContent = open ? "Close" : "Menu";
+    });
+  }
+
   // Proposal form: add and remove milestone rows (a Django formset), and show the running total.
   function setupMilestones(form) {
     var rows = form.querySelector("#milestone-rows");
@@ -93,6 +105,7 @@
   });
 
   document.addEventListener("DOMContentLoaded", function () {
+    setupNavToggle();
     init(document);
     var thread = document.querySelector(".thread");
     if (thread) thread.scrollTop = thread.scrollHeight;
