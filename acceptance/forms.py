@@ -42,21 +42,35 @@ class AcceptanceTermsForm(forms.Form):
         help_text="How many of your items the engineer may see, as examples.",
     )
 
+    training_budget_minutes = forms.IntegerField(
+        label="Training budget (minutes)",
+        required=False,
+        min_value=0,
+        initial=0,
+        help_text="0: the engineer delivers a trained adapter. More: they may deliver a training set instead, "
+        "which the platform trains within this many minutes.",
+    )
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["base_model"].choices = [(name, name) for name in sorted(registry.registry())]
         self.fields["base_model"].initial = registry.default_model_name()
         self.fields["forgetting_floor"].initial = settings.ACCEPTANCE_FORGETTING_FLOOR
         self.fields["public_sample_size"].initial = settings.ACCEPTANCE_PUBLIC_SAMPLE_SIZE
-        most = settings.ACCEPTANCE_MAX_PUBLIC_SAMPLE
-        self.fields["public_sample_size"].validators.append(MaxValueValidator(most))
-        self.fields["public_sample_size"].widget.attrs["max"] = most
+        for name, most in (
+            ("public_sample_size", settings.ACCEPTANCE_MAX_PUBLIC_SAMPLE),
+            ("training_budget_minutes", settings.ACCEPTANCE_MAX_TRAINING_MINUTES),
+        ):
+            self.fields[name].validators.append(MaxValueValidator(most))
+            self.fields[name].widget.attrs["max"] = most
         limit_mb = settings.ACCEPTANCE_MAX_SET_BYTES // (1024 * 1024)
         items = f"{settings.ACCEPTANCE_MIN_ITEMS:,} to {settings.ACCEPTANCE_MAX_ITEMS:,}"
         self.fields["eval_set"].help_text += f" {items} items, up to {limit_mb} MB."
 
     def terms(self) -> dict:
-        return {name: self.cleaned_data[name] for name in self.fields}
+        terms = {name: self.cleaned_data[name] for name in self.fields}
+        terms["training_budget_minutes"] = terms["training_budget_minutes"] or 0
+        return terms
 
 
 class BaselineForm(forms.Form):

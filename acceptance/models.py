@@ -26,6 +26,9 @@ class AcceptanceTest(TimeStampedModel):
         help_text="General score after tuning / before must stay at or above this.",
     )
     public_sample_size = models.PositiveSmallIntegerField()
+    # 0: the engineer delivers a trained adapter. Otherwise they may deliver a chat-format training set
+    # and hyperparameters instead, which the platform trains within this many minutes of device time.
+    training_budget_minutes = models.PositiveSmallIntegerField(default=0)
     item_count = models.PositiveIntegerField(help_text="Items in the set, the public sample included.")
     eval_set_name = models.CharField(max_length=255)
     eval_set_sha256 = models.CharField(max_length=64)
@@ -81,6 +84,7 @@ class AcceptanceRun(FSMModelMixin, TimeStampedModel):
 
     class State(models.TextChoices):
         QUEUED = "queued", "Queued"
+        TRAINING = "training", "Training"
         RUNNING = "running", "Running"
         PASSED = "passed", "Passed"
         FAILED = "failed", "Failed"
@@ -93,9 +97,13 @@ class AcceptanceRun(FSMModelMixin, TimeStampedModel):
         "marketplace.Delivery", on_delete=models.CASCADE, related_name="acceptance_run"
     )
     state = FSMField(default=State.QUEUED, choices=State.choices, protected=True, db_index=True)
-    adapter_dir = models.CharField(max_length=500)
+    # The delivered adapter, or (a training delivery) the one the platform trained: set once trained.
+    adapter_dir = models.CharField(max_length=500, blank=True)
     # rank, alpha, target modules, trainable parameters, bytes: from the adapter check.
     adapter = models.JSONField(default=dict)
+    # A training delivery: the engineer's dataset (a private file) and hyperparameters.
+    dataset_path = models.CharField(max_length=500, blank=True)
+    hyperparameters = models.JSONField(default=dict, blank=True)
     # base, few_shot, delivered, delivered_ci, delta_vs_few_shot_ci, general_base, general_delivered,
     # forgetting_ratio (the API's shape).
     scores = models.JSONField(default=dict, blank=True)
@@ -118,9 +126,14 @@ class AcceptanceRun(FSMModelMixin, TimeStampedModel):
     def is_finished(self) -> bool:
         return self.state in self.FINISHED_STATES
 
-    @transition(field=state, source=State.QUEUED, target=State.RUNNING)
-    def start(self, *, now) -> None:
+    @transition(field=state, source=State.QUEUED, target=State.TRAINING)
+    def start_training(self, *, now) -> None:
         self.started_at = now
+
+    @transition(field=state, source=[State.QUEUED, State.TRAINING], target=State.RUNNING)
+    def start(self, *, now, adapter_dir: str) -> None:
+        self.started_at = self.started_at or now
+        self.adapter_dir = adapter_dir
 
     @transition(field=state, source=State.RUNNING, target=State.PASSED)
     def record_pass(self, *, now) -> None:
@@ -130,7 +143,7 @@ class AcceptanceRun(FSMModelMixin, TimeStampedModel):
     def record_fail(self, *, now) -> None:
         self.finished_at = now
 
-    @transition(field=state, source=[State.QUEUED, State.RUNNING], target=State.ERRORED)
+    @transition(field=state, source=[State.QUEUED, State.TRAINING, State.RUNNING], target=State.ERRORED)
     def error(self, *, message: str, now) -> None:
         self.error_message = message
         self.finished_at = now

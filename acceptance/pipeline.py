@@ -49,6 +49,7 @@ from core.transitions import transition_apply
 from marketplace.services.engagements import milestone_set_auto_approval
 from marketplace.services.notifications import notify
 from sandbox import registry
+from sandbox import services as sandbox_services
 from sandbox.models import Job
 from vetting.challenges import GENERAL_METRIC, GENERAL_SIZE, generate_general
 from vetting.challenges.base import derive_rng
@@ -66,6 +67,7 @@ from vetting.scoring import bootstrap_ci, forgetting_ratio, general_messages, me
 
 logger = logging.getLogger(__name__)
 
+TRAIN = "train"  # a training delivery's job, before the evaluations
 BASE, DELIVERED, GENERAL_BASE, GENERAL_DELIVERED = "base", "delivered", "general_base", "general_delivered"
 ROLES = (BASE, DELIVERED, GENERAL_BASE, GENERAL_DELIVERED)
 STEP_NAMES = {
@@ -138,8 +140,12 @@ def run_advance(*, run_id: int) -> str:
         )
         if run is None:
             return "missing"
+        if run.state == AcceptanceRun.State.QUEUED and run.dataset_path:
+            return _start_training(run)
         if run.state == AcceptanceRun.State.QUEUED:
-            return _start(run)
+            return _start(run, Path(run.adapter_dir))
+        if run.state == AcceptanceRun.State.TRAINING:
+            return _after_training(run)
         if run.state == AcceptanceRun.State.RUNNING:
             return _after_jobs(run)
         return f"nothing to do ({run.state})"
@@ -177,8 +183,74 @@ def _prompt(config: str, key: Any, messages: list[dict[str, str]]) -> dict[str, 
     return {"id": f"{config}{ID_SEPARATOR}{key}", "messages": messages}
 
 
+def _start_training(run: AcceptanceRun) -> str:
+    """A training delivery: one train job on the engineer's dataset and the base model only (it is the
+    engineer's: they may watch it; it never sees an item of the test), within the terms' minutes."""
+    test = run.test
+    try:
+        base_dir = registry.base_model_dir(test.base_model)
+    except registry.BaseModelError:
+        return _error(run, f"The base model {test.base_model} is not available on the platform.")
+    if not Path(run.dataset_path).is_file():
+        return _error(run, "The delivered training set is missing on the platform.")
+    job = sandbox_services.job_create(
+        kind=Job.Kind.TRAIN,
+        owner=run.delivery.milestone.engagement.engineer,
+        spec={
+            "base_model_dir": str(base_dir),
+            "dataset_path": run.dataset_path,
+            "hyperparameters": run.hyperparameters,
+        },
+        wall_seconds=min(
+            test.training_budget_minutes * 60 + settings.VETTING_TRAIN_STARTUP_SECONDS,
+            settings.SANDBOX_MAX_WALL_SECONDS,
+        ),
+        memory_mb=settings.VETTING_TRAIN_MEMORY_MB,
+    )
+    AcceptanceRunJob.objects.create(run=run, job=job, role=TRAIN)
+    transition_apply(
+        instance=run,
+        transition="start_training",
+        actor=None,
+        timeline_key=timeline_key(run),
+        now=timezone.now(),
+    )
+    return f"training (job {job.pk})"
+
+
+TRAIN_FAILURES = {
+    Job.FailureReason.TIMEOUT: "Training ran past the terms' budget of {minutes} minutes.",
+    Job.FailureReason.OUT_OF_MEMORY: "Training ran out of memory.",
+}
+
+
+def _after_training(run: AcceptanceRun) -> str:
+    job = run.job_links.select_related("job").get(role=TRAIN).job
+    if not job.is_finished:
+        return "waiting"
+    if job.state != Job.State.SUCCEEDED:
+        template = TRAIN_FAILURES.get(job.failure_reason)
+        reason = (job.get_failure_reason_display() or job.get_state_display()).lower()
+        message = (
+            template.format(minutes=run.test.training_budget_minutes)
+            if template
+            else f"Training did not finish ({reason})."
+        )
+        return _error(run, message)
+    adapter_dir = sandbox_services.job_output_dir(job) / "adapter"
+    if not adapter_dir.is_dir():
+        return _error(run, "Training finished without an adapter.")
+    run.adapter = {
+        "rank": run.hyperparameters.get("rank"),
+        "trainable_params": job.metrics.get("trainable_parameters"),
+        "adapter_bytes": job.metrics.get("adapter_bytes"),
+        "trained_tokens": job.metrics.get("trained_tokens"),
+    }
+    return _start(run, adapter_dir)
+
+
 @sensitive_variables()
-def _start(run: AcceptanceRun) -> str:
+def _start(run: AcceptanceRun, adapter_dir: Path) -> str:
     test = run.test
     try:
         base_dir = registry.base_model_dir(test.base_model)
@@ -189,7 +261,6 @@ def _start(run: AcceptanceRun) -> str:
     sample = [item for item in items if item.is_public]
     room = max_new_tokens(test, items)
     questions = [general_messages(question) for question, _ in general_items()]
-    adapter_dir = Path(run.adapter_dir)
     base_prompts = [_prompt("base", item.position, item.messages) for item in private] + [
         _prompt("few_shot", item.position, few_shot_messages(test, sample, item.messages)) for item in private
     ]
@@ -219,7 +290,12 @@ def _start(run: AcceptanceRun) -> str:
         AcceptanceRunJob(run=run, job=job, role=role) for role, job in jobs.items()
     )
     transition_apply(
-        instance=run, transition="start", actor=None, timeline_key=timeline_key(run), now=timezone.now()
+        instance=run,
+        transition="start",
+        actor=None,
+        timeline_key=timeline_key(run),
+        now=timezone.now(),
+        adapter_dir=str(adapter_dir),
     )
     return "running (jobs " + ", ".join(str(job.pk) for job in jobs.values()) + ")"
 
@@ -262,7 +338,8 @@ def _error(run: AcceptanceRun, message: str) -> str:
 
 
 def _jobs(run: AcceptanceRun) -> dict[str, Job]:
-    return {link.role: link.job for link in run.job_links.select_related("job")}
+    """The run's evaluations by role (a training delivery's train job aside)."""
+    return {link.role: link.job for link in run.job_links.select_related("job") if link.role != TRAIN}
 
 
 def _after_jobs(run: AcceptanceRun) -> str:
@@ -290,7 +367,7 @@ def _after_jobs(run: AcceptanceRun) -> str:
         return _error(run, "An evaluation returned incomplete results.")
     figures = score(test=test, private=private, outputs=outputs, general=general)
     run.scores, run.outcomes, run.reasons = figures["scores"], figures["outcomes"], figures["reasons"]
-    run.cost = cost(jobs)
+    run.cost = cost({link.role: link.job for link in run.job_links.select_related("job")})
     now = timezone.now()
     passed = not run.reasons
     transition_apply(
@@ -386,10 +463,11 @@ def score(
 
 
 def cost(jobs: Mapping[str, Job]) -> dict[str, Any]:
+    """Device seconds and tokens of every job of the run (training, where the platform trained)."""
     tokens = sum(
         int((job.metrics or {}).get(key) or 0)
         for job in jobs.values()
-        for key in ("prompt_tokens", "output_tokens")
+        for key in ("prompt_tokens", "output_tokens", "trained_tokens")
     )
     return {
         "device_seconds": round(sum(job_seconds(job) for job in jobs.values()), 1),

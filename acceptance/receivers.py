@@ -7,14 +7,16 @@ from __future__ import annotations
 import shutil
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from django.conf import settings
 from django.dispatch import receiver
 
 from acceptance.models import AcceptanceRun, AcceptanceTest
 from acceptance.pipeline import enqueue_advance
+from core import jsonsafe
 from core.errors import InvalidTransitionError, ServiceUnavailableError, ValidationError
+from core.uploads import read_capped
 from marketplace.models import Delivery, Milestone, User
 from marketplace.signals import delivery_submitted, milestone_approving
 from sandbox import registry
@@ -26,23 +28,41 @@ from sandbox.adapters import (
     store_uploaded_adapter,
     validate_adapter_dir,
 )
+from vetting.datasets import DatasetRules, HyperparameterLimits, validate_dataset, validate_hyperparameters
 
 ADAPTER_FILES = {"adapter_config": CONFIG_NAME, "adapter_model": WEIGHTS_NAME}
+# A training delivery: the vetting schema within the default challenge budgets (the terms' minutes
+# bound the wall time).
+TRAINING_RULES = DatasetRules(min_examples=20, max_examples=20_000, max_tokens_per_example=1024)
 
 
 def adapters_dir() -> Path:
     return Path(settings.ACCEPTANCE_ADAPTERS_DIR or Path(settings.MEDIA_ROOT) / "acceptance" / "adapters")
 
 
+def _refuse(fields, message: str, code: str = "validation_error") -> NoReturn:
+    fields = list(fields)
+    raise ValidationError(f"{fields[0]}: {message}", code=code, details={name: [message] for name in fields})
+
+
 @receiver(delivery_submitted, sender=Delivery, dispatch_uid="acceptance.receivers.delivery_submitted")
-def _delivery_submitted(sender, delivery: Delivery, adapter: dict[str, Any], **kwargs) -> None:
+def _delivery_submitted(
+    sender, delivery: Delivery, adapter: dict[str, Any], training: dict[str, Any], **kwargs
+) -> None:
     test = AcceptanceTest.objects.filter(milestone_id=delivery.milestone_id).first()
     if test is None:
-        if adapter:
-            message = "This milestone has no acceptance test: attach the adapter's files as attachments."
-            raise ValidationError(
-                f"{next(iter(adapter))}: {message}", details={name: [message] for name in adapter}
+        if adapter or training:
+            _refuse(
+                {**adapter, **training},
+                "This milestone has no acceptance test: attach the files as attachments.",
             )
+        return
+    if training:
+        if adapter:
+            _refuse(adapter, "Deliver either the adapter or a training set, not both.")
+        if not test.training_budget_minutes:
+            _refuse(training, "The acceptance test's terms take a trained adapter, not a training set.")
+        _training_run(delivery, test, training)
         return
     missing = [name for name in ADAPTER_FILES if name not in adapter]
     if missing:
@@ -111,3 +131,41 @@ def _milestone_approving(
     if approve_anyway:
         details = {"note": ["Give the reason for approving anyway; it is kept on the timeline."]}
     raise ValidationError(message, code="acceptance_not_passed", details=details)
+
+
+def _training_run(delivery: Delivery, test: AcceptanceTest, training: dict[str, Any]) -> None:
+    """A training delivery: the dataset and hyperparameters checked as vetting checks them (every
+    problem by its line or key), stored; the run trains first."""
+    if "dataset" not in training:
+        _refuse(["dataset"], "Upload the training set (JSONL) to go with the hyperparameters.")
+    data = read_capped(
+        training["dataset"], limit=settings.ACCEPTANCE_MAX_DATASET_BYTES, field="dataset", what="training set"
+    )
+    raw = training.get("hyperparameters") or "{}"
+    try:
+        values = jsonsafe.loads(raw) if isinstance(raw, str) else raw
+    except jsonsafe.JSONInputError as exc:
+        _refuse(["hyperparameters"], f"Not valid JSON: {exc}")
+    limits = HyperparameterLimits(max_rank=settings.ADAPTER_MAX_RANK, max_epochs=5, max_seq_length=1024)
+    hyperparameters, problems = validate_hyperparameters(values, limits)
+    if problems:
+        raise ValidationError(
+            f"hyperparameters.{problems[0]['key']}: {problems[0]['message']}",
+            details={"hyperparameters": [f"{p['key']}: {p['message']}" for p in problems]},
+        )
+    report = validate_dataset(data, rules=TRAINING_RULES, epochs=hyperparameters["epochs"])
+    if not report["ok"]:
+        lines = [f"line {e['line']}: {e['message']}" if e["line"] else e["message"] for e in report["errors"]]
+        raise ValidationError(
+            f"dataset: The training set has {len(report['errors'])} problem(s); {lines[0]}",
+            code="invalid_dataset",
+            details={"dataset": lines},
+        )
+    folder = adapters_dir().parent / "datasets"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = folder / f"{uuid.uuid4().hex}.jsonl"
+    path.write_bytes(data)
+    run = AcceptanceRun.objects.create(
+        test=test, delivery=delivery, dataset_path=str(path), hyperparameters=hyperparameters
+    )
+    enqueue_advance(run.pk)

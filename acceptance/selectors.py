@@ -63,17 +63,23 @@ def acceptance_run_get(*, user: User, run_id: int) -> AcceptanceRun:
 
 
 def run_progress(run: AcceptanceRun) -> float:
-    """How far its evaluations are, 0-1 (each of the four counts a quarter)."""
+    """How far the run is, 0-1: each of its four evaluations counts a quarter (after training, where
+    the platform trains)."""
     if run.is_finished:
         return 1.0
-    jobs = [link.job for link in run.job_links.all()]
-    if not jobs:
-        return 0.0
-    done = sum(
-        1.0 if job.is_finished else (job.progress_step / job.progress_total if job.progress_total else 0.0)
-        for job in jobs
-    )
-    return round(done / 4, 3)
+
+    def share(job) -> float:
+        return (
+            1.0
+            if job.is_finished
+            else (job.progress_step / job.progress_total if job.progress_total else 0.0)
+        )
+
+    links = list(run.job_links.all())
+    evaluations = sum(share(link.job) for link in links if link.role != "train") / 4
+    train = [share(link.job) for link in links if link.role == "train"]
+    # A training delivery: training is the first half of the way.
+    return round((train[0] + evaluations) / 2 if train else evaluations, 3)
 
 
 def run_item_outcomes(*, user: User, run: AcceptanceRun) -> list[dict]:

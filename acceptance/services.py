@@ -31,9 +31,20 @@ def check_metric(metric: str) -> dict[str, list[str]]:
 
 
 def _check_terms(
-    *, metric: str, pass_mark: Any, base_model: str, forgetting_floor: Any, public_sample_size: Any
+    *,
+    metric: str,
+    pass_mark: Any,
+    base_model: str,
+    forgetting_floor: Any,
+    public_sample_size: Any,
+    training_budget_minutes: Any,
 ) -> dict[str, list[str]]:
     errors = check_metric(metric)
+    most = settings.ACCEPTANCE_MAX_TRAINING_MINUTES
+    if isinstance(training_budget_minutes, bool) or not isinstance(training_budget_minutes, int):
+        errors["training_budget_minutes"] = ["Must be a whole number of minutes."]
+    elif not 0 <= training_budget_minutes <= most:
+        errors["training_budget_minutes"] = [f"Must be from 0 (adapters only) to {most}."]
     for field, value in (("pass_mark", pass_mark), ("forgetting_floor", forgetting_floor)):
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
             errors[field] = ["Must be a number from 0 to 1."]
@@ -94,6 +105,7 @@ def acceptance_terms_set(
     base_model: str | None = None,
     forgetting_floor: float | None = None,
     public_sample_size: int | None = None,
+    training_budget_minutes: int = 0,
 ) -> AcceptanceTest:
     """Attach (or replace) the milestone's acceptance test: its terms and the client's private items.
 
@@ -112,6 +124,7 @@ def acceptance_terms_set(
         base_model=base_model,
         forgetting_floor=forgetting_floor,
         public_sample_size=public_sample_size,
+        training_budget_minutes=training_budget_minutes,
     )
     if eval_set is None:
         errors["eval_set"] = ["Upload the evaluation set (JSONL)."]
@@ -143,6 +156,7 @@ def acceptance_terms_set(
             base_model=base_model,
             forgetting_floor=forgetting_floor,
             public_sample_size=public_sample_size,
+            training_budget_minutes=training_budget_minutes,
             item_count=len(records),
             eval_set_name=name,
             eval_set_sha256=digest,

@@ -59,6 +59,15 @@ def _runs_context(request, milestone: Milestone, test: AcceptanceTest | None) ->
             "run": run,
             "progress": selectors.run_progress(run),
             "charts": _charts(run) if run.scores else None,
+            # The engineer's own training job (a training delivery) has a live page of its own.
+            "train_job_url": next(
+                (
+                    reverse("sandbox:job-detail", args=[link.job_id])
+                    for link in run.job_links.all()
+                    if link.role == "train" and link.job.owner_id == request.user.pk
+                ),
+                None,
+            ),
         }
         for run in runs
     ]
@@ -105,6 +114,7 @@ def _page(request, milestone: Milestone, form: AcceptanceTermsForm | None = None
                 "base_model": test.base_model,
                 "forgetting_floor": test.forgetting_floor,
                 "public_sample_size": test.public_sample_size,
+                "training_budget_minutes": test.training_budget_minutes,
             }
         form = AcceptanceTermsForm(initial=initial)
     context = {

@@ -397,6 +397,9 @@ ACCEPTANCE_AUTO_APPROVE_DAYS = env.int("ACCEPTANCE_AUTO_APPROVE_DAYS", default=3
 ACCEPTANCE_BASELINE_MIN_ITEMS = env.int("ACCEPTANCE_BASELINE_MIN_ITEMS", default=10)
 ACCEPTANCE_BASELINE_MAX_ITEMS = env.int("ACCEPTANCE_BASELINE_MAX_ITEMS", default=500)
 ACCEPTANCE_BASELINE_SHOTS = env.int("ACCEPTANCE_BASELINE_SHOTS", default=3)
+# Training deliveries: the most device minutes terms may grant, and the training set's size cap.
+ACCEPTANCE_MAX_TRAINING_MINUTES = env.int("ACCEPTANCE_MAX_TRAINING_MINUTES", default=240)
+ACCEPTANCE_MAX_DATASET_BYTES = env.int("ACCEPTANCE_MAX_DATASET_BYTES", default=50 * 1024 * 1024)
 # Delivered adapters are kept here (private; one folder per run); unset: MEDIA_ROOT/acceptance/adapters.
 ACCEPTANCE_ADAPTERS_DIR = env.str("ACCEPTANCE_ADAPTERS_DIR", default="")
 CELERY_BEAT_SCHEDULE["acceptance-runs-sweep"] = {

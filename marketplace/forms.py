@@ -381,6 +381,20 @@ class DeliveryForm(forms.Form):
         widget=forms.ClearableFileInput(attrs={"accept": ".safetensors"}),
     )
 
+    dataset = forms.FileField(
+        required=False,
+        label="Training set (JSONL)",
+        widget=forms.ClearableFileInput(attrs={"accept": ".jsonl,.json,.txt"}),
+    )
+    hyperparameters = forms.CharField(
+        required=False,
+        label="Hyperparameters (JSON)",
+        max_length=16 * 1024,
+        widget=forms.Textarea(
+            attrs={"rows": 3, "placeholder": '{"rank": 16, "epochs": 2, "learning_rate": 0.0004}'}
+        ),
+    )
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         limit_mb = settings.ATTACHMENT_MAX_BYTES / (1024 * 1024)
@@ -397,6 +411,13 @@ class DeliveryForm(forms.Form):
 
     def adapter(self) -> dict:
         return {name: self.cleaned_data[name] for name in ADAPTER_FIELDS if self.cleaned_data.get(name)}
+
+    def training(self) -> dict:
+        return {
+            name: self.cleaned_data[name]
+            for name in ("dataset", "hyperparameters")
+            if self.cleaned_data.get(name)
+        }
 
 
 class RevisionForm(forms.Form):

@@ -2,9 +2,10 @@
 transaction of the action, so that a receiver that raises an ApplicationError refuses the action
 whole (nothing of it is kept).
 
-- `delivery_submitted(delivery, adapter)`: a delivery was recorded; `adapter` holds the model-adapter
-  uploads that came with it, by field (`adapter_config`, `adapter_model`; acceptance tests check and
-  evaluate them).
+- `delivery_submitted(delivery, adapter, training)`: a delivery was recorded; `adapter` holds the
+  model-adapter uploads that came with it, by field (`adapter_config`, `adapter_model`), `training` a
+  training set and hyperparameters (`dataset`, `hyperparameters`); acceptance tests check them and
+  run on them.
 - `milestone_approving(milestone, actor, note, approve_anyway)`: a milestone is about to be approved
   (by the client, staff, or the auto-approval timer with actor None); a receiver may refuse it, e.g.
   while the delivery's acceptance test has not passed and `approve_anyway` was not given with a note.

@@ -19,6 +19,13 @@ class AcceptanceTermsInput(serializers.Serializer):
     public_sample_size = serializers.IntegerField(
         required=False, min_value=0, help_text="Items shown to the engineer; default 5."
     )
+    training_budget_minutes = serializers.IntegerField(
+        required=False,
+        default=0,
+        min_value=0,
+        help_text="0 (default): the engineer delivers a trained adapter. Otherwise they may deliver a "
+        "chat-format training set and hyperparameters, which the platform trains within these minutes.",
+    )
 
     def validate_public_sample_size(self, value: int) -> int:
         if value > settings.ACCEPTANCE_MAX_PUBLIC_SAMPLE:
@@ -41,6 +48,7 @@ class AcceptanceTermsSerializer(serializers.Serializer):
     item_count = serializers.IntegerField(help_text="Items in the set, the public sample included.")
     private_item_count = serializers.IntegerField(source="private_count", help_text="Items scored.")
     public_sample_size = serializers.IntegerField()
+    training_budget_minutes = serializers.IntegerField(help_text="0: adapters only.")
     public_sample = serializers.SerializerMethodField()
     eval_set_name = serializers.SerializerMethodField(
         help_text="The uploaded file's name (client and staff)."

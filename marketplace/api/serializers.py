@@ -868,6 +868,17 @@ class SubmitInput(Input):
     adapter_model = serializers.FileField(
         required=False, use_url=False, help_text="The delivered LoRA adapter's adapter_model.safetensors."
     )
+    dataset = serializers.FileField(
+        required=False,
+        use_url=False,
+        help_text="Instead of an adapter, where the acceptance test's terms grant a training budget: a "
+        "chat-format JSONL training set the platform trains on.",
+    )
+    hyperparameters = serializers.CharField(
+        required=False,
+        max_length=16 * 1024,
+        help_text="With `dataset`: the training's hyperparameters as a JSON object (the vetting schema).",
+    )
 
 
 class ApproveInput(Input):

@@ -7,6 +7,7 @@ apply the django-fsm transition, record it on the engagement's timeline, notify 
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from pathlib import PurePath
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -211,9 +212,11 @@ def milestone_submit(
     links: list[str] | None = None,
     files: list[UploadedFile] | None = None,
     adapter: Mapping[str, UploadedFile] | None = None,
+    training: Mapping[str, Any] | None = None,
 ) -> Delivery:
     """The engineer delivers. `adapter` ({"adapter_config": ..., "adapter_model": ...}, a LoRA
-    adapter's two files) goes to the `delivery_submitted` receivers: a milestone with an
+    adapter's two files), or `training` ({"dataset": ..., "hyperparameters": ...}, for the platform to
+    train where the test allows it), goes to the `delivery_submitted` receivers: a milestone with an
     acceptance test requires them, and its test refuses an adapter that does not fit before anything
     is kept."""
     message = _require_note(message, "message", "Describe what you are delivering.")
@@ -236,7 +239,9 @@ def milestone_submit(
                 size=upload.size,
                 content_type=(upload.content_type or "application/octet-stream")[:100],
             )
-        delivery_submitted.send(sender=Delivery, delivery=delivery, adapter=dict(adapter or {}))
+        delivery_submitted.send(
+            sender=Delivery, delivery=delivery, adapter=dict(adapter or {}), training=dict(training or {})
+        )
         delivered.append(delivery)
 
     _milestone_transition(

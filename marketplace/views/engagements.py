@@ -155,6 +155,7 @@ def _call_action(request, action: str, milestone: Milestone, form) -> None:
             links=form.link_list(),
             files=form.cleaned_data["attachments"],
             adapter=form.adapter(),
+            training=form.training(),
         )
     elif action == "approve":
         engagement_services.milestone_approve(
@@ -189,6 +190,7 @@ SUCCESS_MESSAGES = {
     attachments=lambda: settings.ATTACHMENT_MAX_BYTES,
     adapter_config=lambda: settings.ADAPTER_MAX_BYTES,
     adapter_model=lambda: settings.ADAPTER_MAX_BYTES,
+    dataset=lambda: settings.ACCEPTANCE_MAX_DATASET_BYTES,
 )
 @role_required("client", "engineer")
 @require_POST

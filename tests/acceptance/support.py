@@ -32,9 +32,15 @@ def adapter_upload(adapter_bytes: dict[str, bytes]) -> dict[str, SimpleUploadedF
 
 
 def milestone_with_test(
-    *, pass_mark: float = 0.8, floor: float = 0.9, start: bool = True, **terms
+    *,
+    pass_mark: float = 0.8,
+    floor: float = 0.9,
+    start: bool = True,
+    client=None,
+    engineer=None,
+    training_budget_minutes: int = 0,
 ) -> Milestone:
-    milestone = engagement(amounts=(300_000,)).milestones.get()
+    milestone = engagement(amounts=(300_000,), client=client, engineer=engineer).milestones.get()
     acceptance_services.acceptance_terms_set(
         actor=milestone.engagement.client,
         milestone_id=milestone.pk,
@@ -44,6 +50,7 @@ def milestone_with_test(
         base_model=TINY,
         forgetting_floor=floor,
         public_sample_size=4,
+        training_budget_minutes=training_budget_minutes,
     )
     if start:
         engagement_services.milestone_mark_funded(milestone_id=milestone.pk)

@@ -4,10 +4,12 @@ shows the evidence and needs "approve anyway" with a reason when the test did no
 are played here (their outputs written for the prompts the jobs received); test_runs_worker.py runs
 the real ones."""
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -28,6 +30,7 @@ from tests.acceptance.support import (
     wrong_where,
 )
 from tests.factories import engagement
+from tests.vetting.test_pipeline_support import end_job
 
 pytestmark = pytest.mark.django_db
 
@@ -269,3 +272,109 @@ def test_a_redelivery_reuses_the_base_models_evaluations(
     second.refresh_from_db()
     assert second.state == AcceptanceRun.State.PASSED and second.scores["base"] == 0.0
     assert list(AcceptanceRun.objects.values_list("pk", flat=True)) == [second.pk, first.pk]
+
+
+# --- training deliveries ----------------------------------------------------------------------------
+
+TRAINING_SET = b"".join(
+    json.dumps(
+        {
+            "messages": [
+                {"role": "user", "content": f"Ticket {index}: my card was charged twice, order {index}"},
+                {"role": "assistant", "content": "billing"},
+            ]
+        }
+    ).encode()
+    + b"\n"
+    for index in range(24)
+)
+
+
+@pytest.fixture
+def trainable(acceptance_settings):
+    return milestone_with_test(training_budget_minutes=30)
+
+
+def _deliver_training(
+    milestone, dataset: bytes = TRAINING_SET, hyperparameters: str = '{"rank": 4, "epochs": 1}'
+):
+    return engagement_services.milestone_submit(
+        actor=milestone.engagement.engineer,
+        milestone_id=milestone.pk,
+        message="Our training set; please train it.",
+        training={"dataset": SimpleUploadedFile("train.jsonl", dataset), "hyperparameters": hyperparameters},
+    )
+
+
+def test_a_training_delivery_is_trained_within_the_budget_then_tested(
+    trainable, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False):
+        delivery = _deliver_training(trainable)
+    run = AcceptanceRun.objects.get(delivery=delivery)
+    assert run.hyperparameters["rank"] == 4 and Path(run.dataset_path).read_bytes() == TRAINING_SET
+    assert pipeline.run_advance(run_id=run.pk).startswith("training")
+    run.refresh_from_db()
+    train = run.job_links.get(role="train").job
+    # The engineer's job (they may watch it); the test's items are nowhere in it.
+    assert train.owner == trainable.engagement.engineer and train.kind == Job.Kind.TRAIN
+    assert train.wall_seconds == 30 * 60 + settings.VETTING_TRAIN_STARTUP_SECONDS
+    assert set(train.spec) == {"base_model_dir", "dataset_path", "hyperparameters"}
+    assert pipeline.run_advance(run_id=run.pk) == "waiting"
+
+    def write_adapter(output: Path) -> None:
+        (output / "adapter").mkdir()
+        (output / "metrics.json").write_text(
+            json.dumps({"trained_tokens": 900, "trainable_parameters": 2048})
+        )
+
+    end_job(train, write=write_adapter)
+    assert pipeline.run_advance(run_id=run.pk).startswith("running")
+    run.refresh_from_db()
+    jobs = _run_jobs(run)
+    assert jobs["delivered"].spec["adapter_dir"].endswith("/adapter") and run.adapter["trained_tokens"] == 900
+    for role in ("base", "delivered", "general_base", "general_delivered"):
+        finish_job(jobs[role], right_answers(trainable))
+    pipeline.run_advance(run_id=run.pk)
+    run.refresh_from_db()
+    assert run.state == AcceptanceRun.State.PASSED and run.cost["tokens"] == 4400 + 900
+
+
+def test_training_past_the_budget_errors_the_run_saying_so(trainable, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False):
+        run = AcceptanceRun.objects.get(delivery=_deliver_training(trainable))
+    pipeline.run_advance(run_id=run.pk)
+    end_job(run.job_links.get(role="train").job, reason="timeout", message="wall time")
+    pipeline.run_advance(run_id=run.pk)
+    run.refresh_from_db()
+    assert run.state == AcceptanceRun.State.ERRORED
+    assert run.error_message == "Training ran past the terms' budget of 30 minutes."
+
+
+def test_training_deliveries_are_refused_where_the_terms_do_not_grant_them_or_the_input_is_bad(
+    trainable,
+    milestone,
+    adapter_bytes,
+):
+    with pytest.raises(ValidationError, match="take a trained adapter"):
+        _deliver_training(milestone)
+    with pytest.raises(ValidationError, match="either the adapter or a training set"):
+        engagement_services.milestone_submit(
+            actor=trainable.engagement.engineer,
+            milestone_id=trainable.pk,
+            message="Both.",
+            adapter=adapter_upload(adapter_bytes),
+            training={"dataset": SimpleUploadedFile("t.jsonl", TRAINING_SET)},
+        )
+    with pytest.raises(ValidationError) as bad_json:
+        _deliver_training(trainable, hyperparameters="{rank: 4")
+    assert "hyperparameters" in bad_json.value.details
+    with pytest.raises(ValidationError) as bad_key:
+        _deliver_training(trainable, hyperparameters='{"rank": 4096}')
+    assert bad_key.value.message.startswith("hyperparameters.rank:")
+    with pytest.raises(ValidationError) as bad_set:
+        _deliver_training(trainable, dataset=TRAINING_SET + b"{oops\n")
+    assert bad_set.value.code == "invalid_dataset" and bad_set.value.details["dataset"][0].startswith(
+        "line 25: "
+    )
+    assert not AcceptanceRun.objects.exists() and not Delivery.objects.exists()

@@ -73,12 +73,9 @@ def test_a_delivery_runs_its_test_live_and_approval_shows_the_evidence(
     started: list[int] = []
     monkeypatch.setattr("acceptance.receivers.enqueue_advance", started.append)
     monkeypatch.setattr("sandbox.services._send", lambda job_id: None)
-    milestone = milestone_with_test(pass_mark=0.8, floor=0.9)
-    milestone.engagement.client.__class__.objects.filter(pk=milestone.engagement.client_id).update(
-        username="clara"
-    )
-    milestone.engagement.engineer.__class__.objects.filter(pk=milestone.engagement.engineer_id).update(
-        username="ada"
+    milestone = milestone_with_test(
+        client=ClientFactory(username="clara", first_name="Clara", last_name="Client"),
+        engineer=EngineerFactory(username="ada", first_name="Ada", last_name="Lovelace"),
     )
     for name, data in adapter_bytes.items():
         (tmp_path / name).write_bytes(data)
@@ -87,7 +84,7 @@ def test_a_delivery_runs_its_test_live_and_approval_shows_the_evidence(
     log_in(engineer_page, "ada")
     engineer_page.goto(f"/engagements/{milestone.engagement_id}/")
     form = engineer_page.locator(".delivery-form")
-    expect(form.get_by_text("The LoRA adapter for the acceptance test")).to_be_visible()
+    expect(form.get_by_text("The model for the acceptance test")).to_be_visible()
     form.locator("textarea").first.fill("Adapter trained on 2,000 routed tickets.")
     form.get_by_role("button", name="Submit delivery").click()
     expect(

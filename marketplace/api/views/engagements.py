@@ -90,7 +90,11 @@ class MilestoneSubmitApi(ApiView):
 
     @staticmethod
     def upload_limit() -> int:  # core/uploads.py: refused while it streams past this
-        return settings.ATTACHMENT_MAX_BYTES * settings.ATTACHMENT_MAX_FILES + settings.ADAPTER_MAX_BYTES
+        return (
+            settings.ATTACHMENT_MAX_BYTES * settings.ATTACHMENT_MAX_FILES
+            + settings.ADAPTER_MAX_BYTES
+            + settings.ACCEPTANCE_MAX_DATASET_BYTES
+        )
 
     @extend_schema(
         tags=["milestones"],
@@ -98,7 +102,9 @@ class MilestoneSubmitApi(ApiView):
         responses={201: s.DeliverySerializer, **MILESTONE_ERRORS},
         description="The engineer delivers: a message, links and file attachments (multipart), and the "
         "LoRA adapter when the milestone has an acceptance test (refused with 400, nothing kept, when it "
-        "does not fit the test's base model or the adapter rules; the test then runs on it). The client "
+        "does not fit the test's base model or the adapter rules; the test then runs on it), or, where "
+        "its terms grant a training budget, a training set and hyperparameters the platform trains first. "
+        "The client "
         "then approves or asks for a revision; silence approves it after AUTO_APPROVE_DAYS.",
     )
     def post(self, request, pk: int):
@@ -106,6 +112,7 @@ class MilestoneSubmitApi(ApiView):
         adapter = {
             name: data[name] for name in ("adapter_config", "adapter_model") if data.get(name) is not None
         }
+        training = {name: data[name] for name in ("dataset", "hyperparameters") if data.get(name) is not None}
         delivery = services.milestone_submit(
             actor=request.user,
             milestone_id=pk,
@@ -113,6 +120,7 @@ class MilestoneSubmitApi(ApiView):
             links=data["links"],
             files=data["attachments"],
             adapter=adapter,
+            training=training,
         )
         return self.created(s.DeliverySerializer, delivery)
 
