@@ -29,7 +29,7 @@ from tests.acceptance.support import (
     right_answers,
     wrong_where,
 )
-from tests.factories import engagement
+from tests.factories import StaffFactory, engagement
 from tests.vetting.test_pipeline_support import end_job
 
 pytestmark = pytest.mark.django_db
@@ -378,3 +378,18 @@ def test_training_deliveries_are_refused_where_the_terms_do_not_grant_them_or_th
         "line 25: "
     )
     assert not AcceptanceRun.objects.exists() and not Delivery.objects.exists()
+
+
+def test_a_dispute_and_a_revision_carry_the_report(
+    milestone, adapter_bytes, django_capture_on_commit_callbacks, client
+):
+    outputs = wrong_where(right_answers(milestone), "delivered")
+    run = _evaluated(milestone, adapter_bytes, outputs, django_capture_on_commit_callbacks)
+    engagement_services.milestone_open_dispute(
+        actor=milestone.engagement.client, milestone_id=milestone.pk, reason="It fails our test."
+    )
+    client.force_login(StaffFactory())
+    html = client.get(f"/engagements/{milestone.engagement_id}/").content.decode()
+    assert 'data-testid="dispute-evidence"' in html and "Acceptance test failed." in html
+    assert "The delivered model scores 0.00, below the pass mark of 0.80." in html
+    assert f"#run-{run.pk}" in html and "Acceptance test of this delivery" in html
