@@ -1,3 +1,5 @@
+from typing import Literal
+
 from django.conf import settings
 from rest_framework import serializers
 
@@ -99,8 +101,11 @@ SCORE_KEYS = tuple(RunScoresSerializer().fields)
 class AcceptanceRunSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     delivery = serializers.IntegerField(source="delivery_id")
-    state = serializers.ChoiceField(choices=["queued", "running", "passed", "failed", "errored"])
-    progress = serializers.SerializerMethodField(help_text="0-1: how far its four evaluations are.")
+    state = serializers.SerializerMethodField(
+        help_text="queued, running (training first, where the platform trains the delivery), passed, "
+        "failed, or errored (could not be completed; `error` says why)."
+    )
+    progress = serializers.SerializerMethodField(help_text="0-1: how far the run is.")
     scores = serializers.SerializerMethodField()
     pass_mark = serializers.FloatField(source="test.pass_mark")
     forgetting_floor = serializers.FloatField(source="test.forgetting_floor")
@@ -111,6 +116,9 @@ class AcceptanceRunSerializer(serializers.Serializer):
     cost = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()
     finished_at = serializers.DateTimeField(allow_null=True)
+
+    def get_state(self, run) -> Literal["queued", "running", "passed", "failed", "errored"]:
+        return "running" if run.state == run.State.TRAINING else run.state
 
     def get_progress(self, run) -> float:
         return run_progress(run)

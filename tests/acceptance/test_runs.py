@@ -315,6 +315,10 @@ def test_a_training_delivery_is_trained_within_the_budget_then_tested(
     assert run.hyperparameters["rank"] == 4 and Path(run.dataset_path).read_bytes() == TRAINING_SET
     assert pipeline.run_advance(run_id=run.pk).startswith("training")
     run.refresh_from_db()
+    api = APIClient()
+    api.force_authenticate(trainable.engagement.engineer)
+    [listed] = api.get(f"/api/v1/milestones/{trainable.pk}/acceptance/runs/").json()
+    assert listed["state"] == "running" and listed["progress"] == 0.0  # the API's states: training runs
     train = run.job_links.get(role="train").job
     # The engineer's job (they may watch it); the test's items are nowhere in it.
     assert train.owner == trainable.engagement.engineer and train.kind == Job.Kind.TRAIN
