@@ -6,6 +6,7 @@ with the reason on the timeline."""
 from __future__ import annotations
 
 import pytest
+from django.test import Client
 from rest_framework.test import APIClient
 
 from acceptance.models import AcceptanceRun
@@ -80,10 +81,32 @@ def test_acceptance_runs_through_a_real_worker(start_pipeline_worker, acceptance
     jobs = Job.objects.filter(acceptance_links__run__isnull=False).distinct()
     assert jobs.count() == 6 and {(job.owner_id, job.state) for job in jobs} == {(None, Job.State.SUCCEEDED)}
     assert not list(inputs_dir().glob("*.jsonl"))  # private items are gone from disk once used
-    # Nothing the engineer can read carries a private item.
-    engineer_view = _api(strict.engagement.engineer).get(f"/api/v1/milestones/{strict.pk}/acceptance/runs/")
+    # Nothing the engineer can read carries a private item: API answers, pages, notifications, jobs'
+    # logs and failure messages, the timeline.
+    engineer = strict.engagement.engineer
+    api = _api(engineer)
+    readable = [
+        api.get(f"/api/v1/milestones/{strict.pk}/{path}").content.decode()
+        for path in ("acceptance/runs/", "acceptance/", "")
+    ]
+    readable.append(api.get(f"/api/v1/engagements/{strict.engagement_id}/").content.decode())
+    readable.append(api.get(f"/api/v1/engagements/{strict.engagement_id}/timeline/").content.decode())
+    readable.append(api.get("/api/v1/notifications/").content.decode())
+    browser = Client()
+    browser.force_login(engineer)
+    for url in (
+        f"/engagements/{strict.engagement_id}/",
+        f"/acceptance/milestones/{strict.pk}/",
+        f"/acceptance/milestones/{strict.pk}/runs/",
+        "/notifications/",
+    ):
+        page = browser.get(url)
+        assert page.status_code == 200, url
+        readable.append(page.content.decode())
+    readable += [job.log_tail + job.failure_message for job in Job.objects.all()]
+    readable += list(TransitionLog.objects.values_list("note", flat=True))
     for text in private_texts(strict):
-        assert text not in engineer_view.content.decode()
+        assert not any(text in content for content in readable), text
 
     approved = _api(lenient.engagement.client).post(
         f"/api/v1/milestones/{lenient.pk}/approve/", {"note": "Numbers check out."}
