@@ -560,7 +560,11 @@ def test_staff_see_full_figures_and_revoke_a_badge(client, ticket, engineer_user
     assert reverse("admin:vetting_evalsetversion_changelist") in listing
     assert reverse("admin:vetting_challenge_changelist") in listing
     report = client.get(reverse("vetting:staff-submission", args=[submission.pk])).content.decode()
-    assert "<strong>0.83</strong>" in report and str(submission.delta_ci[0]) in report
+    # Figures formatted as people read them: scores to three places, intervals in words, booleans as
+    # yes/no, seconds with their unit.
+    assert "<strong>0.830</strong>" in report and f"{submission.delta_ci[0]:.3f} to " in report
+    assert "<dt>Valid</dt><dd>yes</dd>" in report and "True" not in report and "False" not in report
+    assert re.search(r"<dt>Device seconds</dt><dd>[\d,.]+ s</dd>", report)
     assert reverse("vetting:staff-badge-revoke", args=[badge.pk]) in report
 
     response = client.post(reverse("vetting:staff-badge-revoke", args=[badge.pk]), {"reason": ""})
