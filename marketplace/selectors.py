@@ -40,11 +40,13 @@ from marketplace.models import (
     Message,
     Milestone,
     Notification,
+    NotificationPreference,
     Proposal,
     Review,
     Skill,
     User,
 )
+from marketplace.models.notifications import TOPICS
 from marketplace.verified_skills import active_badges_prefetch
 
 
@@ -372,3 +374,20 @@ def notification_list(*, user: User) -> QuerySet[Notification]:
 
 def notification_unread_count(*, user: User) -> int:
     return Notification.objects.filter(user=user, read_at__isnull=True).count()
+
+
+def notification_preferences(*, user: User) -> list[dict]:
+    """Every topic the user can hear about with their channels for it (both on where they have not
+    chosen)."""
+    chosen = {pref.topic: pref for pref in NotificationPreference.objects.filter(user=user)}
+    return [
+        {
+            "topic": topic,
+            "label": label,
+            "description": description,
+            "in_app": chosen[topic].in_app if topic in chosen else True,
+            "email": chosen[topic].email if topic in chosen else True,
+        }
+        for topic, (label, description, _) in TOPICS.items()
+        if topic != "staff" or user.is_staff  # staff alerts go to staff only
+    ]

@@ -52,5 +52,6 @@ urlpatterns = [
     path("profile/", profiles.profile_edit, name="profile-edit"),
     path("notifications/", notifications.notification_list, name="notification-list"),
     path("notifications/read-all/", notifications.notification_read_all, name="notification-read-all"),
+    path("notifications/settings/", notifications.notification_settings, name="notification-settings"),
     path("notifications/<int:pk>/open/", notifications.notification_open, name="notification-open"),
 ]

@@ -917,3 +917,24 @@ class MarkReadInput(Input):
 
 class MarkReadSerializer(serializers.Serializer):
     marked = serializers.IntegerField(help_text="How many notifications changed from unread to read.")
+
+
+class NotificationPreferenceSerializer(serializers.Serializer):
+    topic = serializers.CharField()
+    label = serializers.CharField()
+    description = serializers.CharField()
+    in_app = serializers.BooleanField(help_text="Shown in the app (off: kept, already read).")
+    email = serializers.BooleanField(help_text="Sent by e-mail.")
+
+
+class ChannelsInput(Input):
+    in_app = serializers.BooleanField()
+    email = serializers.BooleanField()
+
+
+class NotificationPreferencesInput(Input):
+    preferences = serializers.DictField(
+        child=ChannelsInput(),
+        help_text='By topic: {"payments": {"in_app": true, "email": false}}; topics not given keep '
+        "their setting.",
+    )

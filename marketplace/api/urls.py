@@ -19,6 +19,11 @@ urlpatterns = [
     path("engineers/<str:username>/", accounts.EngineerDetailApi.as_view(), name="api-engineer-detail"),
     path("notifications/", accounts.NotificationListApi.as_view(), name="api-notification-list"),
     path(
+        "notifications/preferences/",
+        accounts.NotificationPreferencesApi.as_view(),
+        name="api-notification-preferences",
+    ),
+    path(
         "notifications/mark-read/",
         accounts.NotificationMarkReadApi.as_view(),
         name="api-notification-mark-read",

@@ -1,6 +1,6 @@
 from marketplace.models.consultations import Consultation, Message, Proposal, ProposalMilestone
 from marketplace.models.engagements import Delivery, DeliveryAttachment, Engagement, Milestone, Review
-from marketplace.models.notifications import Notification
+from marketplace.models.notifications import Notification, NotificationPreference
 from marketplace.models.requests import READINESS_QUESTIONS, HiringRequest, Readiness
 from marketplace.models.users import EngineerProfile, Skill, User
 
@@ -15,6 +15,7 @@ __all__ = [
     "Message",
     "Milestone",
     "Notification",
+    "NotificationPreference",
     "Proposal",
     "ProposalMilestone",
     "Readiness",

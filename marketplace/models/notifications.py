@@ -18,3 +18,60 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.message
+
+
+# What people choose to hear about, by topic: every notification kind belongs to one (the first whose
+# prefixes it starts with; kinds are names, so the apps above the marketplace need no registration).
+TOPICS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "messages": ("Messages", "New messages in your consultations.", ("message",)),
+    "consultations": (
+        "Consultations and proposals",
+        "Invitations, proposals, hires and consultations closing.",
+        ("consultation_", "proposal_"),
+    ),
+    "milestones": (
+        "Milestones and deliveries",
+        "Work starting, deliveries, revisions, approvals, disputes and reminders.",
+        ("milestone_", "engagement_", "cancellation_"),
+    ),
+    "acceptance": (
+        "Acceptance tests",
+        "Terms set on a milestone and the results of its runs.",
+        ("acceptance_",),
+    ),
+    "payments": (
+        "Payments and payouts",
+        "Funding, payouts, refunds and chargebacks.",
+        ("funding_", "payout", "refund_", "chargeback_", "payments_"),
+    ),
+    "reviews": ("Reviews", "Reviews of your work.", ("review_",)),
+    "staff": (
+        "Staff alerts",
+        "Reconciliation differences and escrow held too long.",
+        ("reconciliation_", "escrow_"),
+    ),
+}
+OTHER_TOPIC = "other"
+
+
+def topic_of(kind: str) -> str:
+    return next(
+        (topic for topic, (_, _, prefixes) in TOPICS.items() if kind.startswith(prefixes)), OTHER_TOPIC
+    )
+
+
+class NotificationPreference(models.Model):
+    """A user's choice for one topic; without a row, both channels are on."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notification_preferences")
+    topic = models.CharField(max_length=32)
+    in_app = models.BooleanField(default=True)
+    email = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "topic"], name="notification_preference_topic")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.topic}: in-app {self.in_app}, e-mail {self.email}"

@@ -222,3 +222,28 @@ class NotificationMarkReadApi(ApiView):
         ids = self.parse(s.MarkReadInput)["ids"]
         marked = notification_services.notification_mark_read(user=request.user, notification_ids=ids)
         return Response({"marked": marked}, status=status.HTTP_200_OK)
+
+
+class NotificationPreferencesApi(ApiView):
+    @extend_schema(
+        tags=["notifications"],
+        responses={200: s.NotificationPreferenceSerializer(many=True), **errors()},
+        description="Every notification topic with the caller's channels (in-app, e-mail).",
+    )
+    def get(self, request):
+        return self.render_many(
+            s.NotificationPreferenceSerializer, selectors.notification_preferences(user=request.user)
+        )
+
+    @extend_schema(
+        tags=["notifications"],
+        request=s.NotificationPreferencesInput,
+        responses={200: s.NotificationPreferenceSerializer(many=True), **errors(400)},
+        description="Turn channels on or off per topic; answers every topic's setting.",
+    )
+    def put(self, request):
+        preferences = self.parse(s.NotificationPreferencesInput)["preferences"]
+        notification_services.notification_preferences_set(actor=request.user, preferences=preferences)
+        return self.render_many(
+            s.NotificationPreferenceSerializer, selectors.notification_preferences(user=request.user)
+        )
