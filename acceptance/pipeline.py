@@ -22,6 +22,8 @@ import hashlib
 import json
 import logging
 import math
+import shutil
+import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -81,6 +83,37 @@ STEP_NAMES = {
 MIN_NEW_TOKENS, MAX_NEW_TOKENS = 16, 512
 
 
+def adapters_dir() -> Path:
+    """Delivered adapters, one folder each (private)."""
+    return Path(settings.ACCEPTANCE_ADAPTERS_DIR or Path(settings.MEDIA_ROOT) / "acceptance" / "adapters")
+
+
+def datasets_dir() -> Path:
+    """Delivered training sets (private), next to the adapters."""
+    return adapters_dir().parent / "datasets"
+
+
+def remove_orphan_uploads(*, older_than_seconds: int = 3600) -> int:
+    """Adapters and training sets no run refers to (their delivery was refused or rolled back after
+    they were written) are deleted once this old; returns how many."""
+    referenced = set(AcceptanceRun.objects.exclude(adapter_dir="").values_list("adapter_dir", flat=True))
+    referenced |= set(AcceptanceRun.objects.exclude(dataset_path="").values_list("dataset_path", flat=True))
+    cutoff = time.time() - older_than_seconds
+    removed = 0
+    for folder in (adapters_dir(), datasets_dir()):
+        if not folder.is_dir():
+            continue
+        for path in folder.iterdir():
+            if str(path) in referenced or path.lstat().st_mtime > cutoff:
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
 def timeline_key(run: AcceptanceRun) -> str:
     return f"acceptance-run:{run.pk}"
 
@@ -126,6 +159,7 @@ def runs_sweep() -> int:
             moved += AcceptanceRun.objects.values_list("state", flat=True).get(pk=run_id) != before
         except Exception:
             logger.exception("Acceptance run %s: advancing failed; retried at the next sweep.", run_id)
+    remove_orphan_uploads()
     return moved
 
 

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import shutil
 import uuid
-from pathlib import Path
 from typing import Any, NoReturn
 
 from django.conf import settings
 from django.dispatch import receiver
 
 from acceptance.models import AcceptanceRun, AcceptanceTest
-from acceptance.pipeline import enqueue_advance
+from acceptance.pipeline import adapters_dir, datasets_dir, enqueue_advance
 from core import jsonsafe
 from core.errors import InvalidTransitionError, ServiceUnavailableError, ValidationError
 from core.uploads import read_capped
@@ -34,10 +33,6 @@ ADAPTER_FILES = {"adapter_config": CONFIG_NAME, "adapter_model": WEIGHTS_NAME}
 # A training delivery: the vetting schema within the default challenge budgets (the terms' minutes
 # bound the wall time).
 TRAINING_RULES = DatasetRules(min_examples=20, max_examples=20_000, max_tokens_per_example=1024)
-
-
-def adapters_dir() -> Path:
-    return Path(settings.ACCEPTANCE_ADAPTERS_DIR or Path(settings.MEDIA_ROOT) / "acceptance" / "adapters")
 
 
 def _refuse(fields, message: str, code: str = "validation_error") -> NoReturn:
@@ -161,7 +156,7 @@ def _training_run(delivery: Delivery, test: AcceptanceTest, training: dict[str, 
             code="invalid_dataset",
             details={"dataset": lines},
         )
-    folder = adapters_dir().parent / "datasets"
+    folder = datasets_dir()
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = folder / f"{uuid.uuid4().hex}.jsonl"
     path.write_bytes(data)

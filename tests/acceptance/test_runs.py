@@ -5,6 +5,7 @@ are played here (their outputs written for the prompts the jobs received); test_
 the real ones."""
 
 import json
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -397,3 +398,20 @@ def test_a_dispute_and_a_revision_carry_the_report(
     assert 'data-testid="dispute-evidence"' in html and "Acceptance test failed." in html
     assert "The delivered model scores 0.00, below the pass mark of 0.80." in html
     assert f"#run-{run.pk}" in html and "Acceptance test of this delivery" in html
+
+
+def test_the_sweep_removes_uploads_no_run_refers_to(
+    milestone, adapter_bytes, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False):
+        run = AcceptanceRun.objects.get(delivery=_deliver(milestone, adapter_upload(adapter_bytes)))
+    orphan = pipeline.adapters_dir() / "orphan"
+    orphan.mkdir()
+    (orphan / "adapter_model.safetensors").write_bytes(b"0")
+    fresh = pipeline.adapters_dir() / "fresh"
+    fresh.mkdir()
+    hour_ago = timezone.now().timestamp() - 3700
+    for path in (orphan, Path(run.adapter_dir)):
+        os.utime(path, (hour_ago, hour_ago))
+    assert pipeline.remove_orphan_uploads() == 1
+    assert not orphan.exists() and fresh.exists() and Path(run.adapter_dir).is_dir()
