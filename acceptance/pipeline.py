@@ -72,6 +72,8 @@ logger = logging.getLogger(__name__)
 TRAIN = "train"  # a training delivery's job, before the evaluations
 BASE, DELIVERED, GENERAL_BASE, GENERAL_DELIVERED = "base", "delivered", "general_base", "general_delivered"
 ROLES = (BASE, DELIVERED, GENERAL_BASE, GENERAL_DELIVERED)
+# States in which a run waits on its jobs (training, then the evaluations).
+WAITING_STATES = (AcceptanceRun.State.TRAINING, AcceptanceRun.State.RUNNING)
 STEP_NAMES = {
     BASE: "the base model's evaluation",
     DELIVERED: "the delivered model's evaluation",
@@ -130,7 +132,7 @@ def _job_transitioned(sender, instance: Job, name: str, source: str, target: str
     if target not in Job.FINISHED_STATES:
         return
     job_id = instance.pk
-    waiting_runs = AcceptanceRunJob.objects.filter(job_id=job_id, run__state=AcceptanceRun.State.RUNNING)
+    waiting_runs = AcceptanceRunJob.objects.filter(job_id=job_id, run__state__in=WAITING_STATES)
     for run_id in waiting_runs.values_list("run_id", flat=True):
         enqueue_advance(run_id)
     waiting_baselines = PromptingBaseline.objects.filter(job_id=job_id, state=PromptingBaseline.State.RUNNING)
@@ -151,8 +153,8 @@ def runs_sweep() -> int:
                 "Prompting baseline %s: advancing failed; retried at the next sweep.", baseline_id
             )
     moved = 0
-    active = (AcceptanceRun.State.QUEUED, AcceptanceRun.State.RUNNING)
-    for run_id in AcceptanceRun.objects.filter(state__in=active).values_list("pk", flat=True):
+    unfinished = (AcceptanceRun.State.QUEUED, *WAITING_STATES)
+    for run_id in AcceptanceRun.objects.filter(state__in=unfinished).values_list("pk", flat=True):
         try:
             before = AcceptanceRun.objects.values_list("state", flat=True).get(pk=run_id)
             run_advance(run_id=run_id)

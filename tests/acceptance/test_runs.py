@@ -333,9 +333,13 @@ def test_a_training_delivery_is_trained_within_the_budget_then_tested(
             json.dumps({"trained_tokens": 900, "trainable_parameters": 2048})
         )
 
-    end_job(train, write=write_adapter)
-    assert pipeline.run_advance(run_id=run.pk).startswith("running")
+    # The train job's end advances the run (the job hook, after commit), which starts the evaluations.
+    with django_capture_on_commit_callbacks(execute=False) as after_commit:
+        end_job(train, write=write_adapter)
+    for callback in after_commit:
+        callback()
     run.refresh_from_db()
+    assert run.state == AcceptanceRun.State.RUNNING
     jobs = _run_jobs(run)
     assert jobs["delivered"].spec["adapter_dir"].endswith("/adapter") and run.adapter["trained_tokens"] == 900
     for role in ("base", "delivered", "general_base", "general_delivered"):
