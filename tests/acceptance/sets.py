@@ -17,3 +17,18 @@ def ticket_items(count: int) -> list[dict]:
 
 def jsonl(items: list) -> bytes:
     return "".join(json.dumps(item) + "\n" for item in items).encode()
+
+
+# A training delivery: chat-format examples of the ticket task.
+TRAINING_SET = b"".join(
+    json.dumps(
+        {
+            "messages": [
+                {"role": "user", "content": f"Ticket {index}: my card was charged twice, order {index}"},
+                {"role": "assistant", "content": "billing"},
+            ]
+        }
+    ).encode()
+    + b"\n"
+    for index in range(24)
+)

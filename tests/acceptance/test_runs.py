@@ -22,6 +22,7 @@ from core.models import TransitionLog
 from marketplace.models import Delivery, Milestone, Notification
 from marketplace.services import engagements as engagement_services
 from sandbox.models import Job
+from tests.acceptance.sets import TRAINING_SET
 from tests.acceptance.support import (
     adapter_upload,
     finish_job,
@@ -276,19 +277,6 @@ def test_a_redelivery_reuses_the_base_models_evaluations(
 
 
 # --- training deliveries ----------------------------------------------------------------------------
-
-TRAINING_SET = b"".join(
-    json.dumps(
-        {
-            "messages": [
-                {"role": "user", "content": f"Ticket {index}: my card was charged twice, order {index}"},
-                {"role": "assistant", "content": "billing"},
-            ]
-        }
-    ).encode()
-    + b"\n"
-    for index in range(24)
-)
 
 
 @pytest.fixture

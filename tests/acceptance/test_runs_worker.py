@@ -6,6 +6,7 @@ with the reason on the timeline."""
 from __future__ import annotations
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from rest_framework.test import APIClient
 
@@ -13,6 +14,7 @@ from acceptance.models import AcceptanceRun
 from core.models import TransitionLog
 from marketplace.models import Milestone
 from sandbox.models import Job
+from tests.acceptance.sets import TRAINING_SET
 from tests.acceptance.support import milestone_with_test, private_texts
 from tests.celery_worker import wait_for
 from vetting.pipeline import inputs_dir
@@ -27,8 +29,6 @@ def _api(user) -> APIClient:
 
 
 def _deliver(milestone: Milestone, adapter_bytes: dict[str, bytes]):
-    from django.core.files.uploadedfile import SimpleUploadedFile
-
     return _api(milestone.engagement.engineer).post(
         f"/api/v1/milestones/{milestone.pk}/submit/",
         {
@@ -50,6 +50,18 @@ def test_acceptance_runs_through_a_real_worker(start_pipeline_worker, acceptance
     for milestone in (lenient, strict):
         response = _deliver(milestone, adapter_bytes)
         assert response.status_code == 201, response.content
+    # A third delivers a training set, which the platform trains (10 minutes granted) before testing.
+    trained = milestone_with_test(pass_mark=0.0, floor=0.0, training_budget_minutes=10)
+    response = _api(trained.engagement.engineer).post(
+        f"/api/v1/milestones/{trained.pk}/submit/",
+        {
+            "message": "Our data; please train it.",
+            "dataset": SimpleUploadedFile("train.jsonl", TRAINING_SET),
+            "hyperparameters": '{"rank": 4, "alpha": 8, "epochs": 1, "batch_size": 8, "learning_rate": 0.01}',
+        },
+        format="multipart",
+    )
+    assert response.status_code == 201, response.content
 
     def finished(milestone):
         runs = (
@@ -61,6 +73,11 @@ def test_acceptance_runs_through_a_real_worker(start_pipeline_worker, acceptance
 
     passed = wait_for(lambda: finished(lenient), timeout=300, what="the lenient run")[0]
     failed = wait_for(lambda: finished(strict), timeout=300, what="the strict run")[0]
+    trained_run = wait_for(lambda: finished(trained), timeout=300, what="the training delivery's run")[0]
+    assert trained_run["state"] == "passed", (trained_run, worker.log())
+    train_job = Job.objects.get(acceptance_links__role="train")
+    assert (train_job.owner, train_job.state) == (trained.engagement.engineer, Job.State.SUCCEEDED)
+    assert trained_run["cost"]["tokens"] > train_job.metrics["trained_tokens"] > 0
     assert passed["state"] == "passed", (passed, worker.log())
     assert failed["state"] == "failed", (failed, worker.log())
     for run in (passed, failed):
@@ -77,9 +94,9 @@ def test_acceptance_runs_through_a_real_worker(start_pipeline_worker, acceptance
         assert None not in run["scores"].values() and run["progress"] == 1.0
         assert 0 < run["cost"]["device_seconds"] < 600 and run["cost"]["tokens"] > 0
     assert failed["reasons"][0].endswith("below the pass mark of 0.90.")
-    # The two tests hold the same items: the base model's two evaluations served both runs.
-    jobs = Job.objects.filter(acceptance_links__run__isnull=False).distinct()
-    assert jobs.count() == 6 and {(job.owner_id, job.state) for job in jobs} == {(None, Job.State.SUCCEEDED)}
+    # The three tests hold the same items: the base model's two evaluations served every run.
+    jobs = Job.objects.filter(kind=Job.Kind.EVALUATE, acceptance_links__run__isnull=False).distinct()
+    assert jobs.count() == 8 and {(job.owner_id, job.state) for job in jobs} == {(None, Job.State.SUCCEEDED)}
     assert not list(inputs_dir().glob("*.jsonl"))  # private items are gone from disk once used
     # Nothing the engineer can read carries a private item: API answers, pages, notifications, jobs'
     # logs and failure messages, the timeline.
@@ -122,4 +139,4 @@ def test_acceptance_runs_through_a_real_worker(start_pipeline_worker, acceptance
     )
     assert anyway.status_code == 200, anyway.content
     assert TransitionLog.objects.get(to_state="approved", object_id=strict.pk).note == reason
-    assert AcceptanceRun.objects.filter(state=AcceptanceRun.State.PASSED).count() == 1
+    assert AcceptanceRun.objects.filter(state=AcceptanceRun.State.PASSED).count() == 2  # lenient, trained
