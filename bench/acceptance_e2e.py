@@ -25,17 +25,14 @@ import os
 import shutil
 import signal
 import sys
-import tempfile
 import time
 from datetime import timedelta
-from pathlib import Path
 
 from bench.vetting_e2e import (
     HYPERPARAMETERS,
-    PROJECT_DIR,
+    bench_django,
     report,
     seconds,
-    settings_module,
     start_worker,
     stop_worker,
 )
@@ -92,17 +89,7 @@ def main() -> None:
     args.eager, args.feedback, args.final = False, 0, 0
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
-    folder = Path(tempfile.mkdtemp(prefix="bench-acceptance-", dir=PROJECT_DIR / "var"))
-    args.database = folder / "bench-acceptance.sqlite3"
-    module = settings_module(folder, args)
-    sys.path.insert(0, str(folder))
-    os.environ["DJANGO_SETTINGS_MODULE"] = module
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    folder, module, challenge = bench_django("acceptance", args, SLUG)
     from django.utils import timezone
 
     from acceptance.models import AcceptanceRun
@@ -112,13 +99,7 @@ def main() -> None:
     from sandbox import registry
     from sandbox import services as sandbox_services
     from sandbox.models import Job
-    from vetting.models import Challenge
 
-    registry.prepare(registry.DEFAULT_BASE_MODEL)
-    call_command("migrate", verbosity=0)
-    with open(os.devnull, "w") as quiet:
-        call_command("vetting_seed_challenges", only=[SLUG], stdout=quiet)
-    challenge = Challenge.objects.get(slug=SLUG)
     client = User.objects.create_user(username="bench-client", email="c@example.com", role=User.Role.CLIENT)
     engineer = User.objects.create_user(
         username="bench-engineer", email="e@example.com", role=User.Role.ENGINEER

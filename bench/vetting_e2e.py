@@ -147,6 +147,32 @@ def stop_worker(process: subprocess.Popen) -> None:
             os.killpg(process.pid, signal.SIGKILL)
 
 
+def bench_django(name: str, args: argparse.Namespace, slug: str):
+    """A bench's own Django: a fresh folder under var/ (database, broker, sandbox, media), its settings
+    module, the base model prepared, the schema migrated and `slug` seeded. Returns (folder, settings
+    module, the challenge)."""
+    folder = Path(tempfile.mkdtemp(prefix=f"bench-{name}-", dir=PROJECT_DIR / "var"))
+    args.database = folder / f"bench-{name}.sqlite3"
+    module = settings_module(folder, args)
+    sys.path.insert(0, str(folder))
+    os.environ["DJANGO_SETTINGS_MODULE"] = module
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from sandbox import registry
+    from vetting.models import Challenge
+
+    registry.prepare(registry.DEFAULT_BASE_MODEL)
+    call_command("migrate", verbosity=0)
+    with open(os.devnull, "w") as quiet:
+        call_command("vetting_seed_challenges", only=[slug], stdout=quiet)
+    return folder, module, Challenge.objects.get(slug=slug)
+
+
 def seconds(start, end) -> float | None:
     return round((end - start).total_seconds(), 2) if start and end else None
 
@@ -163,30 +189,14 @@ def main() -> None:
     # Stopped from outside: still stop the worker (the `finally` below).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
-    folder = Path(tempfile.mkdtemp(prefix="bench-vetting-", dir=PROJECT_DIR / "var"))
-    args.database = folder / "bench-vetting.sqlite3"
-    module = settings_module(folder, args)
-    sys.path.insert(0, str(folder))
-    os.environ["DJANGO_SETTINGS_MODULE"] = module
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    folder, module, challenge = bench_django("vetting", args, SLUG)
     from django.utils import timezone
 
     from marketplace.models import User
-    from sandbox import registry
     from sandbox.models import Job
     from vetting import pipeline
-    from vetting.models import Challenge, Submission
+    from vetting.models import Submission
 
-    registry.prepare(registry.DEFAULT_BASE_MODEL)
-    call_command("migrate", verbosity=0)
-    with open(os.devnull, "w") as quiet:
-        call_command("vetting_seed_challenges", only=[SLUG], stdout=quiet)
-    challenge = Challenge.objects.get(slug=SLUG)
     engineer = User.objects.create_user(
         username="bench-engineer", email="bench-engineer@example.com", role=User.Role.ENGINEER
     )

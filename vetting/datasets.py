@@ -403,6 +403,18 @@ class EvalRecord:
     target: Any
 
 
+def _has_exactly(number: int, record: dict[str, Any], keys: tuple[str, ...], report: _Report) -> bool:
+    """Whether the line's object has these keys and no other; reports what is missing and what is not
+    known otherwise."""
+    missing = [key for key in keys if key not in record]
+    unknown = [key for key in record if key not in keys]
+    if missing:
+        report.error(number, "missing_key", "missing key " + ", ".join(repr(key) for key in missing))
+    if unknown:
+        report.error(number, "unknown_key", "unknown key " + ", ".join(repr(key) for key in unknown))
+    return not missing and not unknown
+
+
 def parse_evalset(
     data: bytes | str, *, metric: Metric, general_metric: Metric, min_sizes: dict[str, int]
 ) -> tuple[list[EvalRecord], list[dict[str, Any]]]:
@@ -417,13 +429,7 @@ def parse_evalset(
         if not isinstance(record, dict):
             report.error(number, "not_object", f"each line must be a JSON object, not {json_type(record)}")
             continue
-        missing = [key for key in EVALSET_KEYS if key not in record]
-        unknown = [key for key in record if key not in EVALSET_KEYS]
-        if missing:
-            report.error(number, "missing_key", "missing key " + ", ".join(repr(key) for key in missing))
-        if unknown:
-            report.error(number, "unknown_key", "unknown key " + ", ".join(repr(key) for key in unknown))
-        if missing or unknown:
+        if not _has_exactly(number, record, EVALSET_KEYS, report):
             continue
         split, text, target = record["split"], record["input"], record["target"]
         if split not in Split.ALL:
@@ -506,13 +512,7 @@ def parse_prompt_set(
                 continue
             prompt, target = messages[:-1], messages[-1]["content"]
         elif isinstance(record, dict):
-            missing = [key for key in ("input", "target") if key not in record]
-            unknown = [key for key in record if key not in ("input", "target")]
-            if missing:
-                report.error(number, "missing_key", "missing key " + ", ".join(repr(key) for key in missing))
-            if unknown:
-                report.error(number, "unknown_key", "unknown key " + ", ".join(repr(key) for key in unknown))
-            if missing or unknown:
+            if not _has_exactly(number, record, ("input", "target"), report):
                 continue
             text, target = record["input"], record["target"]
             if not isinstance(text, str) or not text.strip():
