@@ -132,13 +132,17 @@ def _job_transitioned(sender, instance: Job, name: str, source: str, target: str
     if target not in Job.FINISHED_STATES:
         return
     job_id = instance.pk
-    waiting_runs = AcceptanceRunJob.objects.filter(job_id=job_id, run__state__in=WAITING_STATES)
-    for run_id in waiting_runs.values_list("run_id", flat=True):
-        enqueue_advance(run_id)
+    # Only jobs a run or a baseline waits on are announced (the links were committed with the job).
+    runs = AcceptanceRunJob.objects.filter(job_id=job_id, run__state__in=WAITING_STATES)
+    run_ids = list(runs.values_list("run_id", flat=True))
     waiting_baselines = PromptingBaseline.objects.filter(job_id=job_id, state=PromptingBaseline.State.RUNNING)
-    for baseline_id in waiting_baselines.values_list("pk", flat=True):
+    baseline_ids = list(waiting_baselines.values_list("pk", flat=True))
+    for run_id in run_ids:
+        enqueue_advance(run_id)
+    for baseline_id in baseline_ids:
         baselines.enqueue_advance(baseline_id)
-    transaction.on_commit(lambda: remove_job_inputs(job_id))
+    if run_ids or baseline_ids:
+        transaction.on_commit(lambda: remove_job_inputs(job_id))
 
 
 def runs_sweep() -> int:
@@ -491,7 +495,8 @@ def score(
             "base": per_config["base"][index],
             "few_shot": per_config["few_shot"][index],
             "delivered": per_config["delivered"][index],
-            "output": str(outputs["delivered"][str(item.position)]["output"])[:2000],
+            # Models generate anything; PostgreSQL's JSON cannot hold a NUL character.
+            "output": str(outputs["delivered"][str(item.position)]["output"]).replace("\x00", "")[:2000],
         }
         for index, item in enumerate(private)
     ]

@@ -407,3 +407,15 @@ def test_the_sweep_removes_uploads_no_run_refers_to(
         os.utime(path, (hour_ago, hour_ago))
     assert pipeline.remove_orphan_uploads() == 1
     assert not orphan.exists() and fresh.exists() and Path(run.adapter_dir).is_dir()
+
+
+def test_outputs_are_stored_without_nul_characters(
+    milestone, adapter_bytes, django_capture_on_commit_callbacks
+):
+    # A model can generate anything; PostgreSQL's JSON refuses NUL, and the run must still be recorded.
+    def outputs(config, key):
+        return "bill\x00ing" if config == "delivered" else right_answers(milestone)(config, key)
+
+    run = _evaluated(milestone, adapter_bytes, outputs, django_capture_on_commit_callbacks)
+    assert run.state == AcceptanceRun.State.FAILED
+    assert {outcome["output"] for outcome in run.outcomes} == {"billing"}

@@ -97,7 +97,9 @@ def test_an_upload_over_the_endpoints_cap_is_a_json_413_and_nothing_is_kept(sett
     from marketplace.models import Delivery, Milestone
     from tests.factories import milestone_in_state
 
+    # The endpoint's cap: its attachments, plus an adapter or a training set for an acceptance test.
     settings.ATTACHMENT_MAX_BYTES, settings.ATTACHMENT_MAX_FILES = 1_000, 2
+    settings.ADAPTER_MAX_BYTES = settings.ACCEPTANCE_MAX_DATASET_BYTES = 1_000
     milestone = milestone_in_state(Milestone.State.IN_PROGRESS)
     api = APIClient()
     api.force_authenticate(milestone.engagement.engineer)

@@ -361,6 +361,15 @@ def notification_mark_read():
     return Call("post", "/api/v1/notifications/mark-read/", client, engineer, data={})
 
 
+def notification_preferences_get():
+    return Call("get", "/api/v1/notifications/preferences/", *_parties())
+
+
+def notification_preferences_put():
+    data = {"preferences": {"payments": {"in_app": True, "email": False}}}
+    return Call("put", "/api/v1/notifications/preferences/", *_parties(), data=data)
+
+
 # (route name, method, setup, expected status for each of ROLES)
 MATRIX = [
     ("api-token", "post", token, (200, 200, 200, 200, 200, 200)),
@@ -433,6 +442,8 @@ MATRIX = [
     ("api-attachment-download", "get", attachment_download, (401, 200, 404, 200, 404, 200)),
     ("api-notification-list", "get", notification_list, (401, 200, 200, 200, 200, 200)),
     ("api-notification-mark-read", "post", notification_mark_read, (401, 200, 200, 200, 200, 200)),
+    ("api-notification-preferences", "get", notification_preferences_get, (401, 200, 200, 200, 200, 200)),
+    ("api-notification-preferences", "put", notification_preferences_put, (401, 200, 200, 200, 200, 200)),
 ]
 
 CELLS = cells(MATRIX, prefix="api-")
