@@ -6,13 +6,15 @@ lengths, greedy, the same max_new_tokens for every side:
 - engine: `python -m sandbox.engines.evaluate`, as jobs run it (sorted by length, left-padded
   batches, a preallocated cache, ended rows dropped, early stop);
 - baseline: `model.generate` one prompt at a time;
-- plain batched: `model.generate` on left-padded batches of the same size, prompts in input order.
+- plain batched: `model.generate` on left-padded batches of the same size, prompts in input order;
+- static cache: the same, with the library's own preallocated cache (`cache_implementation="static"`).
 
 Figures are generated tokens per second (each output counted up to its end token). Also reported:
 how many outputs are identical to the one-at-a-time ones (batching changes float rounding, so a
-near-tie can rarely flip a greedy choice). The engine and plain batched `generate` run --repeat
-times (3), interleaved, and the fastest run of each counts; one-at-a-time runs once. The last line is the headline, with "ratio" against
-one-at-a-time and "ratio_vs_plain_batched". On CUDA every side runs in bf16.
+near-tie can rarely flip a greedy choice). The engine and both batched `generate` sides run --repeat
+times (3), interleaved, and the fastest run of each counts; one-at-a-time runs once. The last line is
+the headline, with "ratio" against one-at-a-time, "ratio_vs_plain_batched", "ratio_vs_static_cache"
+and "ratio_vs_best_stock" (against the faster batched side). On CUDA every side runs in bf16.
 """
 
 from __future__ import annotations
@@ -116,8 +118,16 @@ def until_end(tokens: list[int], end_ids: set[int]) -> list[int]:
     return tokens
 
 
-def stock_generate(model, tokenizer, prompts: list[list[int]], batch_size: int, end_ids: set[int]):
-    """`generate` over the prompts in input order, batch_size at a time, left-padded."""
+def stock_generate(
+    model,
+    tokenizer,
+    prompts: list[list[int]],
+    batch_size: int,
+    end_ids: set[int],
+    cache_implementation: str | None = None,
+):
+    """`generate` over the prompts in input order, batch_size at a time, left-padded, with the
+    library's default (dynamic) cache or the named one."""
     import torch
 
     outputs: list[list[int]] = []
@@ -127,7 +137,11 @@ def stock_generate(model, tokenizer, prompts: list[list[int]], batch_size: int, 
             chunk = prompts[begin : begin + batch_size]
             encoded = tokenizer.pad({"input_ids": chunk}, padding=True, return_tensors="pt").to(model.device)
             generated = model.generate(
-                **encoded, max_new_tokens=MAX_NEW_TOKENS, do_sample=False, pad_token_id=tokenizer.pad_token_id
+                **encoded,
+                max_new_tokens=MAX_NEW_TOKENS,
+                do_sample=False,
+                pad_token_id=tokenizer.pad_token_id,
+                cache_implementation=cache_implementation,
             )
             width = encoded["input_ids"].shape[1]
             outputs += [until_end(row[width:].tolist(), end_ids) for row in generated]
@@ -163,7 +177,7 @@ def main() -> None:
     ids = [template_ids(tokenizer, p["messages"], add_generation_prompt=True) for p in prompts]
 
     # Interleaved, so that a slow spell of a shared host falls on both sides alike.
-    engine_runs, batched_runs = [], []
+    engine_runs, batched_runs, static_runs = [], [], []
     for run in range(1, args.repeat + 1):
         with tempfile.TemporaryDirectory(prefix="bench-eval-") as folder:
             workdir = Path(folder)
@@ -189,9 +203,18 @@ def main() -> None:
             tokens_per_second=round(sum(map(len, batched)) / batched_seconds, 2),
             seconds=round(batched_seconds, 2),
         )
+        static, static_seconds = stock_generate(model, tokenizer, ids, BATCH_SIZE, end_ids, "static")
+        static_runs.append(static_seconds)
+        report(
+            side="static_cache_batched_generate",
+            run=run,
+            tokens_per_second=round(sum(map(len, static)) / static_seconds, 2),
+            seconds=round(static_seconds, 2),
+        )
     engine = min(engine_runs, key=lambda run: run["generate_seconds"])
     engine_tps = engine["output_tokens"] / engine["generate_seconds"]
     batched_tps = sum(map(len, batched)) / min(batched_runs)
+    static_tps = sum(map(len, static)) / min(static_runs)
 
     single, single_seconds = stock_generate(model, tokenizer, ids, 1, end_ids)
     single_tps = sum(map(len, single)) / single_seconds
@@ -214,6 +237,9 @@ def main() -> None:
         baseline_name="generate, one prompt at a time",
         plain_batched=round(batched_tps, 2),
         ratio_vs_plain_batched=round(engine_tps / batched_tps, 3),
+        static_cache=round(static_tps, 2),
+        ratio_vs_static_cache=round(engine_tps / static_tps, 3),
+        ratio_vs_best_stock=round(engine_tps / max(batched_tps, static_tps), 3),
         outputs_identical_to_baseline=sum(map(same, single, generations)),
         prompts=PROMPTS,
         runs=args.repeat,

@@ -283,6 +283,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "marketplace.tasks.milestones_auto_approve",
         "schedule": timedelta(seconds=env.int("AUTO_APPROVE_SWEEP_SECONDS", default=900)),
     },
+    "conversations-notify-unread": {
+        "task": "marketplace.tasks.conversations_notify_unread",
+        "schedule": timedelta(seconds=60),
+    },
 }
 
 # Sandbox: isolated fine-tuning jobs on the gpu queue.
@@ -459,6 +463,8 @@ CELERY_BEAT_SCHEDULE.update(
 # Marketplace rules
 AUTO_APPROVE_DAYS = env.int("AUTO_APPROVE_DAYS", default=14)
 AUTO_APPROVE_REMINDER_DAYS = env.int("AUTO_APPROVE_REMINDER_DAYS", default=2)
+# Messages unread this long are told to their reader, several in one notification (in-app, e-mail).
+CONVERSATION_EMAIL_DELAY_MINUTES = env.int("CONVERSATION_EMAIL_DELAY_MINUTES", default=5)
 HOLD_ALERT_DAYS = env.int("HOLD_ALERT_DAYS", default=75)
 PLATFORM_FEE_BPS = env.int("PLATFORM_FEE_BPS", default=1000)
 DEFAULT_CURRENCY = env.str("DEFAULT_CURRENCY", default="usd")

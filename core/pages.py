@@ -24,8 +24,9 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db.models.fields.files import FieldFile
 from django.forms.utils import pretty_name
-from django.http import Http404, HttpRequest
+from django.http import FileResponse, Http404, HttpRequest
 
 from core.errors import ApplicationError, NotFoundError, PermissionDeniedError, ValidationError
 
@@ -117,6 +118,18 @@ def attempt(
     if done:
         messages.success(request, done)
     return result
+
+
+def download(file: FieldFile, filename: str) -> FileResponse:
+    """A stored upload as a download, never rendered inline (its name and type came from the
+    uploader); 404 when the file is gone."""
+    try:
+        handle = file.open("rb")
+    except FileNotFoundError as exc:
+        raise Http404("The file is no longer available.") from exc
+    return FileResponse(
+        handle, as_attachment=True, filename=filename, content_type="application/octet-stream"
+    )
 
 
 def paginate(request: HttpRequest, queryset, per_page: int = PAGE_SIZE):

@@ -213,12 +213,39 @@ class InviteForm(forms.Form):
 # --- Consultations and proposals ---------------------------------------------------------------
 
 
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput())
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        if isinstance(data, list | tuple):
+            return [super(MultipleFileField, self).clean(item, initial) for item in data]
+        return [super().clean(data, initial)] if data else []
+
+
 class MessageForm(forms.Form):
     body = forms.CharField(
         label="Message",
+        required=False,
         max_length=10_000,
-        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Write a message…"}),
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Write a message… (links become clickable)"}),
     )
+    attachments = MultipleFileField(required=False, label="Attach files")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        attachments_describe(self.fields["attachments"])
+
+    def clean(self):
+        cleaned = super().clean()
+        if not (cleaned.get("body") or "").strip() and not cleaned.get("attachments") and not self.errors:
+            self.add_error("body", "Write a message or attach a file.")
+        return cleaned
 
 
 class DeclineForm(forms.Form):
@@ -344,19 +371,13 @@ def proposal_apply_service_errors(form: ProposalForm, formset: BaseMilestoneForm
 # --- Engagements ---------------------------------------------------------------------------------
 
 
-class MultipleFileInput(forms.ClearableFileInput):
-    allow_multiple_selected = True
-
-
-class MultipleFileField(forms.FileField):
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("widget", MultipleFileInput())
-        super().__init__(*args, **kwargs)
-
-    def clean(self, data, initial=None):
-        if isinstance(data, list | tuple):
-            return [super(MultipleFileField, self).clean(item, initial) for item in data]
-        return [super().clean(data, initial)] if data else []
+def attachments_describe(field: forms.Field) -> None:
+    """The attachment limits (the ATTACHMENT_* settings) as the field's help text and accept list."""
+    limit_mb = settings.ATTACHMENT_MAX_BYTES / (1024 * 1024)
+    field.help_text = f"Up to {settings.ATTACHMENT_MAX_FILES} files, {limit_mb:g} MB each: " + ", ".join(
+        sorted(settings.ATTACHMENT_EXTENSIONS)
+    )
+    field.widget.attrs["accept"] = ",".join(f".{ext}" for ext in sorted(settings.ATTACHMENT_EXTENSIONS))
 
 
 class DeliveryForm(forms.Form):
@@ -397,14 +418,7 @@ class DeliveryForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        limit_mb = settings.ATTACHMENT_MAX_BYTES / (1024 * 1024)
-        self.fields["attachments"].help_text = (
-            f"Up to {settings.ATTACHMENT_MAX_FILES} files, {limit_mb:g} MB each: "
-            + ", ".join(sorted(settings.ATTACHMENT_EXTENSIONS))
-        )
-        self.fields["attachments"].widget.attrs["accept"] = ",".join(
-            f".{ext}" for ext in sorted(settings.ATTACHMENT_EXTENSIONS)
-        )
+        attachments_describe(self.fields["attachments"])
 
     def link_list(self) -> list[str]:
         return [line.strip() for line in self.cleaned_data.get("links", "").splitlines() if line.strip()]

@@ -9,13 +9,14 @@ from django.db.models import (
     CharField,
     Count,
     F,
+    Max,
     OuterRef,
     Prefetch,
     Q,
     QuerySet,
     Subquery,
 )
-from django.db.models.functions import JSONObject
+from django.db.models.functions import Coalesce, JSONObject
 
 from core.db.prepared import (
     ListOf,
@@ -32,12 +33,14 @@ from core.errors import NotFoundError, PermissionDeniedError
 from core.models import TransitionLog
 from marketplace.models import (
     Consultation,
+    ConversationRead,
     Delivery,
     DeliveryAttachment,
     Engagement,
     EngineerProfile,
     HiringRequest,
     Message,
+    MessageAttachment,
     Milestone,
     Notification,
     NotificationPreference,
@@ -193,10 +196,67 @@ def consultation_list(*, user: User, request_id: int | None = None) -> QuerySet[
 
 def consultation_get(*, user: User, consultation_id: int) -> Consultation:
     queryset = consultation_list(user=user).prefetch_related(
-        Prefetch("messages", queryset=Message.objects.select_related("author")),
+        Prefetch(
+            "messages", queryset=Message.objects.select_related("author").prefetch_related("attachments")
+        ),
         Prefetch("proposals", queryset=Proposal.objects.prefetch_related("milestones")),
     )
     return _get_or_404(queryset, consultation_id, "Consultation")
+
+
+# --- Conversations ----------------------------------------------------------------------------------
+
+
+def _read_through(user: User) -> Coalesce:
+    """How far the user has read each consultation's conversation (0: nothing yet)."""
+    mark = ConversationRead.objects.filter(consultation=OuterRef("pk"), user=user).values("read_through")[:1]
+    return Coalesce(Subquery(mark), 0)
+
+
+def conversation_inbox(*, user: User) -> QuerySet[Consultation]:
+    """Every conversation the user takes part in, the latest activity first, each with its unread
+    count (messages and events by others after the user's read mark), its last entry's time and a
+    preview of it."""
+    last = Message.objects.filter(consultation=OuterRef("pk")).order_by("-id")
+    return (
+        Consultation.objects.filter(Q(engineer=user) | Q(request__client=user))
+        .select_related("request", "request__client", "engineer")
+        .annotate(read_through=_read_through(user), last_message_at=Max("messages__created_at"))
+        .annotate(
+            unread=Count(
+                "messages",
+                filter=Q(messages__id__gt=F("read_through")) & ~Q(messages__author=user),
+            ),
+            last_body=Subquery(last.values("body")[:1]),
+            last_kind=Subquery(last.values("kind")[:1]),
+            activity=Coalesce("last_message_at", "created_at"),
+        )
+        .order_by("-activity", "-id")
+    )
+
+
+def conversation_unread_total(*, user: User, consultation_id: int | None = None) -> int:
+    """Messages and events by others, in all the user's conversations (or the one given), after the
+    user's read marks."""
+    mine = Consultation.objects.filter(Q(engineer=user) | Q(request__client=user))
+    if consultation_id is not None:
+        mine = mine.filter(pk=consultation_id)
+    mark = ConversationRead.objects.filter(consultation=OuterRef("consultation"), user=user).values(
+        "read_through"
+    )[:1]
+    return (
+        Message.objects.filter(consultation__in=mine)
+        .exclude(author=user)
+        .filter(id__gt=Coalesce(Subquery(mark), 0))
+        .count()
+    )
+
+
+def message_attachment_get(*, user: User, attachment_id: int) -> MessageAttachment:
+    """An attachment in a conversation the user takes part in (staff: any, to mediate disputes)."""
+    visible = consultation_list(user=user).values("pk")
+    queryset = MessageAttachment.objects.filter(message__consultation__in=visible)
+    return _get_or_404(queryset, attachment_id, "Attachment")
 
 
 def proposal_get(*, user: User, proposal_id: int) -> Proposal:

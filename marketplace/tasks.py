@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from core.text import single_line
 from marketplace.models import Notification
+from marketplace.services import conversations as conversation_services
 from marketplace.services.engagements import milestones_auto_approve as _milestones_auto_approve
 
 
@@ -44,3 +45,9 @@ def notification_send_email(self, notification_id: int) -> None:
 @shared_task
 def milestones_auto_approve() -> dict[str, int]:
     return _milestones_auto_approve()
+
+
+@shared_task
+def conversations_notify_unread() -> dict[str, int]:
+    """Every minute (beat): one notification per party for messages unread a few minutes."""
+    return conversation_services.conversations_notify_unread()

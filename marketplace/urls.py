@@ -37,6 +37,12 @@ urlpatterns = [
     path("consultations/", consultations.consultation_list, name="consultation-list"),
     path("consultations/<int:pk>/", consultations.consultation_detail, name="consultation-detail"),
     path("consultations/<int:pk>/messages/", consultations.consultation_message, name="consultation-message"),
+    path("messages/", consultations.conversation_inbox, name="conversation-inbox"),
+    path(
+        "messages/attachments/<int:pk>/",
+        consultations.message_attachment_download,
+        name="message-attachment-download",
+    ),
     path("consultations/<int:pk>/decline/", consultations.consultation_decline, name="consultation-decline"),
     path("consultations/<int:pk>/proposals/", consultations.proposal_create, name="proposal-create"),
     path("proposals/<int:pk>/accept/", consultations.proposal_accept, name="proposal-accept"),

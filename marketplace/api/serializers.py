@@ -32,6 +32,7 @@ from marketplace.models import (
     EngineerProfile,
     HiringRequest,
     Message,
+    MessageAttachment,
     Milestone,
     Notification,
     Proposal,
@@ -554,12 +555,67 @@ class ConsultationSerializer(serializers.ModelSerializer):
         ]
 
 
+class MessageAttachmentSerializer(serializers.ModelSerializer):
+    name = serializers.CharField(source="original_name", read_only=True)
+    download_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = MessageAttachment
+        fields = ["id", "name", "size", "content_type", "download_url"]
+
+    def get_download_url(self, attachment: MessageAttachment) -> str:
+        path = reverse("api-message-attachment-download", args=[attachment.pk])
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request is not None else path
+
+
 class MessageSerializer(serializers.ModelSerializer):
-    author = UserBriefSerializer(read_only=True)
+    author = UserBriefSerializer(
+        read_only=True, allow_null=True, help_text="None for the platform's own events."
+    )
+    attachments = MessageAttachmentSerializer(many=True, read_only=True)
 
     class Meta:
         model = Message
-        fields = ["id", "author", "body", "created_at"]
+        fields = ["id", "kind", "author", "body", "link", "attachments", "created_at"]
+        extra_kwargs = {
+            "kind": {
+                "help_text": "message: written by a party; event: a delivery, revision, dispute or its "
+                "settlement, written by the platform as it happened."
+            },
+            "link": {"help_text": "For events: the page of the milestone it happened on."},
+        }
+
+
+class ConversationSerializer(serializers.ModelSerializer):
+    """One row of the inbox."""
+
+    request = RequestBriefSerializer(read_only=True)
+    client = UserBriefSerializer(source="request.client", read_only=True)
+    engineer = UserBriefSerializer(read_only=True)
+    unread = serializers.IntegerField(read_only=True, help_text="Entries by others after your read mark.")
+    last_message_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    last_message = serializers.CharField(
+        source="last_body",
+        read_only=True,
+        allow_null=True,
+        help_text="The newest entry, cut to 140 characters.",
+    )
+
+    class Meta:
+        model = Consultation
+        fields = ["id", "state", "request", "client", "engineer", "unread", "last_message_at", "last_message"]
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if data["last_message"] and len(data["last_message"]) > 140:
+            data["last_message"] = data["last_message"][:139] + "…"
+        return data
+
+
+class ReadMarkSerializer(serializers.Serializer):
+    read_through = serializers.IntegerField(help_text="The id of the newest message now read (0: none yet).")
+    unread = serializers.IntegerField(help_text="Unread entries left in this conversation (0).")
 
 
 class ProposalMilestoneSerializer(serializers.ModelSerializer):
@@ -607,7 +663,15 @@ class ConsultationDetailSerializer(serializers.ModelSerializer):
 
 
 class MessageInput(Input):
-    body = serializers.CharField(max_length=10_000)
+    body = serializers.CharField(
+        max_length=10_000, required=False, allow_blank=True, default="", help_text="May be empty with files."
+    )
+    attachments = FormListField(
+        child=serializers.FileField(allow_empty_file=True, use_url=False),
+        required=False,
+        default=list,
+        help_text="Files (multipart); size, count and type limits are the server's ATTACHMENT_* settings.",
+    )
 
 
 class ProposalMilestoneInput(Input):

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from marketplace.api.views import accounts, engagements, requests
+from marketplace.api.views import accounts, conversations, engagements, requests
 
 urlpatterns = [
     path("auth/token/", accounts.TokenObtainApi.as_view(), name="api-token"),
@@ -40,10 +40,21 @@ urlpatterns = [
     ),
     path("consultations/", requests.ConsultationListApi.as_view(), name="api-consultation-list"),
     path("consultations/<int:pk>/", requests.ConsultationDetailApi.as_view(), name="api-consultation-detail"),
+    path("conversations/", conversations.ConversationInboxApi.as_view(), name="api-conversation-inbox"),
     path(
         "consultations/<int:pk>/messages/",
-        requests.ConsultationMessagesApi.as_view(),
+        conversations.ConsultationMessagesApi.as_view(),
         name="api-consultation-messages",
+    ),
+    path(
+        "consultations/<int:pk>/read/",
+        conversations.ConsultationReadApi.as_view(),
+        name="api-consultation-read",
+    ),
+    path(
+        "message-attachments/<int:pk>/download/",
+        conversations.MessageAttachmentDownloadApi.as_view(),
+        name="api-message-attachment-download",
     ),
     path(
         "consultations/<int:pk>/decline/",

@@ -1,4 +1,11 @@
-from marketplace.models.consultations import Consultation, Message, Proposal, ProposalMilestone
+from marketplace.models.consultations import (
+    Consultation,
+    ConversationRead,
+    Message,
+    MessageAttachment,
+    Proposal,
+    ProposalMilestone,
+)
 from marketplace.models.engagements import Delivery, DeliveryAttachment, Engagement, Milestone, Review
 from marketplace.models.notifications import Notification, NotificationPreference
 from marketplace.models.requests import READINESS_QUESTIONS, HiringRequest, Readiness
@@ -7,12 +14,14 @@ from marketplace.models.users import EngineerProfile, Skill, User
 __all__ = [
     "READINESS_QUESTIONS",
     "Consultation",
+    "ConversationRead",
     "Delivery",
     "DeliveryAttachment",
     "Engagement",
     "EngineerProfile",
     "HiringRequest",
     "Message",
+    "MessageAttachment",
     "Milestone",
     "Notification",
     "NotificationPreference",

@@ -52,9 +52,20 @@ class Consultation(FSMModelMixin, TimeStampedModel):
 
 
 class Message(models.Model):
+    """One entry of a consultation's conversation, which carries on after the hire as the engagement's
+    conversation: what the parties write (with attachments), and the engagement's events (a delivery,
+    a revision request, a dispute and its settlement) in the order they happened."""
+
+    class Kind(models.TextChoices):
+        MESSAGE = "message", "Message"
+        EVENT = "event", "Event"
+
     consultation = models.ForeignKey(Consultation, on_delete=models.CASCADE, related_name="messages")
-    author = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    # None only for events without a person behind them (the auto-approval timer).
+    author = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+", null=True, blank=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.MESSAGE)
     body = models.TextField()
+    link = models.CharField(max_length=300, blank=True, help_text="Where an event happened (a milestone).")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -62,6 +73,38 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.author_id}: {self.body[:40]}"
+
+
+class MessageAttachment(models.Model):
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
+    file = models.FileField(upload_to="messages/%Y/%m/")
+    original_name = models.CharField(max_length=255)
+    size = models.PositiveBigIntegerField()
+    content_type = models.CharField(max_length=100)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.original_name
+
+
+class ConversationRead(models.Model):
+    """How far one party has read a conversation, and how far the unread-messages e-mail has told
+    them (message ids: ids only grow, so "after id N" is "newer than N")."""
+
+    consultation = models.ForeignKey(Consultation, on_delete=models.CASCADE, related_name="reads")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    read_through = models.PositiveBigIntegerField(default=0)
+    emailed_through = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["consultation", "user"], name="one_read_mark_per_party")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} read {self.consultation_id} through {self.read_through}"
 
 
 class Proposal(FSMModelMixin, TimeStampedModel):

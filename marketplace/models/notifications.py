@@ -23,7 +23,11 @@ class Notification(models.Model):
 # What people choose to hear about, by topic: every notification kind belongs to one (the first whose
 # prefixes it starts with; kinds are names, so the apps above the marketplace need no registration).
 TOPICS: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    "messages": ("Messages", "New messages in your consultations.", ("message",)),
+    "messages": (
+        "Messages",
+        "Messages you have not read after a few minutes, several in one notification.",
+        ("message",),
+    ),
     "consultations": (
         "Consultations and proposals",
         "Invitations, proposals, hires and consultations closing.",

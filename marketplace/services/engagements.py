@@ -1,7 +1,9 @@
 """Engagements and milestones: work, delivery, review, and the transitions the payments app drives.
 
 Every milestone transition goes through `_milestone_transition`: lock the row, check the actor,
-apply the django-fsm transition, record it on the engagement's timeline, notify on commit.
+apply the django-fsm transition, record it on the engagement's timeline, notify on commit, and write
+the events the parties talk about (deliveries, revisions, disputes) into the engagement's
+conversation.
 """
 
 from collections.abc import Callable, Iterable, Mapping
@@ -30,6 +32,8 @@ from marketplace.models import (
     Review,
     User,
 )
+from marketplace.services.attachments import attachments_validate
+from marketplace.services.conversations import conversation_event
 from marketplace.services.notifications import notify
 from marketplace.signals import delivery_submitted, milestone_approving
 
@@ -69,6 +73,7 @@ def _milestone_transition(
     after: Callable[[Milestone], None] | None = None,
     notify_users: Callable[[Milestone], Iterable[User]] = lambda m: (),
     message: str = "",
+    event: Callable[[Milestone], str] | None = None,
 ) -> Milestone:
     with transaction.atomic():
         milestone = _milestone_locked(milestone_id=milestone_id, actor=actor)
@@ -91,6 +96,13 @@ def _milestone_transition(
                 message=message.format(m=milestone, actor=actor.display_name if actor else "Tunehire"),
                 url=_milestone_url(milestone),
                 actor=actor,
+            )
+        if event is not None:  # written into the engagement's conversation, in order with the messages
+            conversation_event(
+                consultation_id=milestone.engagement.consultation_id,
+                actor=actor,
+                body=event(milestone),
+                link=_milestone_url(milestone),
             )
         _engagement_sync_completion(engagement=milestone.engagement)
     return milestone
@@ -151,6 +163,7 @@ def milestone_start(*, actor: User, milestone_id: int) -> Milestone:
         actor=actor,
         notify_users=_client,
         message="{actor} started work on “{m.title}”.",
+        event=lambda m: f"Started work on “{m.title}”.",
     )
 
 
@@ -174,34 +187,6 @@ def _validate_links(links: list[str]) -> list[str]:
             ) from None
         cleaned.append(link)
     return cleaned
-
-
-def attachments_validate(files: list[UploadedFile]) -> None:
-    """Size, count and type limits for delivery attachments; names the offending file."""
-    if len(files) > settings.ATTACHMENT_MAX_FILES:
-        raise ValidationError(
-            f"attachments: At most {settings.ATTACHMENT_MAX_FILES} files per delivery.",
-            details={"attachments": [f"At most {settings.ATTACHMENT_MAX_FILES} files."]},
-        )
-    allowed = {ext.lower() for ext in settings.ATTACHMENT_EXTENSIONS}
-    for upload in files:
-        name = upload.name or ""
-        extension = PurePath(name).suffix.lower().lstrip(".")
-        if extension not in allowed:
-            raise ValidationError(
-                f"attachments: {name!r} is not an allowed file type ({', '.join(sorted(allowed))}).",
-                details={"attachments": [f"{name}: file type .{extension or '?'} is not allowed."]},
-            )
-        if upload.size > settings.ATTACHMENT_MAX_BYTES:
-            limit_mb = settings.ATTACHMENT_MAX_BYTES / (1024 * 1024)
-            raise ValidationError(
-                f"attachments: {name!r} is larger than {limit_mb:g} MB.",
-                details={"attachments": [f"{name}: larger than {limit_mb:g} MB."]},
-            )
-        if upload.size == 0:
-            raise ValidationError(
-                f"attachments: {name!r} is empty.", details={"attachments": [f"{name}: the file is empty."]}
-            )
 
 
 def milestone_submit(
@@ -254,6 +239,7 @@ def milestone_submit(
             f"{{actor}} delivered “{{m.title}}”. Review it within {settings.AUTO_APPROVE_DAYS} days, "
             "or it is approved automatically."
         ),
+        event=lambda m: f"Delivered “{m.title}”.\n\n{message}",
     )
     return delivered[0]
 
@@ -283,6 +269,7 @@ def milestone_request_revision(*, actor: User, milestone_id: int, comment: str) 
         after=record,
         notify_users=_engineer,
         message="{actor} asked for a revision of “{m.title}”.",
+        event=lambda m: f"Asked for a revision of “{m.title}”.\n\n{comment}",
     )
 
 
@@ -323,6 +310,7 @@ def milestone_approve(
         after=record,
         notify_users=_parties,
         message="“{m.title}” was approved by {actor}.",
+        event=lambda m: f"Approved “{m.title}”." + (f"\n\n{note.strip()}" if note.strip() else ""),
     )
 
 
@@ -370,6 +358,9 @@ def milestone_open_dispute(*, actor: User | None, milestone_id: int, reason: str
         note=reason,
         notify_users=_parties,
         message="{actor} opened a dispute on “{m.title}”. Payouts are frozen.",
+        event=lambda m: (
+            f"Opened a dispute on “{m.title}”; payouts on it are frozen while staff mediate.\n\n{reason}"
+        ),
     )
 
 
@@ -382,6 +373,7 @@ def milestone_resolve_dispute(*, actor: User | None, milestone_id: int, note: st
         note=note,
         notify_users=_parties,
         message="The dispute on “{m.title}” was resolved.",
+        event=lambda m: f"The dispute on “{m.title}” was settled.\n\n{note}",
     )
 
 

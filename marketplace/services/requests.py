@@ -220,7 +220,7 @@ def consultation_invite(*, actor: User, request_id: int, engineer_id: int, messa
     return consultation
 
 
-def _consultation_locked(*, actor: User, consultation_id: int) -> Consultation:
+def consultation_locked(*, actor: User, consultation_id: int) -> Consultation:
     """A consultation the actor takes part in, row-locked; anything else is 404."""
     consultation = (
         Consultation.objects.select_for_update(of=("self",))
@@ -239,7 +239,7 @@ def _consultation_locked(*, actor: User, consultation_id: int) -> Consultation:
 
 @transaction.atomic
 def consultation_decline(*, actor: User, consultation_id: int, reason: str = "") -> Consultation:
-    consultation = _consultation_locked(actor=actor, consultation_id=consultation_id)
+    consultation = consultation_locked(actor=actor, consultation_id=consultation_id)
     transition_apply(
         instance=consultation,
         transition="decline",
@@ -256,35 +256,6 @@ def consultation_decline(*, actor: User, consultation_id: int, reason: str = "")
         url=reverse("consultation-detail", args=[consultation.pk]),
     )
     return consultation
-
-
-@transaction.atomic
-def message_post(*, actor: User, consultation_id: int, body: str) -> Message:
-    consultation = _consultation_locked(actor=actor, consultation_id=consultation_id)
-    body = body.strip()
-    if not body:
-        raise ValidationError(
-            "body: A message cannot be empty.", details={"body": ["This field is required."]}
-        )
-    if len(body) > 10_000:
-        raise ValidationError(
-            "body: Keep messages under 10,000 characters.",
-            details={"body": ["Keep messages under 10,000 characters."]},
-        )
-    if consultation.state != Consultation.State.OPEN:
-        raise InvalidTransitionError(
-            f"This consultation is {consultation.get_state_display().lower()}; no new messages.",
-            details={"state": consultation.state},
-        )
-    message = Message.objects.create(consultation=consultation, author=actor, body=body)
-    recipient = consultation.request.client if actor.pk == consultation.engineer_id else consultation.engineer
-    notify(
-        user=recipient,
-        kind="message",
-        message=f"New message from {actor.display_name} on “{consultation.request.title}”.",
-        url=reverse("consultation-detail", args=[consultation.pk]),
-    )
-    return message
 
 
 def _parse_milestones(*, milestones: list[dict], price: int) -> list[dict]:
@@ -338,7 +309,7 @@ def proposal_submit(
     milestones: list[dict],
     currency: str | None = None,
 ) -> Proposal:
-    consultation = _consultation_locked(actor=actor, consultation_id=consultation_id)
+    consultation = consultation_locked(actor=actor, consultation_id=consultation_id)
     if actor.pk != consultation.engineer_id:
         raise PermissionDeniedError("Only the invited engineer can send a proposal.")
     if consultation.state != Consultation.State.OPEN:

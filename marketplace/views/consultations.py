@@ -1,5 +1,7 @@
-"""Consultation threads (both parties): messages, decline, proposals and accepting one."""
+"""Consultations (both parties): the conversation (which carries on after the hire), the inbox of
+all a user's conversations, decline, proposals and accepting one."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -7,7 +9,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from core.errors import ApplicationError, NotFoundError, ValidationError
-from core.pages import Failed, attempt, fetch, paginate, report, role_required
+from core.pages import Failed, apply_service_errors, attempt, download, fetch, paginate, report, role_required
+from core.uploads import upload_caps
 from marketplace import selectors
 from marketplace.forms import (
     DeclineForm,
@@ -17,6 +20,7 @@ from marketplace.forms import (
     proposal_validate,
 )
 from marketplace.models import Consultation, HiringRequest, Proposal
+from marketplace.services import conversations as conversation_services
 from marketplace.services import requests as request_services
 
 PROPOSING_STATES = (HiringRequest.State.OPEN, HiringRequest.State.CONSULTING)
@@ -43,6 +47,24 @@ def consultation_list(request):
     )
 
 
+@role_required("client", "engineer")
+def conversation_inbox(request):
+    """All the user's conversations, the latest activity first, with unread counts."""
+    page = paginate(request, selectors.conversation_inbox(user=request.user))
+    return render(
+        request, "marketplace/consultations/inbox.html", {"page": page, "conversations": page.object_list}
+    )
+
+
+def _thread_context(request, consultation: Consultation, form: MessageForm | None = None) -> dict:
+    return {
+        "consultation": consultation,
+        "thread": list(consultation.messages.all()),
+        "message_form": form or MessageForm(),
+        "can_write": conversation_services.conversation_is_open(consultation),
+    }
+
+
 def _render_detail(request, consultation: Consultation, *, status: int = 200, **forms):
     user = request.user
     is_engineer = consultation.engineer_id == user.pk
@@ -58,9 +80,7 @@ def _render_detail(request, consultation: Consultation, *, status: int = 200, **
     if consultation.state == Consultation.State.HIRED:
         engagement = selectors.engagement_list(user=user).filter(consultation=consultation).first()
     context = {
-        "consultation": consultation,
         "hiring_request": consultation.request,
-        "thread": list(consultation.messages.all()),
         "proposals": proposals,
         "is_engineer": is_engineer,
         "is_client": is_client,
@@ -68,7 +88,7 @@ def _render_detail(request, consultation: Consultation, *, status: int = 200, **
         "can_propose": can_propose,
         "can_accept": is_client and is_open and consultation.request.state in PROPOSING_STATES,
         "engagement": engagement,
-        "message_form": forms.pop("message_form", None) or MessageForm(),
+        **_thread_context(request, consultation, forms.pop("message_form", None)),
         "decline_form": DeclineForm(),
         "other_party": consultation.request.client if is_engineer else consultation.engineer,
         **forms,
@@ -82,26 +102,35 @@ def _consultation(request, pk: int) -> Consultation:
 
 @role_required("client", "engineer")
 def consultation_detail(request, pk: int):
-    return _render_detail(request, _consultation(request, pk))
+    consultation = _consultation(request, pk)
+    # Seeing the conversation is reading it.
+    conversation_services.conversation_mark_read(actor=request.user, consultation_id=consultation.pk)
+    return _render_detail(request, consultation)
 
 
+@upload_caps(attachments=lambda: settings.ATTACHMENT_MAX_BYTES)
 @role_required("client", "engineer")
 @require_POST
 def consultation_message(request, pk: int):
-    form = MessageForm(request.POST)
+    form = MessageForm(request.POST, request.FILES)
     status = 400
     if form.is_valid():
         try:
-            request_services.message_post(
-                actor=request.user, consultation_id=pk, body=form.cleaned_data["body"]
+            conversation_services.message_post(
+                actor=request.user,
+                consultation_id=pk,
+                body=form.cleaned_data["body"],
+                files=form.cleaned_data["attachments"],
             )
         except NotFoundError as exc:
             raise Http404(exc.message) from exc
         except ApplicationError as exc:
             if not request.htmx:
                 status = report(request, exc, form)
+            elif isinstance(exc, ValidationError):
+                apply_service_errors(form, exc)
             else:
-                form.add_error("body" if exc.status == 400 else None, exc.message)
+                form.add_error(None, exc.message)
         else:
             if not request.htmx:
                 return redirect(reverse("consultation-detail", args=[pk]) + "#thread")
@@ -110,14 +139,7 @@ def consultation_message(request, pk: int):
     if request.htmx:
         # htmx swaps only 2xx answers; the errors travel inside the fragment.
         return render(
-            request,
-            "marketplace/consultations/_thread.html",
-            {
-                "consultation": consultation,
-                "thread": list(consultation.messages.all()),
-                "message_form": form,
-                "is_open": consultation.state == Consultation.State.OPEN,
-            },
+            request, "marketplace/consultations/_thread.html", _thread_context(request, consultation, form)
         )
     return _render_detail(request, consultation, status=status, message_form=form)
 
@@ -206,3 +228,9 @@ def proposal_withdraw(request, pk: int):
         done="Proposal withdrawn.",
     )
     return redirect("consultation-detail", pk=proposal.consultation_id)
+
+
+@role_required("client", "engineer")
+def message_attachment_download(request, pk: int):
+    attachment = fetch(selectors.message_attachment_get, user=request.user, attachment_id=pk)
+    return download(attachment.file, attachment.original_name)

@@ -6,12 +6,12 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from core.pages import Failed, attempt, fetch, paginate, role_required
+from core.pages import Failed, attempt, download, fetch, paginate, role_required
 from core.uploads import upload_caps
 from marketplace import selectors
 from marketplace.forms import (
@@ -130,6 +130,11 @@ def _render_engagement(
         "released_percent": round(100 * released / total),
         "escrow_percent": round(100 * escrow / total),
         "milestones": milestones,  # the payments app's panel reads their money (payments_tags)
+        "conversation_unread": (
+            selectors.conversation_unread_total(user=request.user, consultation_id=engagement.consultation_id)
+            if is_client or is_engineer
+            else 0
+        ),
     }
     return render(request, "marketplace/engagements/detail.html", context, status=status)
 
@@ -244,14 +249,4 @@ def engagement_review(request, pk: int):
 @role_required("client", "engineer")
 def attachment_download(request, pk: int):
     attachment = fetch(selectors.delivery_attachment_get, user=request.user, attachment_id=pk)
-    try:
-        handle = attachment.file.open("rb")
-    except FileNotFoundError as exc:
-        raise Http404("The file is no longer available.") from exc
-    # Always a download, never rendered inline: the name and type came from the uploader.
-    return FileResponse(
-        handle,
-        as_attachment=True,
-        filename=attachment.original_name,
-        content_type="application/octet-stream",
-    )
+    return download(attachment.file, attachment.original_name)

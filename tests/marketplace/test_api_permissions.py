@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 
 from marketplace.api.urls import urlpatterns as api_urlpatterns
 from marketplace.models import Milestone
+from marketplace.services import conversations as conversation_services
 from marketplace.services import engagements as engagement_services
 from marketplace.services import notifications as notification_services
 from marketplace.services import requests as request_services
@@ -246,6 +247,33 @@ def message_create():
     )
 
 
+def conversation_inbox():
+    return Call("get", "/api/v1/conversations/", *_parties())
+
+
+def conversation_read():
+    hiring_request, consultation = _consulting_request()
+    return Call(
+        "post", f"/api/v1/consultations/{consultation.pk}/read/", hiring_request.client, consultation.engineer
+    )
+
+
+def message_attachment_download():
+    hiring_request, consultation = _consulting_request()
+    message = conversation_services.message_post(
+        actor=consultation.engineer,
+        consultation_id=consultation.pk,
+        body="The label set",
+        files=[SimpleUploadedFile("labels.csv", b"label\nbilling\n", content_type="text/csv")],
+    )
+    return Call(
+        "get",
+        f"/api/v1/message-attachments/{message.attachments.get().pk}/download/",
+        hiring_request.client,
+        consultation.engineer,
+    )
+
+
 def consultation_decline():
     hiring_request, consultation = _consulting_request()
     return Call(
@@ -398,6 +426,9 @@ MATRIX = [
     ("api-consultation-detail", "get", consultation_detail, (401, 200, 404, 200, 404, 200)),
     ("api-consultation-messages", "get", message_list, (401, 200, 404, 200, 404, 200)),
     ("api-consultation-messages", "post", message_create, (401, 201, 404, 201, 404, 403)),
+    ("api-conversation-inbox", "get", conversation_inbox, (401, 200, 200, 200, 200, 200)),
+    ("api-consultation-read", "post", conversation_read, (401, 200, 404, 200, 404, 403)),
+    ("api-message-attachment-download", "get", message_attachment_download, (401, 200, 404, 200, 404, 200)),
     ("api-consultation-decline", "post", consultation_decline, (401, 403, 404, 200, 404, 403)),
     ("api-consultation-proposals", "post", proposal_create, (401, 403, 404, 201, 404, 403)),
     ("api-proposal-detail", "get", proposal_detail, (401, 200, 404, 200, 404, 200)),

@@ -6,6 +6,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from marketplace.services import conversations as conversation_services
 from marketplace.services import notifications as notification_services
 from marketplace.services import requests as request_services
 from marketplace.services.users import skills_resolve
@@ -95,7 +96,7 @@ def test_consultation_list():
             engineer_id=EngineerFactory().pk,
             message="Could you help?",
         )
-        request_services.message_post(
+        conversation_services.message_post(
             actor=consultation.engineer, consultation_id=consultation.pk, body="Yes."
         )
 

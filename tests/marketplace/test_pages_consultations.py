@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from marketplace.models import Consultation, Engagement, HiringRequest, Message, Proposal
+from marketplace.services import conversations as conversation_services
 from marketplace.services import requests as request_services
 from tests.factories import ClientFactory, EngineerFactory, open_request, proposal_for
 
@@ -91,10 +92,10 @@ def test_empty_message_shows_the_field_error(client, consultation):
     url = reverse("consultation-message", args=[consultation.pk])
     response = client.post(url, {"body": "   "})
     assert response.status_code == 400
-    assert response.context["message_form"].errors["body"] == ["This field is required."]
+    assert response.context["message_form"].errors["body"] == ["Write a message or attach a file."]
     response = client.post(url, {"body": ""}, headers={"HX-Request": "true"})
     assert response.status_code == 200
-    assert "This field is required." in response.content.decode()
+    assert "Write a message or attach a file." in response.content.decode()
 
 
 def test_engineer_declines(client, consultation):
@@ -247,7 +248,7 @@ def test_consultation_list_query_count_does_not_grow_with_rows(client, role):
         consultation = request_services.consultation_invite(
             actor=owner, request_id=hiring_request.pk, engineer_id=engineer.pk, message="Hello"
         )
-        request_services.message_post(actor=engineer, consultation_id=consultation.pk, body="Hi")
+        conversation_services.message_post(actor=engineer, consultation_id=consultation.pk, body="Hi")
 
     add()
     client.force_login(owner if role == "client" else engineer)

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from core.errors import InvalidTransitionError, NotFoundError, PermissionDeniedError, ValidationError
 from marketplace.models import Consultation, Engagement, HiringRequest, Milestone, Notification, Proposal
+from marketplace.services import conversations as conversation_services
 from marketplace.services import requests as services
 from tests.factories import (
     ClientFactory,
@@ -199,18 +200,28 @@ class TestConsultations:
         consultation.refresh_from_db()
         assert consultation.state == Consultation.State.DECLINED
         with pytest.raises(InvalidTransitionError):
-            services.message_post(actor=hiring_request.client, consultation_id=consultation.pk, body="Sure?")
+            conversation_services.message_post(
+                actor=hiring_request.client, consultation_id=consultation.pk, body="Sure?"
+            )
 
     def test_messages_between_parties_only(self):
         hiring_request = open_request()
         consultation, _ = proposal_for(hiring_request=hiring_request)
-        services.message_post(actor=consultation.engineer, consultation_id=consultation.pk, body="Question")
-        services.message_post(actor=hiring_request.client, consultation_id=consultation.pk, body="Answer")
+        conversation_services.message_post(
+            actor=consultation.engineer, consultation_id=consultation.pk, body="Question"
+        )
+        conversation_services.message_post(
+            actor=hiring_request.client, consultation_id=consultation.pk, body="Answer"
+        )
         assert list(consultation.messages.values_list("body", flat=True)) == ["Question", "Answer"]
         with pytest.raises(NotFoundError):
-            services.message_post(actor=EngineerFactory(), consultation_id=consultation.pk, body="Hi")
+            conversation_services.message_post(
+                actor=EngineerFactory(), consultation_id=consultation.pk, body="Hi"
+            )
         with pytest.raises(ValidationError):
-            services.message_post(actor=hiring_request.client, consultation_id=consultation.pk, body="   ")
+            conversation_services.message_post(
+                actor=hiring_request.client, consultation_id=consultation.pk, body="   "
+            )
 
 
 class TestProposals:

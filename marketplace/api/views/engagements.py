@@ -180,6 +180,8 @@ class MilestoneCancelApi(ApiView):
 
 
 class AttachmentDownloadApi(ApiView):
+    selector = staticmethod(selectors.delivery_attachment_get)
+
     @extend_schema(
         tags=["engagements"],
         responses={
@@ -188,7 +190,7 @@ class AttachmentDownloadApi(ApiView):
         },
     )
     def get(self, request, pk: int):
-        attachment = selectors.delivery_attachment_get(user=request.user, attachment_id=pk)
+        attachment = self.selector(user=request.user, attachment_id=pk)
         try:
             handle = attachment.file.open("rb")
         except FileNotFoundError as exc:

@@ -140,23 +140,6 @@ class ConsultationDetailApi(ApiView):
         return self.render(s.ConsultationDetailSerializer, consultation)
 
 
-class ConsultationMessagesApi(ApiView):
-    @extend_schema(tags=["consultations"], responses={200: s.MessageSerializer(many=True), **errors(404)})
-    def get(self, request, pk: int):
-        consultation = selectors.consultation_get(user=request.user, consultation_id=pk)
-        return self.render_many(s.MessageSerializer, consultation.messages.all())
-
-    @extend_schema(
-        tags=["consultations"],
-        request=s.MessageInput,
-        responses={201: s.MessageSerializer, **errors(400, 403, 404, 409)},
-    )
-    def post(self, request, pk: int):
-        body = self.parse(s.MessageInput)["body"]
-        message = services.message_post(actor=request.user, consultation_id=pk, body=body)
-        return self.created(s.MessageSerializer, message)
-
-
 class ConsultationDeclineApi(ApiView):
     @extend_schema(
         tags=["consultations"],

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from marketplace.models import EngineerProfile, User
+from marketplace.services import conversations as conversation_services
 from marketplace.services import engagements as engagement_services
 from marketplace.services import requests as request_services
 from marketplace.services.users import engineer_profile_update, user_sign_up
@@ -133,7 +134,7 @@ class Command(BaseCommand):
             engineer_id=engineers["lin"].pk,
             message="Hi Lin, would you have time to look at this next week?",
         )
-        request_services.message_post(
+        conversation_services.message_post(
             actor=engineers["lin"],
             consultation_id=consultation.pk,
             body="Happy to. Could you share 50 example tickets and the label set?",
