@@ -52,7 +52,8 @@ class MilestoneMoney:
         return self.released + self.refunded + self.charged_back - self.chargeback_losses
 
 
-def _money(sums: dict[str, int]) -> MilestoneMoney:
+def ledger_money(sums: dict[str, int]) -> MilestoneMoney:
+    """Money by meaning from ledger sums by account (of one milestone or several)."""
     return MilestoneMoney(
         funded=-sums.get(LedgerAccount.CLIENT_FUNDING, 0),
         escrow=sums.get(LedgerAccount.ESCROW, 0),
@@ -74,7 +75,7 @@ def _milestone_sums(milestone_id: int) -> dict[str, int]:
 
 
 def milestone_money(*, milestone_id: int) -> MilestoneMoney:
-    return _money(_milestone_sums(milestone_id))
+    return ledger_money(_milestone_sums(milestone_id))
 
 
 def _validate_lines(key: str, lines: Sequence[Line]) -> list[Line]:
@@ -107,7 +108,7 @@ def _check_after(key: str, sums: dict[str, int], lines: list[Line], currency: st
     after_sums = defaultdict(int, sums)
     for account, amount in lines:
         after_sums[account] += amount
-    before, after = _money(sums), _money(after_sums)
+    before, after = ledger_money(sums), ledger_money(after_sums)
     if after.escrow < 0:
         raise ValidationError(
             f"Posting {key} would take escrow below zero: it holds {format_money(before.escrow, currency)}.",
@@ -202,7 +203,7 @@ def ledger_violations() -> list[str]:
     ):
         per_milestone[milestone_id][account] = total
     for milestone_id, sums in sorted(per_milestone.items()):
-        money = _money(sums)
+        money = ledger_money(sums)
         if money.escrow < 0:
             problems.append(f"milestone {milestone_id}: escrow is negative ({money.escrow})")
         if money.paid_out > money.funded:

@@ -17,6 +17,7 @@ from django.db.models.functions import TruncDay, TruncMonth, TruncWeek
 from core.errors import NotFoundError, PermissionDeniedError, ValidationError
 from marketplace import selectors as marketplace_selectors
 from marketplace.models import Engagement, Milestone, User
+from payments.ledger import ledger_money
 from payments.models import (
     CancellationRequest,
     Chargeback,
@@ -152,6 +153,59 @@ def engagement_payments(*, engagement: Engagement, milestones: list[Milestone]) 
         result[chargeback.milestone_id].chargebacks.append(chargeback)
     return EngagementPayments(
         by_milestone=result, eligibility=payout_eligibility(engineer=engagement.engineer)
+    )
+
+
+@dataclass(frozen=True)
+class EngagementMoney:
+    """An engagement's money as the ledger has it (minor units of its currency): what the page's
+    summary, its bar and its legend show, so that they always agree with the milestones' panels."""
+
+    total: int  # the contract: every milestone's amount
+    funded: int  # paid in by the client
+    escrow: int  # held now
+    released: int  # out of escrow to the engineer, the platform fee included (approvals and dispute releases)
+    transferred: int  # of which the engineer received
+    fees: int  # of which the platform fee
+    refunded: int  # back to the client (refunds and dispute refunds)
+    charged_back: int  # taken back by lost card chargebacks
+    not_funded: int  # milestones still awaiting funding
+
+    def percent(self, amount: int) -> int:
+        return round(100 * amount / self.total) if self.total else 0
+
+    @property
+    def released_percent(self) -> int:
+        return self.percent(self.released)
+
+    @property
+    def escrow_percent(self) -> int:
+        return self.percent(self.escrow)
+
+    @property
+    def refunded_percent(self) -> int:
+        return self.percent(self.refunded + self.charged_back)
+
+
+def engagement_money(*, milestones: list[Milestone]) -> EngagementMoney:
+    """Sums of the milestones' ledger entries, in one query (the caller has checked who may see them)."""
+    sums = dict(
+        LedgerEntry.objects.filter(milestone_id__in=[m.pk for m in milestones])
+        .values("account")
+        .annotate(total=Sum("amount"))
+        .values_list("account", "total")
+    )
+    money = ledger_money(sums)
+    return EngagementMoney(
+        total=sum(m.amount for m in milestones),
+        funded=money.funded,
+        escrow=money.escrow,
+        released=money.released,
+        transferred=money.transferred,
+        fees=money.fees,
+        refunded=money.refunded,
+        charged_back=money.charged_back,
+        not_funded=sum(m.amount for m in milestones if m.state == Milestone.State.PENDING_FUNDING),
     )
 
 

@@ -38,13 +38,27 @@ STATE_LABELS = {
     "milestone": dict(Milestone.State.choices),
     "engagement": dict(Engagement.State.choices),
 }
-RELEASED = {Milestone.State.APPROVED, Milestone.State.PAYOUT_PENDING, Milestone.State.PAID}
-IN_ESCROW = {
-    Milestone.State.FUNDED,
-    Milestone.State.IN_PROGRESS,
-    Milestone.State.SUBMITTED,
-    Milestone.State.DISPUTED,
-}
+# How each milestone ended (or that it has not), for the list's one-line summary.
+S = Milestone.State
+OUTCOMES = (
+    ("approved", (S.APPROVED, S.PAYOUT_PENDING, S.PAID)),
+    ("settled by dispute", (S.RESOLVED,)),
+    ("refunded", (S.REFUND_PENDING, S.REFUNDED)),
+    ("cancelled", (S.CANCELLED,)),
+)
+
+
+def _outcomes(milestones: list[Milestone]) -> str:
+    """ "3 milestones: 1 approved, 1 settled by dispute, 1 open"."""
+    parts = []
+    for label, states in OUTCOMES:
+        count = sum(1 for m in milestones if m.state in states)
+        if count:
+            parts.append(f"{count} {label}")
+    open_count = sum(1 for m in milestones if m.state in Milestone.OPEN_STATES)
+    if open_count:
+        parts.append(f"{open_count} open")
+    return f"{len(milestones)} milestone{'s' if len(milestones) != 1 else ''}: " + ", ".join(parts)
 
 
 @dataclass
@@ -59,10 +73,7 @@ def engagement_list(request):
     rows = []
     for engagement in page.object_list:
         milestones = list(engagement.milestones.all())
-        done = sum(1 for m in milestones if m.state in RELEASED)
-        rows.append(
-            {"engagement": engagement, "milestones": milestones, "done": done, "count": len(milestones)}
-        )
+        rows.append({"engagement": engagement, "milestones": milestones, "outcomes": _outcomes(milestones)})
     return render(request, "marketplace/engagements/list.html", {"page": page, "rows": rows})
 
 
@@ -114,9 +125,6 @@ def _render_engagement(
     except Review.DoesNotExist:
         review = None
     can_review = is_client and engagement.state == Engagement.State.COMPLETED and review is None
-    total = engagement.total or 1
-    released = sum(m.amount for m in milestones if m.state in RELEASED)
-    escrow = sum(m.amount for m in milestones if m.state in IN_ESCROW)
     context = {
         "engagement": engagement,
         "panels": panels,
@@ -125,11 +133,7 @@ def _render_engagement(
         "timeline": _timeline(engagement, milestones),
         "review": review,
         "review_form": review_form or (ReviewForm() if can_review else None),
-        "released": released,
-        "escrow": escrow,
-        "released_percent": round(100 * released / total),
-        "escrow_percent": round(100 * escrow / total),
-        "milestones": milestones,  # the payments app's panel reads their money (payments_tags)
+        "milestones": milestones,  # the payments app's summary and panels read their money (payments_tags)
         "conversation_unread": (
             selectors.conversation_unread_total(user=request.user, consultation_id=engagement.consultation_id)
             if is_client or is_engineer

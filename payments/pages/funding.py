@@ -76,5 +76,11 @@ def funding_status_partial(request, pk: int):
             pass  # the next poll tries again; the webhook may still come
         else:
             status = fetch(selectors.funding_status_for_client, user=request.user, milestone_id=pk)
-    context = {"status": status, "milestone": status.milestone, "processing": True, "poll": poll + 1}
+    context = {
+        "status": status,
+        "milestone": status.milestone,
+        "processing": True,
+        "poll": poll + 1,
+        "state_pill_oob": True,  # the heading's state follows the status (htmx out-of-band swap)
+    }
     return render(request, "payments/_funding_status.html", context)

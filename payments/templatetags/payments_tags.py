@@ -12,6 +12,13 @@ def engagement_payments(engagement, milestones):
     return selectors.engagement_payments(engagement=engagement, milestones=list(milestones))
 
 
+@register.simple_tag
+def engagement_money(milestones):
+    """`{% engagement_money milestones as totals %}`: the engagement's money as the ledger has it, for
+    `payments/_engagement_summary.html` (the page has checked who may see it)."""
+    return selectors.engagement_money(milestones=list(milestones))
+
+
 @register.filter
 def payments_of(money, milestone):
     """`money|payments_of:milestone`: that milestone's funding, payout, refunds and disputes."""

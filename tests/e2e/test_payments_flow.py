@@ -88,6 +88,7 @@ def test_client_funds_by_card_and_staff_pay_out_on_the_desk(stripe_server, new_p
     screenshot(client_page, "payments_funding")
     client_page.get_by_role("button", name="Pay 1,000.00 USD").click()
     expect(client_page.locator("#funding-status")).to_contain_text("Payment received", timeout=20_000)
+    expect(client_page.locator("#funding-state-pill")).to_contain_text("Funded")  # the heading follows
     funding = Funding.objects.get(milestone=milestone, state=Funding.State.SUCCEEDED)
     succeeded = WebhookEvent.objects.get(type="payment_intent.succeeded")
     assert succeeded.status == WebhookEvent.Status.PROCESSED
@@ -223,3 +224,14 @@ def test_staff_settle_a_dispute_with_a_split_on_the_engagement_page(
     money = milestone_money(milestone_id=milestone.pk)
     assert (money.escrow, money.released, money.refunded) == (0, 60_000, 40_000)
     assert ledger_violations() == []
+
+    # The engagement's summary agrees with the ledger: the dispute's release counts as released.
+    staff_page.goto(f"/engagements/{eng.pk}/")
+    figures = staff_page.locator("#money-summary .summary-figures > div")
+    for label, amount in (("Released", "600.00 USD"), ("Refunded", "400.00 USD"), ("In escrow", "0.00 USD")):
+        expect(figures.filter(has_text=label)).to_contain_text(amount)
+    screenshot(staff_page, "payments_engagement_after_dispute")
+    client_page = new_page()
+    log_in(client_page, eng.client.username)
+    client_page.goto("/engagements/")
+    expect(client_page.locator(".list-row").first).to_contain_text("1 milestone: 1 settled by dispute")
