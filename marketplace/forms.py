@@ -20,6 +20,7 @@ from core.money import (
 )
 from core.text import LongTextFormField, SingleLineFormField
 from marketplace.models import READINESS_QUESTIONS, EngineerProfile, HiringRequest, Readiness, User
+from marketplace.models.disputes import PARTY_CATEGORIES
 
 ADAPTER_FIELDS = ("adapter_config", "adapter_model")
 MILESTONE_FIELD = re.compile(r"^milestones\[(\d+)\]\.(\w+)$")
@@ -447,9 +448,34 @@ class ApproveForm(forms.Form):
 
 
 class DisputeForm(forms.Form):
-    reason = forms.CharField(
-        label="Why are you opening a dispute?", max_length=5000, widget=forms.Textarea(attrs={"rows": 3})
+    category = forms.ChoiceField(
+        label="What is the dispute about?", choices=[("", "Choose one…"), *PARTY_CATEGORIES]
     )
+    reason = forms.CharField(
+        label="What went wrong?",
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="At least a sentence: staff read it first, and the other party can answer it.",
+    )
+    evidence = MultipleFileField(required=False, label="Evidence (optional)")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        attachments_describe(self.fields["evidence"])
+
+
+class DisputeStatementForm(forms.Form):
+    body = forms.CharField(
+        label="Your side",
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="What staff should know; both parties and staff see it.",
+    )
+    evidence = MultipleFileField(required=False, label="Evidence (optional)")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        attachments_describe(self.fields["evidence"])
 
 
 class CancelForm(forms.Form):

@@ -36,6 +36,9 @@ from marketplace.models import (
     ConversationRead,
     Delivery,
     DeliveryAttachment,
+    Dispute,
+    DisputeEvidence,
+    DisputeStatement,
     Engagement,
     EngineerProfile,
     HiringRequest,
@@ -295,7 +298,14 @@ def engagement_get(*, user: User, engagement_id: int) -> Engagement:
             Prefetch(
                 "milestones__deliveries",
                 queryset=Delivery.objects.select_related("author").prefetch_related("attachments"),
-            )
+            ),
+            Prefetch(
+                "milestones__disputes",
+                queryset=Dispute.objects.select_related("opened_by").prefetch_related(
+                    Prefetch("evidence", queryset=DisputeEvidence.objects.select_related("uploaded_by")),
+                    Prefetch("statements", queryset=DisputeStatement.objects.select_related("author")),
+                ),
+            ),
         )
     )
     return _get_or_404(queryset, engagement_id, "Engagement")
@@ -368,6 +378,41 @@ def milestone_get(*, user: User, milestone_id: int) -> Milestone:
     visible = engagement_list(user=user).values("pk")
     queryset = Milestone.objects.filter(engagement__in=visible).select_related("engagement")
     return _get_or_404(queryset, milestone_id, "Milestone")
+
+
+def dispute_get(*, user: User, milestone_id: int) -> Dispute:
+    """The milestone's latest dispute, with its statements and evidence."""
+    milestone = milestone_get(user=user, milestone_id=milestone_id)
+    dispute = (
+        milestone.disputes.select_related("opened_by")
+        .prefetch_related(
+            Prefetch("evidence", queryset=DisputeEvidence.objects.order_by("id")),
+            Prefetch(
+                "statements",
+                queryset=DisputeStatement.objects.select_related("author").prefetch_related("evidence"),
+            ),
+        )
+        .first()
+    )
+    if dispute is None:
+        raise NotFoundError("This milestone was never disputed.")
+    return dispute
+
+
+def disputes_open() -> QuerySet[Dispute]:
+    """Disputes staff have yet to settle, the oldest first (staff only; the caller checks)."""
+    return (
+        Dispute.objects.filter(settled_at=None, milestone__state=Milestone.State.DISPUTED)
+        .select_related("milestone", "milestone__engagement", "opened_by")
+        .order_by("created_at", "id")
+    )
+
+
+def dispute_evidence_get(*, user: User, attachment_id: int) -> DisputeEvidence:
+    """Evidence in a dispute on an engagement the user may see (its parties, and staff who settle it)."""
+    visible = engagement_list(user=user).values("pk")
+    queryset = DisputeEvidence.objects.filter(dispute__milestone__engagement__in=visible)
+    return _get_or_404(queryset, attachment_id, "Evidence")
 
 
 def delivery_attachment_get(*, user: User, attachment_id: int):

@@ -51,6 +51,10 @@ urlpatterns = [
     path("engagements/", engagements.engagement_list, name="engagement-list"),
     path("engagements/<int:pk>/", engagements.engagement_detail, name="engagement-detail"),
     path("engagements/<int:pk>/review/", engagements.engagement_review, name="engagement-review"),
+    path("milestones/<int:pk>/dispute/statements/", engagements.dispute_statement, name="dispute-statement"),
+    path(
+        "disputes/evidence/<int:pk>/", engagements.dispute_evidence_download, name="dispute-evidence-download"
+    ),
     path("milestones/<int:pk>/<slug:action>/", engagements.milestone_action, name="milestone-action"),
     path("attachments/<int:pk>/", engagements.attachment_download, name="attachment-download"),
     # Profiles and notifications

@@ -11,12 +11,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.db.models import QuerySet, Sum
+from django.db.models import Count, Prefetch, QuerySet, Sum
 from django.db.models.functions import TruncDay, TruncMonth, TruncWeek
 
 from core.errors import NotFoundError, PermissionDeniedError, ValidationError
 from marketplace import selectors as marketplace_selectors
-from marketplace.models import Engagement, Milestone, User
+from marketplace.models import Dispute, Engagement, Milestone, User
 from payments.ledger import ledger_money
 from payments.models import (
     CancellationRequest,
@@ -338,6 +338,17 @@ def payout_desk(*, user: User, recent: int = 10) -> PayoutDesk:
         disputed=list(
             Milestone.objects.filter(state=Milestone.State.DISPUTED)
             .select_related("engagement", "engagement__client", "engagement__engineer")
+            .prefetch_related(
+                Prefetch(
+                    "disputes",
+                    queryset=Dispute.objects.filter(settled_at=None)
+                    .select_related("opened_by")
+                    .annotate(
+                        statement_count=Count("statements", distinct=True),
+                        file_count=Count("evidence", distinct=True),
+                    ),
+                )
+            )
             .order_by("updated_at", "id")
         ),
         open_chargebacks=list(

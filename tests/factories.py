@@ -159,7 +159,10 @@ def milestone_in_state(state: str, *, amounts=(100_000,)):
         "payout": lambda: engagement_services.milestone_request_payout(milestone_id=pk),
         "paid": lambda: engagement_services.milestone_mark_paid(milestone_id=pk),
         "dispute": lambda: engagement_services.milestone_open_dispute(
-            actor=client, milestone_id=pk, reason="Scope not met."
+            actor=client,
+            milestone_id=pk,
+            category="scope_not_met",
+            reason="Scope not met: the delivery does not match the agreed scope.",
         ),
         "resolve": lambda: engagement_services.milestone_resolve_dispute(
             actor=None, milestone_id=pk, note="Split 50/50."

@@ -28,6 +28,9 @@ from marketplace.models import (
     Consultation,
     Delivery,
     DeliveryAttachment,
+    Dispute,
+    DisputeEvidence,
+    DisputeStatement,
     Engagement,
     EngineerProfile,
     HiringRequest,
@@ -42,6 +45,7 @@ from marketplace.models import (
     Skill,
     User,
 )
+from marketplace.models.disputes import PARTY_CATEGORIES
 
 NON_FIELD = api_settings.NON_FIELD_ERRORS_KEY
 _DATETIME = serializers.DateTimeField()
@@ -907,7 +911,77 @@ class CommentInput(Input):
 
 
 class DisputeInput(Input):
-    reason = serializers.CharField(max_length=5000)
+    category = serializers.ChoiceField(choices=PARTY_CATEGORIES, help_text="What the dispute is about.")
+    reason = serializers.CharField(max_length=5000, help_text="What went wrong, in at least a sentence.")
+    evidence = FormListField(
+        child=serializers.FileField(allow_empty_file=True, use_url=False),
+        required=False,
+        default=list,
+        help_text="Files (multipart); the ATTACHMENT_* limits.",
+    )
+
+
+class DisputeStatementInput(Input):
+    body = serializers.CharField(max_length=5000, help_text="Your side, for staff and the other party.")
+    evidence = FormListField(
+        child=serializers.FileField(allow_empty_file=True, use_url=False),
+        required=False,
+        default=list,
+        help_text="Files (multipart); the ATTACHMENT_* limits.",
+    )
+
+
+class DisputeEvidenceSerializer(serializers.ModelSerializer):
+    name = serializers.CharField(source="original_name", read_only=True)
+    uploaded_by = serializers.IntegerField(source="uploaded_by_id", read_only=True)
+    download_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = DisputeEvidence
+        fields = ["id", "name", "size", "content_type", "uploaded_by", "download_url"]
+
+    def get_download_url(self, evidence: DisputeEvidence) -> str:
+        path = reverse("api-dispute-evidence-download", args=[evidence.pk])
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request is not None else path
+
+
+class DisputeStatementSerializer(serializers.ModelSerializer):
+    author = UserBriefSerializer(read_only=True)
+    evidence = DisputeEvidenceSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = DisputeStatement
+        fields = ["id", "author", "body", "evidence", "created_at"]
+
+
+class DisputeSerializer(serializers.ModelSerializer):
+    opened_by = UserBriefSerializer(
+        read_only=True, allow_null=True, help_text="None: opened by the platform."
+    )
+    category_label = serializers.CharField(source="get_category_display", read_only=True)
+    evidence = serializers.SerializerMethodField(help_text="The files given with the opening.")
+    statements = DisputeStatementSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Dispute
+        fields = [
+            "id",
+            "milestone",
+            "category",
+            "category_label",
+            "opened_by",
+            "description",
+            "evidence",
+            "statements",
+            "created_at",
+            "settled_at",
+        ]
+
+    @extend_schema_field(DisputeEvidenceSerializer(many=True))
+    def get_evidence(self, dispute: Dispute) -> list[dict]:
+        opening = [item for item in dispute.evidence.all() if item.statement_id is None]
+        return DisputeEvidenceSerializer(opening, many=True, context=self.context).data
 
 
 class CancelInput(Input):

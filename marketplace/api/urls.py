@@ -104,6 +104,16 @@ urlpatterns = [
         name="api-milestone-dispute",
     ),
     path(
+        "milestones/<int:pk>/dispute/statements/",
+        engagements.DisputeStatementsApi.as_view(),
+        name="api-dispute-statements",
+    ),
+    path(
+        "dispute-evidence/<int:pk>/download/",
+        engagements.DisputeEvidenceDownloadApi.as_view(),
+        name="api-dispute-evidence-download",
+    ),
+    path(
         "milestones/<int:pk>/cancel/", engagements.MilestoneCancelApi.as_view(), name="api-milestone-cancel"
     ),
     path(

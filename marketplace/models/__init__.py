@@ -6,6 +6,7 @@ from marketplace.models.consultations import (
     Proposal,
     ProposalMilestone,
 )
+from marketplace.models.disputes import Dispute, DisputeEvidence, DisputeStatement
 from marketplace.models.engagements import Delivery, DeliveryAttachment, Engagement, Milestone, Review
 from marketplace.models.notifications import Notification, NotificationPreference
 from marketplace.models.requests import READINESS_QUESTIONS, HiringRequest, Readiness
@@ -17,6 +18,9 @@ __all__ = [
     "ConversationRead",
     "Delivery",
     "DeliveryAttachment",
+    "Dispute",
+    "DisputeEvidence",
+    "DisputeStatement",
     "Engagement",
     "EngineerProfile",
     "HiringRequest",

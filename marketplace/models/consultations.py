@@ -3,6 +3,7 @@ from django_fsm import FSMField, FSMModelMixin, transition
 
 from core.models import TimeStampedModel
 from core.money import CURRENCY_CHOICES
+from marketplace.models.attachments import Attachment
 from marketplace.models.requests import HiringRequest
 from marketplace.models.users import User
 
@@ -75,18 +76,12 @@ class Message(models.Model):
         return f"{self.author_id}: {self.body[:40]}"
 
 
-class MessageAttachment(models.Model):
+class MessageAttachment(Attachment):
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
     file = models.FileField(upload_to="messages/%Y/%m/")
-    original_name = models.CharField(max_length=255)
-    size = models.PositiveBigIntegerField()
-    content_type = models.CharField(max_length=100)
 
     class Meta:
         ordering = ["id"]
-
-    def __str__(self) -> str:
-        return self.original_name
 
 
 class ConversationRead(models.Model):

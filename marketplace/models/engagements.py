@@ -3,6 +3,7 @@ from django_fsm import FSMField, FSMModelMixin, transition
 
 from core.models import TimeStampedModel
 from core.money import CURRENCY_CHOICES
+from marketplace.models.attachments import Attachment
 from marketplace.models.consultations import Consultation, Proposal
 from marketplace.models.requests import HiringRequest
 from marketplace.models.users import User
@@ -193,15 +194,9 @@ class Delivery(models.Model):
         return f"Delivery {self.pk} of milestone {self.milestone_id}"
 
 
-class DeliveryAttachment(models.Model):
+class DeliveryAttachment(Attachment):
     delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attachments")
     file = models.FileField(upload_to="deliveries/%Y/%m/")
-    original_name = models.CharField(max_length=255)
-    size = models.PositiveBigIntegerField()
-    content_type = models.CharField(max_length=100)
-
-    def __str__(self) -> str:
-        return self.original_name
 
 
 class Review(models.Model):

@@ -51,8 +51,8 @@ TOPICS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "reviews": ("Reviews", "Reviews of your work.", ("review_",)),
     "staff": (
         "Staff alerts",
-        "Reconciliation differences and escrow held too long.",
-        ("reconciliation_", "escrow_"),
+        "Disputes to settle, reconciliation differences and escrow held too long.",
+        ("reconciliation_", "escrow_", "dispute_"),
     ),
 }
 OTHER_TOPIC = "other"

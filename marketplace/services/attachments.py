@@ -8,13 +8,13 @@ from django.core.files.uploadedfile import UploadedFile
 from core.errors import ValidationError
 
 
-def attachments_validate(files: list[UploadedFile]) -> None:
-    """Size, count and type limits for attachments (of deliveries and of messages); names the
-    offending file."""
+def attachments_validate(files: list[UploadedFile], field: str = "attachments") -> None:
+    """Size, count and type limits for attachments (of deliveries, messages and disputes), refused
+    under `field` naming the offending file."""
     if len(files) > settings.ATTACHMENT_MAX_FILES:
         raise ValidationError(
-            f"attachments: At most {settings.ATTACHMENT_MAX_FILES} files at once.",
-            details={"attachments": [f"At most {settings.ATTACHMENT_MAX_FILES} files."]},
+            f"{field}: At most {settings.ATTACHMENT_MAX_FILES} files at once.",
+            details={field: [f"At most {settings.ATTACHMENT_MAX_FILES} files."]},
         )
     allowed = {ext.lower() for ext in settings.ATTACHMENT_EXTENSIONS}
     for upload in files:
@@ -22,16 +22,16 @@ def attachments_validate(files: list[UploadedFile]) -> None:
         extension = PurePath(name).suffix.lower().lstrip(".")
         if extension not in allowed:
             raise ValidationError(
-                f"attachments: {name!r} is not an allowed file type ({', '.join(sorted(allowed))}).",
-                details={"attachments": [f"{name}: file type .{extension or '?'} is not allowed."]},
+                f"{field}: {name!r} is not an allowed file type ({', '.join(sorted(allowed))}).",
+                details={field: [f"{name}: file type .{extension or '?'} is not allowed."]},
             )
         if upload.size > settings.ATTACHMENT_MAX_BYTES:
             limit_mb = settings.ATTACHMENT_MAX_BYTES / (1024 * 1024)
             raise ValidationError(
-                f"attachments: {name!r} is larger than {limit_mb:g} MB.",
-                details={"attachments": [f"{name}: larger than {limit_mb:g} MB."]},
+                f"{field}: {name!r} is larger than {limit_mb:g} MB.",
+                details={field: [f"{name}: larger than {limit_mb:g} MB."]},
             )
         if upload.size == 0:
             raise ValidationError(
-                f"attachments: {name!r} is empty.", details={"attachments": [f"{name}: the file is empty."]}
+                f"{field}: {name!r} is empty.", details={field: [f"{name}: the file is empty."]}
             )

@@ -9,7 +9,6 @@ as their "messages" preferences allow), never one mail per message.
 
 from collections import defaultdict
 from datetime import datetime, timedelta
-from pathlib import PurePath
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
@@ -17,7 +16,6 @@ from django.db import transaction
 from django.db.models import Max
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.text import get_valid_filename
 
 from core.errors import InvalidTransitionError, ValidationError
 from marketplace.models import (
@@ -79,13 +77,7 @@ def message_post(
         )
     message = Message.objects.create(consultation=consultation, author=actor, body=body)
     for upload in files:
-        MessageAttachment.objects.create(
-            message=message,
-            file=upload,
-            original_name=get_valid_filename(PurePath(upload.name).name),
-            size=upload.size,
-            content_type=(upload.content_type or "application/octet-stream")[:100],
-        )
+        MessageAttachment.store(upload, message=message)
     _mark_read(consultation_id=consultation.pk, user_id=actor.pk, through=message.pk)
     Consultation.objects.filter(pk=consultation.pk).update(updated_at=timezone.now())
     return message

@@ -8,7 +8,6 @@ conversation.
 
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
-from pathlib import PurePath
 from typing import Any
 
 from django.conf import settings
@@ -19,22 +18,25 @@ from django.db import transaction
 from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.text import get_valid_filename
 
 from core.errors import InvalidTransitionError, NotFoundError, PermissionDeniedError, ValidationError
 from core.transitions import transition_apply
 from marketplace.models import (
     Delivery,
     DeliveryAttachment,
+    Dispute,
+    DisputeEvidence,
+    DisputeStatement,
     Engagement,
     EngineerProfile,
     Milestone,
     Review,
     User,
 )
+from marketplace.models.disputes import PARTY_CATEGORIES
 from marketplace.services.attachments import attachments_validate
 from marketplace.services.conversations import conversation_event
-from marketplace.services.notifications import notify
+from marketplace.services.notifications import notify, notify_staff
 from marketplace.signals import delivery_submitted, milestone_approving
 
 MAX_LINKS = 20
@@ -217,13 +219,7 @@ def milestone_submit(
         milestone.auto_approve_reminded_at = None
         delivery = Delivery.objects.create(milestone=milestone, author=actor, message=message, links=links)
         for upload in files:
-            DeliveryAttachment.objects.create(
-                delivery=delivery,
-                file=upload,
-                original_name=get_valid_filename(PurePath(upload.name).name),
-                size=upload.size,
-                content_type=(upload.content_type or "application/octet-stream")[:100],
-            )
+            DeliveryAttachment.store(upload, delivery=delivery)
         delivery_submitted.send(
             sender=Delivery, delivery=delivery, adapter=dict(adapter or {}), training=dict(training or {})
         )
@@ -349,28 +345,138 @@ def milestone_mark_paid(*, milestone_id: int, actor: User | None = None, note: s
     )
 
 
-def milestone_open_dispute(*, actor: User | None, milestone_id: int, reason: str) -> Milestone:
-    reason = _require_note(reason, "reason", "Say why you are opening a dispute.")
-    return _milestone_transition(
+# "At least a sentence": a few words that say what went wrong.
+DISPUTE_MIN_CHARACTERS = 20
+
+
+def _dispute_description(reason: str) -> str:
+    reason = _require_note(reason, "reason", "Describe what went wrong.")
+    if len(reason) < DISPUTE_MIN_CHARACTERS or len(reason.split()) < 3:
+        message = (
+            f"Describe what went wrong in at least a sentence ({DISPUTE_MIN_CHARACTERS} characters or more)."
+        )
+        raise ValidationError(f"reason: {message}", details={"reason": [message]})
+    if len(reason) > 5000:
+        raise ValidationError(
+            "reason: Keep it under 5,000 characters.", details={"reason": ["Keep it under 5,000 characters."]}
+        )
+    return reason
+
+
+def milestone_open_dispute(
+    *,
+    actor: User | None,
+    milestone_id: int,
+    reason: str,
+    category: str | None = None,
+    files: list[UploadedFile] | None = None,
+) -> Milestone:
+    """A party disputes a funded milestone: a reason from the fixed list (`Dispute.Category`), a
+    description of at least a sentence and evidence files. Payouts freeze, staff are told at once, and
+    the other party can respond. The platform (actor None) opens one for a card chargeback."""
+    files = files or []
+    if actor is None:
+        reason, category = reason.strip(), category or Dispute.Category.CARD_CHARGEBACK
+    else:
+        if category not in dict(PARTY_CATEGORIES):
+            message = (
+                "Choose what the dispute is about: " + "; ".join(label for _, label in PARTY_CATEGORIES) + "."
+            )
+            raise ValidationError(f"category: {message}", details={"category": [message]})
+        reason = _dispute_description(reason)
+    attachments_validate(files, field="evidence")
+    opened: list[Dispute] = []
+
+    def record(milestone: Milestone) -> None:
+        dispute = Dispute.objects.create(
+            milestone=milestone, opened_by=actor, category=category, description=reason
+        )
+        for upload in files:
+            DisputeEvidence.store(upload, dispute=dispute, uploaded_by=actor)
+        opened.append(dispute)
+
+    milestone = _milestone_transition(
         milestone_id=milestone_id,
         transition="open_dispute",
         actor=actor,
         note=reason,
+        after=record,
         notify_users=_parties,
         message="{actor} opened a dispute on “{m.title}”. Payouts are frozen.",
         event=lambda m: (
-            f"Opened a dispute on “{m.title}”; payouts on it are frozen while staff mediate.\n\n{reason}"
+            f"Opened a dispute on “{m.title}”: {Dispute.Category(category).label.lower()}. Payouts on it are "
+            f"frozen while staff mediate.\n\n{reason}"
         ),
     )
+    notify_staff(
+        kind="dispute_opened",
+        message=f"A dispute to settle on “{milestone.title}” ({Dispute.Category(category).label.lower()}).",
+        url=_milestone_url(milestone),
+    )
+    return milestone
+
+
+@transaction.atomic
+def dispute_respond(
+    *, actor: User, milestone_id: int, body: str, files: list[UploadedFile] | None = None
+) -> DisputeStatement:
+    """A party adds their side (a response, or more from the opener) with evidence, while the
+    dispute is open; the other party and staff are told."""
+    files = files or []
+    body = _require_note(body, "body", "Say what you want staff to know.")
+    if len(body) > 5000:
+        raise ValidationError(
+            "body: Keep it under 5,000 characters.", details={"body": ["Keep it under 5,000 characters."]}
+        )
+    attachments_validate(files, field="evidence")
+    milestone = _milestone_locked(milestone_id=milestone_id, actor=actor)
+    engagement = milestone.engagement
+    if actor.pk not in (engagement.client_id, engagement.engineer_id):
+        raise PermissionDeniedError(
+            "Only the client and the engineer take part in a dispute; staff settle it."
+        )
+    dispute = milestone.disputes.filter(settled_at=None).first()
+    if milestone.state != Milestone.State.DISPUTED or dispute is None:
+        raise InvalidTransitionError(
+            f"“{milestone.title}” has no open dispute.", details={"state": milestone.state}
+        )
+    statement = DisputeStatement.objects.create(dispute=dispute, author=actor, body=body)
+    for upload in files:
+        DisputeEvidence.store(upload, dispute=dispute, statement=statement, uploaded_by=actor)
+    other = engagement.engineer if actor.pk == engagement.client_id else engagement.client
+    url = _milestone_url(milestone)
+    notify(
+        user=other,
+        kind="milestone_dispute_statement",
+        message=f"{actor.display_name} added to the dispute on “{milestone.title}”.",
+        url=url,
+    )
+    notify_staff(
+        kind="dispute_statement",
+        message=f"{actor.display_name} added to the dispute on “{milestone.title}”.",
+        url=url,
+    )
+    conversation_event(
+        consultation_id=engagement.consultation_id,
+        actor=actor,
+        body=f"Added to the dispute on “{milestone.title}”.\n\n{body}",
+        link=url,
+    )
+    return statement
 
 
 def milestone_resolve_dispute(*, actor: User | None, milestone_id: int, note: str) -> Milestone:
     note = _require_note(note, "note", "Record how the dispute was resolved.")
+
+    def record(milestone: Milestone) -> None:
+        milestone.disputes.filter(settled_at=None).update(settled_at=timezone.now())
+
     return _milestone_transition(
         milestone_id=milestone_id,
         transition="resolve_dispute",
         actor=actor,
         note=note,
+        after=record,
         notify_users=_parties,
         message="The dispute on “{m.title}” was resolved.",
         event=lambda m: f"The dispute on “{m.title}” was settled.\n\n{note}",

@@ -32,6 +32,12 @@ def notify(
     return notification
 
 
+def notify_staff(*, kind: str, message: str, url: str = "", actor: User | None = None) -> None:
+    """Tell every active staff member (in the app, and by e-mail after commit, as each prefers)."""
+    for user in User.objects.filter(is_staff=True, is_active=True):
+        notify(user=user, kind=kind, message=message, url=url, actor=actor)
+
+
 def notification_preferences_set(*, actor: User, preferences: Mapping[str, Mapping[str, bool]]) -> None:
     """Set the actor's channels per topic ({"payments": {"in_app": True, "email": False}, ...}); topics
     not given keep their setting."""

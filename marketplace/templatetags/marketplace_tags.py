@@ -66,3 +66,11 @@ def subject(log):
 def verdict(summary: str) -> str:
     """The readiness summary without its list of gaps (the page lists them per question)."""
     return str(summary).split(" Gaps:")[0]
+
+
+@register.filter
+def given_with(evidence, statement):
+    """`dispute.evidence.all|given_with:statement`: the files given with that statement (None: with
+    the opening)."""
+    wanted = statement.pk if statement else None
+    return [item for item in evidence if item.statement_id == wanted]

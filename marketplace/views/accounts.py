@@ -139,4 +139,5 @@ def dashboard(request):
             ),
         )
         return render(request, "marketplace/dashboard_engineer.html", context)
+    context["disputes"] = list(selectors.disputes_open()[:DASHBOARD_ROWS])
     return render(request, "marketplace/dashboard_staff.html", context)

@@ -19,6 +19,7 @@ from marketplace.forms import (
     CancelForm,
     DeliveryForm,
     DisputeForm,
+    DisputeStatementForm,
     ReviewForm,
     RevisionForm,
 )
@@ -65,6 +66,7 @@ def _outcomes(milestones: list[Milestone]) -> str:
 class MilestonePanel:
     milestone: Milestone
     actions: dict = field(default_factory=dict)  # action -> form (or None for a plain button)
+    statement_form: object | None = None  # a party's side of an open dispute
 
 
 @role_required("client", "engineer")
@@ -101,6 +103,7 @@ def _render_engagement(
     *,
     bound: tuple[int, str, object] | None = None,
     review_form: ReviewForm | None = None,
+    statement: tuple[int, DisputeStatementForm] | None = None,
     status: int = 200,
 ):
     user = request.user
@@ -119,6 +122,11 @@ def _render_engagement(
                     panel.actions[action] = bound[2]
                 else:
                     panel.actions[action] = form_class(prefix=f"m{milestone.pk}") if form_class else None
+        if milestone.state == Milestone.State.DISPUTED and (is_client or is_engineer):
+            bound_here = statement is not None and statement[0] == milestone.pk
+            panel.statement_form = (
+                statement[1] if bound_here else DisputeStatementForm(prefix=f"d{milestone.pk}")
+            )
         panels.append(panel)
     try:
         review = engagement.review
@@ -179,7 +187,11 @@ def _call_action(request, action: str, milestone: Milestone, form) -> None:
         )
     elif action == "dispute":
         engagement_services.milestone_open_dispute(
-            actor=actor, milestone_id=pk, reason=form.cleaned_data["reason"]
+            actor=actor,
+            milestone_id=pk,
+            reason=form.cleaned_data["reason"],
+            category=form.cleaned_data["category"],
+            files=form.cleaned_data["evidence"],
         )
     elif action == "cancel":
         engagement_services.milestone_cancel(actor=actor, milestone_id=pk, reason=form.cleaned_data["reason"])
@@ -190,13 +202,14 @@ SUCCESS_MESSAGES = {
     "submit": "Delivery submitted for the client's review.",
     "approve": "Milestone approved. The payout is on its way to the engineer.",
     "revision": "Revision requested. The engineer was told what to change.",
-    "dispute": "Dispute opened. Payouts on this milestone are frozen while an admin mediates.",
+    "dispute": "Dispute opened. Payouts on this milestone are frozen; staff were told and the other party can respond.",
     "cancel": "Milestone cancelled.",
 }
 
 
 @upload_caps(
     attachments=lambda: settings.ATTACHMENT_MAX_BYTES,
+    evidence=lambda: settings.ATTACHMENT_MAX_BYTES,
     adapter_config=lambda: settings.ADAPTER_MAX_BYTES,
     adapter_model=lambda: settings.ADAPTER_MAX_BYTES,
     dataset=lambda: settings.ACCEPTANCE_MAX_DATASET_BYTES,
@@ -225,6 +238,40 @@ def milestone_action(request, pk: int, action: str):
         status = done.status
     engagement = _engagement(request, milestone.engagement_id)
     return _render_engagement(request, engagement, bound=(pk, action, form), status=status)
+
+
+@upload_caps(evidence=lambda: settings.ATTACHMENT_MAX_BYTES)
+@role_required("client", "engineer")
+@require_POST
+def dispute_statement(request, pk: int):
+    """A party adds their side to the milestone's open dispute."""
+    milestone = fetch(selectors.milestone_get, user=request.user, milestone_id=pk)
+    form = DisputeStatementForm(request.POST, request.FILES, prefix=f"d{pk}")
+    status = 400
+    if not form.is_valid():
+        messages.error(request, "Please correct the fields marked below.")
+    else:
+        done = attempt(
+            request,
+            engagement_services.dispute_respond,
+            form=form,
+            done="Added to the dispute. The other party and staff were told.",
+            actor=request.user,
+            milestone_id=pk,
+            body=form.cleaned_data["body"],
+            files=form.cleaned_data["evidence"],
+        )
+        if not isinstance(done, Failed):
+            return redirect(reverse("engagement-detail", args=[milestone.engagement_id]) + f"#dispute-{pk}")
+        status = done.status
+    engagement = _engagement(request, milestone.engagement_id)
+    return _render_engagement(request, engagement, statement=(pk, form), status=status)
+
+
+@login_required  # staff too: they read the evidence to settle
+def dispute_evidence_download(request, pk: int):
+    evidence = fetch(selectors.dispute_evidence_get, user=request.user, attachment_id=pk)
+    return download(evidence.file, evidence.original_name)
 
 
 @role_required("client")

@@ -3,7 +3,7 @@ from django.urls import reverse
 
 from core.errors import InvalidTransitionError, NotFoundError, PaymentProviderError, PermissionDeniedError
 from marketplace.models import Milestone, User
-from marketplace.services.notifications import notify
+from marketplace.services.notifications import notify_staff
 from payments.ledger import milestone_money
 from payments.models import Funding, Payout, Refund
 
@@ -31,8 +31,7 @@ def require_staff(actor: User, action: str) -> None:
 
 def staff_alert(*, kind: str, message: str, url: str = "") -> None:
     """Tell every active staff member (in the app, and by e-mail after commit)."""
-    for user in User.objects.filter(is_staff=True, is_active=True):
-        notify(user=user, kind=kind, message=message, url=url)
+    notify_staff(kind=kind, message=message, url=url)
 
 
 def funding_of(milestone: Milestone) -> Funding | None:

@@ -1,5 +1,6 @@
 // Engagement page, staff's dispute settlement: typing the release fills in the refund with the rest
-// of what escrow holds (until the refund is typed by hand), and the form says whether they add up.
+// of what escrow holds (until the refund is typed by hand), the quick-split buttons fill both, and the
+// form says whether they add up.
 // The server checks the split again; this only saves arithmetic.
 (function () {
   "use strict";
@@ -57,6 +58,17 @@
     refund.addEventListener("input", function () {
       refundTyped = refund.value !== "";
       check();
+    });
+    // Quick splits: all to the client, all to the engineer, half each (the odd cent to the client).
+    form.querySelectorAll("[data-quick-split]").forEach(function (button) {
+      button.addEventListener("click", function () {
+        var share = parseFloat(button.getAttribute("data-quick-split"));
+        var x = Math.floor(held * share);
+        release.value = toMajor(x, places);
+        refund.value = toMajor(held - x, places);
+        refundTyped = true;
+        check();
+      });
     });
   }
 

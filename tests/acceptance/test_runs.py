@@ -383,7 +383,10 @@ def test_a_dispute_and_a_revision_carry_the_report(
     outputs = wrong_where(right_answers(milestone), "delivered")
     run = _evaluated(milestone, adapter_bytes, outputs, django_capture_on_commit_callbacks)
     engagement_services.milestone_open_dispute(
-        actor=milestone.engagement.client, milestone_id=milestone.pk, reason="It fails our test."
+        actor=milestone.engagement.client,
+        milestone_id=milestone.pk,
+        category="scope_not_met",
+        reason="It fails our test: the delivery does not match the agreed scope.",
     )
     client.force_login(StaffFactory())
     html = client.get(f"/engagements/{milestone.engagement_id}/").content.decode()

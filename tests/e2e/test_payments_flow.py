@@ -13,7 +13,6 @@ from playwright.sync_api import expect
 
 from core.money import fee_for
 from marketplace.models import Milestone
-from marketplace.services import engagements as engagement_services
 from payments.ledger import ledger_violations, milestone_money
 from payments.models import ConnectedAccount, Funding, Payout, WebhookEvent
 from payments.services.accounts import connected_account_onboarding_link
@@ -178,7 +177,7 @@ def test_client_funds_by_card_and_staff_pay_out_on_the_desk(stripe_server, new_p
 
 
 def test_staff_settle_a_dispute_with_a_split_on_the_engagement_page(
-    stripe_server, new_page, screenshot, settings
+    stripe_server, new_page, screenshot, settings, tmp_path
 ):
     StaffFactory(username="sam")
     eng = engagement(amounts=(AMOUNT,))
@@ -198,15 +197,62 @@ def test_staff_settle_a_dispute_with_a_split_on_the_engagement_page(
         timeout=20,
         what="the payment and onboarding webhooks",
     )
-    engagement_services.milestone_open_dispute(
-        actor=eng.client, milestone_id=milestone.pk, reason="Half done."
+    # The client opens the dispute from the engagement page, with a reason, a sentence and evidence.
+    client_page = new_page()
+    log_in(client_page, eng.client.username)
+    client_page.goto(f"/engagements/{eng.pk}/")
+    panel = client_page.locator(f"#milestone-{milestone.pk}")
+    panel.locator("summary", has_text="Open dispute").click()
+    form = panel.locator("form[action$='/dispute/']")
+    form.get_by_label("What is the dispute about?").select_option(
+        label="The results are below the agreed target"
     )
+    form.get_by_label("What went wrong?").fill("Half done.")
+    scores = tmp_path / "eval-scores.csv"
+    scores.write_text("split,f1\nheld_out,0.61\n")
+    form.get_by_label("Evidence (optional)").set_input_files(scores)
+    form.get_by_role("button", name="Open dispute").click()
+    expect(client_page.get_by_text("at least a sentence").first).to_be_visible()  # refused, kept as typed
+    form = client_page.locator(f"#milestone-{milestone.pk} form[action$='/dispute/']")
+    expect(form.get_by_label("What went wrong?")).to_have_value("Half done.")
+    form.get_by_label("What went wrong?").fill("Half done: F1 on the held-out tickets is 0.61, not 0.85.")
+    form.get_by_label("Evidence (optional)").set_input_files(scores)
+    form.get_by_role("button", name="Open dispute").click()
+    expect(client_page.get_by_text("Dispute opened.")).to_be_visible()
+    dispute = client_page.locator(f"#dispute-{milestone.pk}")
+    expect(dispute).to_contain_text("the results are below the agreed target")
+    expect(dispute.get_by_role("link", name="eval-scores.csv")).to_be_visible()
+
+    # The engineer answers with their own evidence.
+    engineer_page = new_page()
+    log_in(engineer_page, eng.engineer.username)
+    engineer_page.goto(f"/engagements/{eng.pk}/")
+    engineer_page.get_by_text("Respond to the dispute").click()
+    answer = engineer_page.locator(f"#dispute-{milestone.pk} form")
+    answer.get_by_label("Your side").fill("0.85 was on the validation split we agreed on.")
+    report = tmp_path / "validation.md"
+    report.write_text("# F1 0.86 on validation\n")
+    answer.get_by_label("Evidence (optional)").set_input_files(report)
+    answer.get_by_role("button", name="Send to staff and the other party").click()
+    expect(engineer_page.get_by_text("Added to the dispute.")).to_be_visible()
 
     staff_page = new_page()
     log_in(staff_page, "sam")
     staff_page.get_by_role("link", name="Payout desk", exact=True).click()
     staff_page.locator("#disputes").get_by_role("link", name="Settle").click()
+    sides = staff_page.locator(f"#dispute-{milestone.pk}")  # both sides and the evidence, next to the split
+    expect(sides).to_contain_text("F1 on the held-out tickets is 0.61")
+    expect(sides).to_contain_text("0.85 was on the validation split we agreed on.")
+    expect(sides.get_by_role("link", name="eval-scores.csv")).to_be_visible()
+    expect(sides.get_by_role("link", name="validation.md")).to_be_visible()
     form = staff_page.locator(f"#resolve-{milestone.pk}")
+    form.get_by_role("button", name="50 / 50").click()
+    expect(form.get_by_label("Release to the engineer")).to_have_value("500.00")
+    expect(form.get_by_label("Refund to the client")).to_have_value("500.00")
+    form.get_by_role("button", name="All to the client").click()
+    expect(form.get_by_label("Release to the engineer")).to_have_value("0.00")
+    expect(form.get_by_label("Refund to the client")).to_have_value("1000.00")
+    form.get_by_label("Refund to the client").fill("")
     form.get_by_label("Release to the engineer").fill("600")
     expect(form.get_by_label("Refund to the client")).to_have_value("400.00")
     expect(form.locator("[data-split-sum]")).to_contain_text("Adds up to the 1,000.00 USD held")
@@ -231,7 +277,5 @@ def test_staff_settle_a_dispute_with_a_split_on_the_engagement_page(
     for label, amount in (("Released", "600.00 USD"), ("Refunded", "400.00 USD"), ("In escrow", "0.00 USD")):
         expect(figures.filter(has_text=label)).to_contain_text(amount)
     screenshot(staff_page, "payments_engagement_after_dispute")
-    client_page = new_page()
-    log_in(client_page, eng.client.username)
     client_page.goto("/engagements/")
     expect(client_page.locator(".list-row").first).to_contain_text("1 milestone: 1 settled by dispute")

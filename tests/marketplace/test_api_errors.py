@@ -374,7 +374,15 @@ def test_submit_as_json_is_refused_as_unsupported_media():
     [
         (S.SUBMITTED, "request-revision", "client", {"comment": "  "}, "comment"),
         (S.SUBMITTED, "request-revision", "client", {}, "comment"),
-        (S.FUNDED, "dispute", "engineer", {}, "reason"),
+        (S.FUNDED, "dispute", "engineer", {"category": "late"}, "reason"),
+        (S.FUNDED, "dispute", "engineer", {"category": "late", "reason": "Too late."}, "reason"),
+        (
+            S.FUNDED,
+            "dispute",
+            "engineer",
+            {"reason": "The client stopped answering two weeks ago."},
+            "category",
+        ),
     ],
 )
 def test_milestone_actions_name_missing_notes(state, action, user, body, field):
@@ -498,9 +506,14 @@ def test_withdrawing_a_proposal_twice_is_409():
         (S.PENDING_FUNDING, "approve", "client", {}),
         (S.APPROVED, "approve", "client", {}),
         (S.IN_PROGRESS, "request-revision", "client", {"comment": "More."}),
-        (S.PENDING_FUNDING, "dispute", "client", {"reason": "Late."}),
+        (
+            S.PENDING_FUNDING,
+            "dispute",
+            "client",
+            {"category": "late", "reason": "The work is three weeks late now."},
+        ),
         (S.FUNDED, "cancel", "client", {}),
-        (S.PAID, "dispute", "engineer", {"reason": "Late."}),
+        (S.PAID, "dispute", "engineer", {"category": "late", "reason": "The work is three weeks late now."}),
     ],
 )
 def test_milestone_action_in_the_wrong_state_is_409(state, action, user, body):

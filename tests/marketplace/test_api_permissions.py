@@ -379,6 +379,42 @@ def attachment_download():
     )
 
 
+def _disputed_with_evidence():
+    milestone, engagement = _milestone(S.FUNDED)
+    engagement_services.milestone_open_dispute(
+        actor=engagement.client,
+        milestone_id=milestone.pk,
+        category="not_delivered",
+        reason="Nothing arrived by the due date.",
+        files=[SimpleUploadedFile("emails.txt", b"no answer\n", content_type="text/plain")],
+    )
+    return milestone, engagement
+
+
+def dispute_get():
+    milestone, engagement = _disputed_with_evidence()
+    return Call("get", f"/api/v1/milestones/{milestone.pk}/dispute/", engagement.client, engagement.engineer)
+
+
+def dispute_statement():
+    milestone, engagement = _disputed_with_evidence()
+    return Call(
+        "post",
+        f"/api/v1/milestones/{milestone.pk}/dispute/statements/",
+        engagement.client,
+        engagement.engineer,
+        data={"body": "The adapter was shared on the 3rd."},
+    )
+
+
+def dispute_evidence_download():
+    milestone, engagement = _disputed_with_evidence()
+    evidence = milestone.disputes.get().evidence.get()
+    return Call(
+        "get", f"/api/v1/dispute-evidence/{evidence.pk}/download/", engagement.client, engagement.engineer
+    )
+
+
 def notification_list():
     return Call("get", "/api/v1/notifications/", *_parties())
 
@@ -461,7 +497,11 @@ MATRIX = [
     (
         "api-milestone-dispute",
         "post",
-        _milestone_action(S.FUNDED, "dispute", {"reason": "Nothing delivered."}),
+        _milestone_action(
+            S.FUNDED,
+            "dispute",
+            {"category": "not_delivered", "reason": "Nothing was delivered by the due date."},
+        ),
         (401, 200, 404, 200, 404, 403),
     ),
     (
@@ -471,6 +511,9 @@ MATRIX = [
         (401, 200, 404, 403, 404, 200),
     ),
     ("api-attachment-download", "get", attachment_download, (401, 200, 404, 200, 404, 200)),
+    ("api-milestone-dispute", "get", dispute_get, (401, 200, 404, 200, 404, 200)),
+    ("api-dispute-statements", "post", dispute_statement, (401, 201, 404, 201, 404, 403)),
+    ("api-dispute-evidence-download", "get", dispute_evidence_download, (401, 200, 404, 200, 404, 200)),
     ("api-notification-list", "get", notification_list, (401, 200, 200, 200, 200, 200)),
     ("api-notification-mark-read", "post", notification_mark_read, (401, 200, 200, 200, 200, 200)),
     ("api-notification-preferences", "get", notification_preferences_get, (401, 200, 200, 200, 200, 200)),

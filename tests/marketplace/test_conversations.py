@@ -45,7 +45,12 @@ def test_the_consultation_thread_carries_on_after_the_hire_with_the_events_in_or
     )
     services.message_post(actor=engineer, consultation_id=pk, body="Will do, by Friday.")
     engagement_services.milestone_submit(actor=engineer, milestone_id=milestone.pk, message="Eval added.")
-    engagement_services.milestone_open_dispute(actor=client, milestone_id=milestone.pk, reason="F1 is lower.")
+    engagement_services.milestone_open_dispute(
+        actor=client,
+        milestone_id=milestone.pk,
+        category="scope_not_met",
+        reason="F1 is lower: the delivery does not match the agreed scope.",
+    )
     services.message_post(actor=engineer, consultation_id=pk, body="The F1 is on the agreed split.")
 
     thread = bodies(pk)
@@ -57,7 +62,7 @@ def test_the_consultation_thread_carries_on_after_the_hire_with_the_events_in_or
     assert thread[2][1] == "Delivered “Milestone 1”.\n\nAdapter attached."
     assert thread[3][1] == "Asked for a revision of “Milestone 1”.\n\nAdd the eval on the held-out tickets."
     assert thread[6][1].startswith("Opened a dispute on “Milestone 1”") and thread[6][1].endswith(
-        "F1 is lower."
+        "F1 is lower: the delivery does not match the agreed scope."
     )
     events = Message.objects.filter(consultation_id=pk, kind=Message.Kind.EVENT)
     assert {e.link for e in events} == {f"/engagements/{eng.pk}/#milestone-{milestone.pk}"}

@@ -59,7 +59,12 @@ def _call(action, milestone, actor):
         "approve": lambda: services.milestone_approve(actor=actor, milestone_id=pk),
         "payout": lambda: services.milestone_request_payout(milestone_id=pk, actor=actor),
         "paid": lambda: services.milestone_mark_paid(milestone_id=pk, actor=actor),
-        "dispute": lambda: services.milestone_open_dispute(actor=actor, milestone_id=pk, reason="Late."),
+        "dispute": lambda: services.milestone_open_dispute(
+            actor=actor,
+            milestone_id=pk,
+            category="scope_not_met",
+            reason="Late: the delivery does not match the agreed scope.",
+        ),
         "resolve": lambda: services.milestone_resolve_dispute(actor=actor, milestone_id=pk, note="Split."),
         "cancel": lambda: services.milestone_cancel(actor=actor, milestone_id=pk),
         "refund": lambda: services.milestone_request_refund(actor=actor, milestone_id=pk, reason="Stop."),

@@ -210,9 +210,22 @@ def test_either_party_opens_a_dispute_with_a_reason(client):
     client.force_login(milestone.engagement.engineer)
     prefix = f"m{milestone.pk}"
     assert client.post(action_url(milestone, "dispute"), {f"{prefix}-reason": " "}).status_code == 400
-    client.post(action_url(milestone, "dispute"), {f"{prefix}-reason": "Scope changed."})
+    short = client.post(
+        action_url(milestone, "dispute"),
+        {f"{prefix}-category": "scope_not_met", f"{prefix}-reason": "Changed."},
+    )
+    assert short.status_code == 400  # at least a sentence; what was typed is kept
+    assert "at least a sentence" in short.content.decode() and "Changed." in short.content.decode()
+    milestone.refresh_from_db()
+    assert milestone.state == S.IN_PROGRESS
+    client.post(
+        action_url(milestone, "dispute"),
+        {f"{prefix}-category": "scope_not_met", f"{prefix}-reason": "The scope changed after we started."},
+    )
     milestone.refresh_from_db()
     assert milestone.state == S.DISPUTED
+    dispute = milestone.disputes.get()
+    assert (dispute.category, dispute.opened_by) == ("scope_not_met", milestone.engagement.engineer)
 
 
 def test_client_cancels_unfunded_and_engineer_cannot(client):

@@ -191,7 +191,10 @@ def test_dispute_split_is_checked_before_anything_moves(webhooks, data, status, 
     pay(milestone, webhooks)
     onboard(milestone.engagement.engineer, webhooks)
     engagement_services.milestone_open_dispute(
-        actor=milestone.engagement.engineer, milestone_id=milestone.pk, reason="Unpaid scope creep."
+        actor=milestone.engagement.engineer,
+        milestone_id=milestone.pk,
+        category="scope_not_met",
+        reason="Unpaid scope creep: the delivery does not match the agreed scope.",
     )
     body = {"currency": "usd", "note": "Mediated.", **data}
 
@@ -211,7 +214,10 @@ def test_dispute_settlement_through_the_api(webhooks, settings):
     pay(milestone, webhooks)
     onboard(milestone.engagement.engineer, webhooks)
     engagement_services.milestone_open_dispute(
-        actor=milestone.engagement.client, milestone_id=milestone.pk, reason="Late."
+        actor=milestone.engagement.client,
+        milestone_id=milestone.pk,
+        category="scope_not_met",
+        reason="Late: the delivery does not match the agreed scope.",
     )
     body = {"release_amount": 25_000, "refund_amount": 75_000, "currency": "USD", "note": "Mostly refunded."}
 

@@ -108,7 +108,10 @@ def dispute_resolve(world):
     milestone = _funded(world)
     onboard(milestone.engagement.engineer, world.webhooks)
     engagement_services.milestone_open_dispute(
-        actor=milestone.engagement.client, milestone_id=milestone.pk, reason="Half done."
+        actor=milestone.engagement.client,
+        milestone_id=milestone.pk,
+        category="scope_not_met",
+        reason="Half done: the delivery does not match the agreed scope.",
     )
     data = {"release_amount": 60_000, "refund_amount": 40_000, "currency": "usd", "note": "Split."}
     return _call("post", f"milestones/{milestone.pk}/resolve-dispute/", milestone, data)

@@ -583,7 +583,10 @@ def test_staff_see_the_engagement_and_settle_a_dispute(client, webhooks, setting
     pay(milestone, webhooks)
     onboard(milestone.engagement.engineer, webhooks)
     engagement_services.milestone_open_dispute(
-        actor=milestone.engagement.client, milestone_id=milestone.pk, reason="Half the scope."
+        actor=milestone.engagement.client,
+        milestone_id=milestone.pk,
+        category="scope_not_met",
+        reason="Half the scope: the delivery does not match the agreed scope.",
     )
     client.force_login(StaffFactory())
     url = reverse("engagement-detail", args=[milestone.engagement_id])

@@ -55,7 +55,10 @@ def funded(webhooks) -> Milestone:
 @pytest.fixture
 def disputed(funded) -> Milestone:
     engagement_services.milestone_open_dispute(
-        actor=funded.engagement.client, milestone_id=funded.pk, reason="The adapter does not load."
+        actor=funded.engagement.client,
+        milestone_id=funded.pk,
+        category="scope_not_met",
+        reason="The adapter does not load.",
     )
     funded.refresh_from_db()
     return funded
@@ -188,7 +191,12 @@ def test_a_dispute_freezes_payouts(funded, django_capture_on_commit_callbacks):
     engineer = funded.engagement.engineer
     engagement_services.milestone_start(actor=engineer, milestone_id=funded.pk)
     engagement_services.milestone_submit(actor=engineer, milestone_id=funded.pk, message="Done.")
-    engagement_services.milestone_open_dispute(actor=engineer, milestone_id=funded.pk, reason="No review.")
+    engagement_services.milestone_open_dispute(
+        actor=engineer,
+        milestone_id=funded.pk,
+        category="scope_not_met",
+        reason="No review: the delivery does not match the agreed scope.",
+    )
     with pytest.raises(InvalidTransitionError):
         engagement_services.milestone_approve(actor=funded.engagement.client, milestone_id=funded.pk)
     assert not Payout.objects.exists()

@@ -156,14 +156,47 @@ class MilestoneApproveApi(ApiView):
 class MilestoneDisputeApi(ApiView):
     @extend_schema(
         tags=["milestones"],
-        request=s.DisputeInput,
+        responses={200: s.DisputeSerializer, **errors(404)},
+        description="The milestone's latest dispute: the opener's reason and description, every statement "
+        "since, and the evidence files (404 when it was never disputed).",
+    )
+    def get(self, request, pk: int):
+        return self.render(s.DisputeSerializer, selectors.dispute_get(user=request.user, milestone_id=pk))
+
+    @extend_schema(
+        tags=["milestones"],
+        request={"application/json": s.DisputeInput, "multipart/form-data": s.DisputeInput},
         responses={200: s.MilestoneDetailSerializer, **MILESTONE_ERRORS},
-        description="Either party opens a dispute; the payout is frozen until staff resolve it.",
+        description="Either party opens a dispute: a category from the fixed list, a description of at least "
+        "a sentence (`reason`) and evidence files (multipart). The payout is frozen, staff are told at once, "
+        "and the other party can respond (…/dispute/statements/) until staff settle it.",
     )
     def post(self, request, pk: int):
-        reason = self.parse(s.DisputeInput)["reason"]
-        milestone = services.milestone_open_dispute(actor=request.user, milestone_id=pk, reason=reason)
+        data = self.parse(s.DisputeInput)
+        milestone = services.milestone_open_dispute(
+            actor=request.user,
+            milestone_id=pk,
+            reason=data["reason"],
+            category=data["category"],
+            files=data["evidence"],
+        )
         return self.render(s.MilestoneDetailSerializer, milestone)
+
+
+class DisputeStatementsApi(ApiView):
+    @extend_schema(
+        tags=["milestones"],
+        request={"application/json": s.DisputeStatementInput, "multipart/form-data": s.DisputeStatementInput},
+        responses={201: s.DisputeStatementSerializer, **MILESTONE_ERRORS},
+        description="A party adds their side to the open dispute, with evidence; the other party and staff "
+        "are told (409 when no dispute is open).",
+    )
+    def post(self, request, pk: int):
+        data = self.parse(s.DisputeStatementInput)
+        statement = services.dispute_respond(
+            actor=request.user, milestone_id=pk, body=data["body"], files=data["evidence"]
+        )
+        return self.created(s.DisputeStatementSerializer, statement)
 
 
 class MilestoneCancelApi(ApiView):
@@ -202,3 +235,7 @@ class AttachmentDownloadApi(ApiView):
             filename=attachment.original_name,
             content_type="application/octet-stream",
         )
+
+
+class DisputeEvidenceDownloadApi(AttachmentDownloadApi):
+    selector = staticmethod(selectors.dispute_evidence_get)
