@@ -53,7 +53,7 @@ from marketplace.models import (
     User,
 )
 from marketplace.models.notifications import TOPICS
-from marketplace.verified_skills import active_badges_prefetch
+from marketplace.verified_skills import active_badges_prefetch, verified_skills
 
 
 def _get_or_404(queryset: QuerySet, pk, label: str):
@@ -434,7 +434,15 @@ def request_timeline(*, hiring_request: HiringRequest) -> QuerySet[TransitionLog
     )
 
 
-# --- Engineers --------------------------------------------------------------------------------------
+# --- Engineers ------------------------------------------------------------------------------------
+
+
+def vetting_figures() -> dict[str, int]:
+    """What the landing page may claim, measured: engineers on the platform, how many hold a vetting
+    badge now."""
+    engineers = EngineerProfile.objects.filter(user__is_active=True, user__role=User.Role.ENGINEER).count()
+    badged = verified_skills().active().values("engineer_id").distinct().count()
+    return {"engineers": engineers, "badged": badged}
 
 
 def engineer_list(*, skill: str | None = None) -> QuerySet[EngineerProfile]:

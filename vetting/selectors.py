@@ -63,6 +63,7 @@ def challenge_public(*, challenge: Challenge, actor: User | None = None) -> dict
         "task_type": challenge.task_type,
         "skills": [skill.name for skill in challenge.skills.all()],
         "instructions": challenge.instructions,
+        "scoring": challenge.metric_obj.summary,
         "evaluation_prompt": challenge.prompt.as_dict(),
         "public_examples": challenge.public_examples,
         "base_model": challenge.base_model,

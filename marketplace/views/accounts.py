@@ -16,7 +16,7 @@ DASHBOARD_ROWS = 8
 
 
 def home(request):
-    return render(request, "marketplace/home.html")
+    return render(request, "marketplace/home.html", {"figures": selectors.vetting_figures()})
 
 
 @require_http_methods(["GET", "POST"])

@@ -34,29 +34,34 @@ REQUIREMENT_LABELS = {
 @dataclass(frozen=True)
 class PayoutEligibility:
     ready: bool
-    reasons: tuple[str, ...]  # what stands between the engineer and a transfer, in plain words
+    reasons: tuple[str, ...]  # what stands between the engineer and a transfer, said to the engineer
+    # The same, said about them to staff (who cannot fix an engineer's payout settings, only wait).
+    staff_reasons: tuple[str, ...] = ()
 
 
 def payout_eligibility(*, engineer: User) -> PayoutEligibility:
     account = ConnectedAccount.objects.filter(user=engineer).first()
     if account is None or not account.stripe_account_id:
         return PayoutEligibility(
-            False, ("Set up payouts: connect a Stripe account from your payout settings.",)
+            False,
+            ("Set up payouts: connect a Stripe account from your payout settings.",),
+            ("They still have to connect a Stripe account.",),
         )
     if account.payouts_ready:
         return PayoutEligibility(True, ())
-    reasons = []
+    reasons, staff_reasons = [], []
     if not account.details_submitted:
         reasons.append("Finish Stripe onboarding from your payout settings.")
+        staff_reasons.append("They have not finished Stripe onboarding.")
     if account.requirements_due:
         missing = dict.fromkeys(REQUIREMENT_LABELS.get(item, item) for item in account.requirements_due)
         reasons.append("Stripe still needs " + ", ".join(missing) + ".")
+        staff_reasons.append("Stripe still needs " + ", ".join(missing) + " from them.")
     if not reasons:
-        reasons.append(
-            "Stripe has not enabled transfers to your account yet"
-            + (f" ({account.disabled_reason})." if account.disabled_reason else ".")
-        )
-    return PayoutEligibility(False, tuple(reasons))
+        disabled = f" ({account.disabled_reason})." if account.disabled_reason else "."
+        reasons.append("Stripe has not enabled transfers to your account yet" + disabled)
+        staff_reasons.append("Stripe has not enabled transfers to their account yet" + disabled)
+    return PayoutEligibility(False, tuple(reasons), tuple(staff_reasons))
 
 
 def _account_apply(account: ConnectedAccount, info: AccountInfo) -> bool:
@@ -116,4 +121,8 @@ def connected_account_sync(*, stripe_account_id: str) -> ConnectedAccount | None
                 kind="payouts_enabled",
                 message="Your Stripe account is ready: approved payouts can now be sent to you.",
             )
+    if became_ready:
+        from payments.services.payouts import payouts_send_queued  # payouts reads eligibility from here
+
+        payouts_send_queued(engineer=account.user)
     return account

@@ -10,15 +10,18 @@ one is posted to the ledger (`payments.ledger`: from what escrow holds, the rest
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from core.errors import InvalidTransitionError, PaymentProviderError, ValidationError
 from core.money import format_money
 from marketplace.models import Milestone, User
 from marketplace.services.engagements import milestone_open_dispute, milestone_resolve_dispute
+from marketplace.services.notifications import notify
 from payments.ledger import ledger_post, milestone_money
 from payments.models import Chargeback, Funding, LedgerAccount, LedgerPosting, Payout, Refund
 from payments.models.disputes import CLOSED_STATUSES
+from payments.services.accounts import payout_eligibility
 from payments.services.common import (
     funding_of,
     held_available,
@@ -122,7 +125,15 @@ def dispute_resolve(
             note=f"{note} (released {money(release_amount)}, refunded {money(refund_amount)})",
         )
     failures = []
-    if payout is not None:
+    if payout is not None and payout.state == Payout.State.AWAITING_APPROVAL:
+        notify(
+            user=payout.engineer,
+            kind="payout_queued",
+            message=f"Your share of the dispute on “{milestone.title}”, {format_money(payout.net, payout.currency)}, "
+            "is approved and waits for your payout account: it is sent as soon as your payout setup is complete.",
+            url=reverse("payments:payouts"),
+        )
+    elif payout is not None:
         payout = payout_send(payout_id=payout.pk)
         if payout.state == Payout.State.FAILED:
             failures.append(f"the transfer failed: {payout.failure_message}")
@@ -151,6 +162,12 @@ def _dispute_payout(*, milestone: Milestone, funding: Funding, amount: int, acto
         fee_bps=amounts.fee_bps,
         currency=milestone.currency,
     )
+    if not payout_eligibility(engineer=payout.engineer).ready:
+        # The settlement does not wait for the engineer's payout account: their share is approved now,
+        # kept in escrow, and sent when the account is ready (payouts_send_queued).
+        payout.approved_by, payout.approved_at = actor, timezone.now()
+        payout.save(update_fields=["approved_by", "approved_at", "updated_at"])
+        return payout
     payout_claim_locked(payout=payout, milestone=milestone, actor=actor, transition="approve")
     return payout
 

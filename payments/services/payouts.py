@@ -17,7 +17,13 @@ from django.db import transaction
 from django.utils import timezone
 from django_fsm import can_proceed
 
-from core.errors import InvalidTransitionError, NotFoundError, PaymentProviderError, ValidationError
+from core.errors import (
+    ApplicationError,
+    InvalidTransitionError,
+    NotFoundError,
+    PaymentProviderError,
+    ValidationError,
+)
 from core.money import fee_for, format_money
 from core.transitions import transition_apply
 from marketplace.models import Milestone, User
@@ -35,6 +41,7 @@ from payments.services.common import (
     milestone_url,
     require_no_chargeback,
     require_staff,
+    staff_alert,
 )
 from payments.stripe_client import TransferInfo
 
@@ -134,7 +141,9 @@ def payout_claim_locked(*, payout: Payout, milestone: Milestone, actor: User, tr
     eligibility = payout_eligibility(engineer=payout.engineer)
     if not eligibility.ready:
         raise InvalidTransitionError(
-            f"{payout.engineer.display_name} cannot receive payouts yet: " + " ".join(eligibility.reasons),
+            f"{payout.engineer.display_name} cannot receive payouts yet. "
+            + " ".join(eligibility.staff_reasons)
+            + " Their payouts page shows them what is missing; the payout stays waiting.",
             code="engineer_not_onboarded",
             details={"missing": list(eligibility.reasons)},
         )
@@ -325,3 +334,36 @@ def payouts_open_missing() -> int:
         .distinct()
     )
     return sum(payout_create_for_milestone(milestone_id=pk) is not None for pk in milestone_ids)
+
+
+def payouts_send_queued(*, engineer: User) -> list[Payout]:
+    """Send the payouts staff approved while the engineer could not receive them (a dispute settled
+    before their payout setup was complete), now that they can. Each is claimed as its approver, under
+    the milestone's lock, so a second call finds it sent; a check that fails leaves it queued."""
+    sent = []
+    queued = Payout.objects.filter(
+        engineer=engineer, state=Payout.State.AWAITING_APPROVAL, approved_at__isnull=False
+    ).values_list("pk", "milestone_id")
+    for payout_id, milestone_id in queued:
+        try:
+            with transaction.atomic():
+                milestone = milestone_lock(milestone_id)
+                payout = (
+                    Payout.objects.select_for_update()
+                    .select_related("funding", "engineer", "approved_by")
+                    .get(pk=payout_id)
+                )
+                if payout.state != Payout.State.AWAITING_APPROVAL:
+                    continue
+                payout_claim_locked(
+                    payout=payout, milestone=milestone, actor=payout.approved_by, transition="approve"
+                )
+        except ApplicationError as exc:
+            staff_alert(
+                kind="payments_queued_payout_held",
+                message=f"Queued payout {payout_id} could not be sent yet: {exc.message}",
+                url=milestone_url(Milestone.objects.get(pk=milestone_id)),
+            )
+            continue
+        sent.append(payout_send(payout_id=payout_id))
+    return sent

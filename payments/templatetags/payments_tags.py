@@ -1,6 +1,7 @@
 from django import template
 
 from payments import selectors
+from payments.services.accounts import payout_eligibility
 
 register = template.Library()
 
@@ -17,6 +18,13 @@ def engagement_money(milestones):
     """`{% engagement_money milestones as totals %}`: the engagement's money as the ledger has it, for
     `payments/_engagement_summary.html` (the page has checked who may see it)."""
     return selectors.engagement_money(milestones=list(milestones))
+
+
+@register.simple_tag
+def payout_readiness(engineer):
+    """`{% payout_readiness engineer as readiness %}`: whether the engineer can receive payouts now
+    (`.ready`) and, if not, what is missing in their own words (`.reasons`, for the engineer only)."""
+    return payout_eligibility(engineer=engineer)
 
 
 @register.filter

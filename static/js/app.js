@@ -91,6 +91,16 @@
     root.querySelectorAll("#proposal-form").forEach(setupMilestones);
   }
 
+  // A form that came back with errors: bring the first one into view and put the cursor in its field.
+  function focusFirstError(root) {
+    var field = root.querySelector(".field.has-error");
+    var control = field && field.querySelector("input:not([type=hidden]), select, textarea");
+    var target = control || root.querySelector(".form-errors, .field-error");
+    if (!target) return;
+    target.scrollIntoView({ block: "center" });
+    if (control) control.focus({ preventScroll: true });
+  }
+
   // Ask before irreversible actions.
   document.addEventListener("submit", function (event) {
     var message = event.target.getAttribute && event.target.getAttribute("data-confirm");
@@ -107,10 +117,12 @@
   document.addEventListener("DOMContentLoaded", function () {
     setupNavToggle();
     init(document);
+    focusFirstError(document);
     var thread = document.querySelector(".thread");
     if (thread) thread.scrollTop = thread.scrollHeight;
   });
-  document.addEventListener("htmx:afterSettle", function () {
+  document.addEventListener("htmx:afterSettle", function (event) {
+    focusFirstError(event.target);
     var thread = document.querySelector(".thread");
     if (thread) thread.scrollTop = thread.scrollHeight;
   });

@@ -56,6 +56,7 @@ def test_a_full_engagement_conversation_with_an_attachment(new_page, screenshot,
     engineer_page.get_by_role("button", name="Send message").click()
     expect(engineer_page.get_by_text("setup.exe", exact=False).first).to_be_visible()
     expect(engineer_page.get_by_label("Message")).to_have_value("And the installer")
+    expect(engineer_page.get_by_label("Attach files")).to_be_focused()  # the first error has the focus
 
     engagement_services.milestone_start(actor=engineer, milestone_id=milestone.pk)
     engagement_services.milestone_submit(

@@ -215,6 +215,7 @@ def test_staff_settle_a_dispute_with_a_split_on_the_engagement_page(
     expect(client_page.get_by_text("at least a sentence").first).to_be_visible()  # refused, kept as typed
     form = client_page.locator(f"#milestone-{milestone.pk} form[action$='/dispute/']")
     expect(form.get_by_label("What went wrong?")).to_have_value("Half done.")
+    expect(form.get_by_label("What went wrong?")).to_be_focused()  # scrolled to and focused
     form.get_by_label("What went wrong?").fill("Half done: F1 on the held-out tickets is 0.61, not 0.85.")
     form.get_by_label("Evidence (optional)").set_input_files(scores)
     form.get_by_role("button", name="Open dispute").click()

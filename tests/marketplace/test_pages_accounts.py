@@ -278,3 +278,24 @@ def test_htmx_requests_carry_the_csrf_token(client, client_user):
     content = client.get(reverse("dashboard")).content.decode()
     token = re.search(r"hx-headers='\{\"X-CSRFToken\": \"([^\"]+)\"\}'", content)
     assert token and len(token.group(1)) > 20
+
+
+def test_the_landing_page_claims_only_what_the_data_shows(client):
+    from django.utils import timezone
+
+    from vetting.models import Badge
+
+    EngineerFactory()
+    first = client.get("/").content.decode()
+    assert "Every engineer on Tunehire passes" not in first
+    assert "No engineer holds a vetting badge yet" in first
+    badged = EngineerFactory()
+    Badge.objects.create(
+        engineer=badged,
+        challenge_slug="support-ticket-json",
+        title="Support ticket JSON",
+        band="pass",
+        score=0.8,
+        awarded_at=timezone.now(),
+    )
+    assert "1 of 2 engineers on Tunehire holds a vetting badge today" in client.get("/").content.decode()

@@ -256,3 +256,37 @@ def test_consultation_list_query_count_does_not_grow_with_rows(client, role):
     for _ in range(49):
         add()
     assert _list_queries(client, reverse("consultation-list")) == one
+
+
+def test_payout_readiness_comes_before_the_proposal(client, consultation):
+    from payments.models import ConnectedAccount
+    from tests.factories import milestone_plan
+
+    engineer = consultation.engineer
+    client.force_login(engineer)
+    page = client.get(reverse("consultation-detail", args=[consultation.pk])).content.decode()
+    assert 'data-testid="payout-warning"' in page and reverse("payments:payouts") in page
+    hiring_request = consultation.request
+    request_services.proposal_submit(
+        actor=engineer,
+        consultation_id=consultation.pk,
+        scope="Data audit and a LoRA fine-tune.",
+        price=100_000,
+        milestones=milestone_plan(100_000),
+    )
+    client.force_login(hiring_request.client)
+    page = client.get(reverse("consultation-detail", args=[consultation.pk])).content.decode()
+    assert "Payouts not set up yet" in page
+    ConnectedAccount.objects.create(
+        user=engineer,
+        stripe_account_id="acct_ready",
+        details_submitted=True,
+        charges_enabled=True,
+        payouts_enabled=True,
+        transfers_active=True,
+    )
+    page = client.get(reverse("consultation-detail", args=[consultation.pk])).content.decode()
+    assert "Payouts ready" in page
+    client.force_login(engineer)
+    page = client.get(reverse("consultation-detail", args=[consultation.pk])).content.decode()
+    assert 'data-testid="payout-warning"' not in page

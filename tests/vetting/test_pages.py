@@ -419,7 +419,7 @@ def test_a_failed_run_lists_its_reasons_and_a_later_one_shows_the_previous_figur
     )
     text = text.decode()
     assert "Did not pass" in text and "Tuning cost too much general ability" in text
-    assert "Unchanged: this run did not beat your best released score" in text
+    assert "Unchanged: this run did not beat your best shown score" in text
     assert 'data-testid="released-score">0.50<' in text
     assert first.released_feedback_score == 0.5
 

@@ -71,7 +71,8 @@ class EvalSetSizesSerializer(serializers.Serializer):
 
 
 class VettingChallengeDetailSerializer(VettingChallengeSerializer):
-    instructions = serializers.CharField()
+    instructions = serializers.CharField(help_text="Markdown.")
+    scoring = serializers.CharField(help_text="How each answer is scored, in plain words.")
     evaluation_prompt = PromptSerializer(help_text="The exact prompt used at evaluation.")
     public_examples = PublicExampleSerializer(many=True)
     budgets = serializers.DictField(child=serializers.IntegerField())

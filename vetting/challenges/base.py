@@ -69,6 +69,8 @@ class Metric(ABC):
     """Scores a model output against an item's target, in [0, 1]; knows what a valid target is."""
 
     name: str
+    # How it scores, in plain words for the challenge page ("Scored on …").
+    summary: str = ""
     # Whether assistant targets of a training set are JSON documents of a schema (checked line by line).
     json_targets: bool = False
 

@@ -125,6 +125,7 @@ class ChangelogMetric(Metric):
     {type right, scope right, summary names the object's words}."""
 
     name = "changelog_entry"
+    summary = "one `type(scope): summary` line: the share of type, scope and summary right; 0 when the line does not follow the format"
 
     def score(self, output: str, target: Any) -> float:
         parsed = self.parse_output(output)

@@ -170,6 +170,8 @@ LAUNCHERS = ["torchrun", "slurm", "accelerate launch", "deepspeed"]
 class LabelMetric(Metric):
     """1 when the output, stripped and lower-cased, is exactly the label; else 0."""
 
+    summary = "1 when the answer is exactly the right label (case and surrounding spaces ignored), else 0"
+
     def __init__(self, name: str, labels: tuple[str, ...]) -> None:
         self.name = name
         self.label_set = labels

@@ -279,6 +279,7 @@ class TicketJsonMetric(Metric):
     """0 unless the output is a JSON object with exactly the five keys; else the share of fields right."""
 
     name = "support_ticket_json"
+    summary = "the share of the five fields your JSON object gets right; 0 when the answer is not exactly one JSON object with those five keys"
     json_targets = True
 
     def score(self, output: str, target: Any) -> float:

@@ -1,13 +1,18 @@
 """Figures as people read them on the staff pages: yes/no for booleans, seconds and sizes with their
-units, shares as percentages, scores to three places, counts with thousands separators."""
+units, shares as percentages, scores to three places, counts with thousands separators; and challenge
+texts rendered from Markdown."""
 
 from __future__ import annotations
 
+import re
 from numbers import Number
 from typing import Any
 
+import nh3
 from django import template
 from django.template.defaultfilters import filesizeformat
+from django.utils.safestring import mark_safe
+from markdown_it import MarkdownIt
 
 register = template.Library()
 
@@ -48,3 +53,20 @@ def interval(pair: Any) -> str:
     if not pair or len(pair) != 2:
         return "—"
     return f"{figure(pair[0])} to {figure(pair[1])}"
+
+
+_MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
+_ALLOWED_TAGS = {
+    *("p", "br", "em", "strong", "code", "pre", "blockquote", "ul", "ol", "li", "a", "hr"),
+    *("h3", "h4", "table", "thead", "tbody", "tr", "th", "td"),
+}
+
+
+@register.filter
+def markdown(text: str) -> str:
+    """Challenge text as Markdown (CommonMark and tables; raw HTML is not allowed), sanitised with nh3:
+    lines wrapped inside a sentence flow as one paragraph; links get rel="noopener noreferrer nofollow"."""
+    html = _MARKDOWN.render(text or "")
+    # The page's own headings are h1 and h2; the text's start at h3.
+    html = re.sub(r"<(/?)h[12]>", r"<\1h3>", html)
+    return mark_safe(nh3.clean(html, tags=_ALLOWED_TAGS, link_rel="noopener noreferrer nofollow"))  # noqa: S308
