@@ -67,7 +67,8 @@ def fetch(selector: Callable, **kwargs) -> Any:
 
 def apply_service_errors(form: forms.Form, error: ValidationError) -> None:
     """Put a service's ValidationError details next to the fields they name (an entry of a list field,
-    `links[2]`, goes next to `links`); what names no field goes on top of the form."""
+    `links[2]`, goes next to `links`), or, without details, its message next to the field it starts
+    with ("refund_amount: ..."); what names no field goes on top of the form."""
     details = error.details if isinstance(error.details, dict) else {}
     placed = False
     for field, messages_ in details.items():
@@ -80,7 +81,12 @@ def apply_service_errors(form: forms.Form, error: ValidationError) -> None:
             form.add_error(field, str(message))
         placed = True
     if not placed:
-        form.add_error(None, for_people(error.message, form))
+        named = _NAMED.match(error.message)
+        if named and named["name"] in form.fields and named["rest"].startswith(": "):
+            # "refund_amount: ..." with no details: next to that field, in the message's own words.
+            form.add_error(named["name"], named["rest"][2:])
+        else:
+            form.add_error(None, for_people(error.message, form))
 
 
 def report(request: HttpRequest, error: ApplicationError, form: forms.Form | None = None) -> int:

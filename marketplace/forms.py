@@ -484,7 +484,11 @@ class CancelForm(forms.Form):
 
 class ReviewForm(forms.Form):
     rating = forms.TypedChoiceField(
-        choices=[(value, f"{value}") for value in range(5, 0, -1)], coerce=int, widget=forms.RadioSelect
+        label="Rating",
+        # Natural order, each with its name: "1 star" … "5 stars" (arrow keys move 1 -> 5).
+        choices=[(value, f"{value} star{'s' if value > 1 else ''}") for value in range(1, 6)],
+        coerce=int,
+        widget=forms.RadioSelect,
     )
     text = forms.CharField(
         label="Your review", required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 4})

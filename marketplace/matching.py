@@ -37,7 +37,8 @@ from django.db.models import (
 )
 from django.db.models.functions import Cast, Coalesce
 
-from marketplace.models import Consultation, EngineerProfile, HiringRequest, User
+from core.money import format_money
+from marketplace.models import Consultation, EngineerProfile, HiringRequest, Skill, User
 from marketplace.verified_skills import active_badges_prefetch, verified_skills
 
 WEIGHT_SKILLS = 45.0
@@ -50,6 +51,34 @@ PRIOR_REVIEWS = 2
 # A cached ranking is dropped by the next write to the engineers' side; this bounds how long an unused
 # one stays in memory (and how stale one could be, were a trigger ever missing).
 CACHE_SECONDS = 300
+
+# Skills that are near enough to name as a reason when the exact one is missing (by slug, both ways):
+# a match shows them ("Near: Structured extraction ≈ JSON extraction"); the score counts exact skills.
+NEAR_SKILLS = (
+    ("json-extraction", "structured-extraction"),
+    ("json-extraction", "information-extraction"),
+    ("structured-extraction", "information-extraction"),
+    ("lora", "qlora"),
+    ("lora", "peft"),
+    ("qlora", "peft"),
+    ("evaluation", "evals"),
+    ("evaluation", "llm-evaluation"),
+    ("rag", "retrieval"),
+    ("sft", "instruction-tuning"),
+    ("sft", "supervised-fine-tuning"),
+    ("dpo", "preference-tuning"),
+    ("rlhf", "preference-tuning"),
+    ("classification", "text-classification"),
+)
+
+
+@cache
+def near_skills() -> dict[str, frozenset[str]]:
+    table: dict[str, set[str]] = {}
+    for one, other in NEAR_SKILLS:
+        table.setdefault(one, set()).add(other)
+        table.setdefault(other, set()).add(one)
+    return {slug: frozenset(near) for slug, near in table.items()}
 
 
 @dataclass
@@ -224,6 +253,7 @@ def engineer_match(*, hiring_request: HiringRequest, limit: int = 20) -> list[Ma
         .order_by("-match_score", "user__username")[:limit]
     )
     wanted_ids = set(skill_ids)
+    wanted_skills = list(Skill.objects.filter(pk__in=skill_ids)) if skill_ids else []
     matches = []
     for profile in profiles:
         matched = [skill.name for skill in profile.skills.all() if skill.pk in wanted_ids]
@@ -232,20 +262,37 @@ def engineer_match(*, hiring_request: HiringRequest, limit: int = 20) -> list[Ma
                 profile=profile,
                 score=round(profile.shown_score, 1),
                 matched_skills=matched,
-                reasons=_reasons(profile, matched, len(skill_ids)),
+                reasons=_reasons(profile, matched, len(skill_ids), _near(profile, wanted_skills)),
                 invited=profile.invited,
             )
         )
     return matches
 
 
-def _reasons(profile: EngineerProfile, matched: list[str], wanted: int) -> list[str]:
+def _near(profile: EngineerProfile, wanted: list[Skill]) -> list[str]:
+    """ "Structured extraction ≈ JSON extraction" for each requested skill the engineer lacks but has a
+    near one of."""
+    have = {skill.slug: skill.name for skill in profile.skills.all()}
+    table = near_skills()
+    pairs = []
+    for skill in wanted:
+        if skill.slug in have:
+            continue
+        for slug in sorted(table.get(skill.slug, ())):
+            if slug in have:
+                pairs.append(f"{have[slug]} ≈ {skill.name}")
+    return pairs
+
+
+def _reasons(profile: EngineerProfile, matched: list[str], wanted: int, near: list[str]) -> list[str]:
     reasons = []
     if wanted:
         if matched:
             reasons.append(f"Has {len(matched)} of {wanted} requested skills: {', '.join(matched)}")
         else:
             reasons.append("None of the requested skills")
+    if near:
+        reasons.append("Near skills: " + "; ".join(near))
     relevant = [badge for badge in profile.user.active_badges if badge.relevant]
     if relevant:
         best = max(relevant, key=lambda badge: badge.score)
@@ -259,4 +306,8 @@ def _reasons(profile: EngineerProfile, matched: list[str], wanted: int) -> list[
     else:
         reasons.append("No reviews yet")
     reasons.append(profile.get_availability_display())
+    if profile.rate_amount:
+        rate = format_money(profile.rate_amount, profile.currency)
+        per = "per hour" if profile.rate_type == EngineerProfile.RateType.HOURLY else "for a typical project"
+        reasons.append(f"Rate {rate} {per}")
     return reasons

@@ -209,6 +209,26 @@ def engagement_money(*, milestones: list[Milestone]) -> EngagementMoney:
     )
 
 
+@dataclass(frozen=True)
+class ClientTrust:
+    payment_verified: bool  # a card payment of theirs succeeded on the platform
+    hires: int  # engagements they started
+    completed: int  # of which completed
+    member_since: datetime
+
+
+def client_trust(*, client: User) -> ClientTrust:
+    engagements = Engagement.objects.filter(client=client)
+    return ClientTrust(
+        payment_verified=Funding.objects.filter(
+            milestone__engagement__client=client, state=Funding.State.SUCCEEDED
+        ).exists(),
+        hires=engagements.count(),
+        completed=engagements.filter(state=Engagement.State.COMPLETED).count(),
+        member_since=client.date_joined,
+    )
+
+
 def cancellation_get(*, user: User, cancellation_id: int) -> CancellationRequest:
     """A cancellation request, for the milestone's parties and staff."""
     visible = marketplace_selectors.engagement_list(user=user).values("pk")

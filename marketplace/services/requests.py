@@ -17,6 +17,7 @@ from core.transitions import transition_apply
 from marketplace.models import (
     Consultation,
     Engagement,
+    EngineerProfile,
     HiringRequest,
     Message,
     Milestone,
@@ -200,6 +201,12 @@ def consultation_invite(*, actor: User, request_id: int, engineer_id: int, messa
     if Consultation.objects.filter(request=hiring_request, engineer=engineer).exists():
         raise InvalidTransitionError(
             f"{engineer.display_name} is already invited to this request.", code="already_invited"
+        )
+    if EngineerProfile.objects.filter(
+        user=engineer, availability=EngineerProfile.Availability.UNAVAILABLE
+    ).exists():
+        raise InvalidTransitionError(
+            f"{engineer.display_name} is not taking work right now.", code="not_taking_work"
         )
     consultation = Consultation.objects.create(request=hiring_request, engineer=engineer)
     if hiring_request.state == HiringRequest.State.OPEN:

@@ -113,16 +113,27 @@ def cancellation_decide_view(request, pk: int):
 
 @staff_required
 @require_POST
+def _keep_settlement_form(request, milestone_id: int, form: DisputeResolveForm) -> None:
+    """A refused settlement: what was typed and each error by its field, for the page the redirect
+    shows (the engagement page's settlement form reads them back once: `settlement_form_state`)."""
+    request.session[f"settlement-{milestone_id}"] = {
+        "values": {name: request.POST.get(name, "") for name in ("release_amount", "refund_amount", "note")},
+        "errors": {field: [str(e) for e in errors] for field, errors in form.errors.items()},
+    }
+
+
 def dispute_resolve_view(request, pk: int):
     milestone = fetch(marketplace_selectors.milestone_get, user=request.user, milestone_id=pk)
     form = DisputeResolveForm(request.POST, currency=milestone.currency)
     if not form.is_valid():
         _form_errors(request, form)
+        _keep_settlement_form(request, pk, form)
         return back_to_milestone(milestone)
     data = form.cleaned_data
     resolved = attempt(
         request,
         dispute_resolve,
+        form=form,
         actor=request.user,
         milestone_id=pk,
         release_amount=data["release_amount"],
@@ -130,6 +141,8 @@ def dispute_resolve_view(request, pk: int):
         currency=milestone.currency,
         note=data["note"],
     )
+    if isinstance(resolved, Failed) and resolved.status != 502:  # 502: recorded, a part to retry
+        _keep_settlement_form(request, pk, form)
     if not isinstance(resolved, Failed):
         money = lambda amount: format_money(amount, milestone.currency)  # noqa: E731
         messages.success(

@@ -349,7 +349,7 @@ def payouts_send_queued(*, engineer: User) -> list[Payout]:
             with transaction.atomic():
                 milestone = milestone_lock(milestone_id)
                 payout = (
-                    Payout.objects.select_for_update()
+                    Payout.objects.select_for_update(of=("self",))
                     .select_related("funding", "engineer", "approved_by")
                     .get(pk=payout_id)
                 )

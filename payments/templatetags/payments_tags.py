@@ -27,6 +27,26 @@ def payout_readiness(engineer):
     return payout_eligibility(engineer=engineer)
 
 
+@register.simple_tag(takes_context=True)
+def settlement_form_state(context, milestone):
+    """`{% settlement_form_state milestone as typed %}`: what staff typed in a settlement that was
+    refused (values and errors by field), once, after the redirect back to the page."""
+    request = context.get("request")
+    if request is None:
+        return {"values": {}, "errors": {}}
+    typed = request.session.pop(f"settlement-{milestone.pk}", None) or {"values": {}, "errors": {}}
+    typed["errors"]["form"] = typed["errors"].pop("__all__", [])  # templates cannot read "__all__"
+    return typed
+
+
+@register.simple_tag
+def client_trust(client):
+    """`{% client_trust client as trust %}`: what an engineer may know of a client before working for
+    them: whether a card payment of theirs ever went through, how many engineers they hired, how long
+    they have been here."""
+    return selectors.client_trust(client=client)
+
+
 @register.filter
 def payments_of(money, milestone):
     """`money|payments_of:milestone`: that milestone's funding, payout, refunds and disputes."""

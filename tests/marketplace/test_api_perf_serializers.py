@@ -96,8 +96,10 @@ def world():
     hiring_request = open_request(client=active.client, skills=["LoRA", "Evaluation", "RAG"])
     HiringRequestFactory(client=active.client, deadline=None)  # A draft: no deadline, never published.
     skills = skills_resolve(names=["LoRA", "Evaluation"])
+    engineers = []
     for index, availability in enumerate(EngineerProfile.Availability.values):
         engineer = EngineerFactory(first_name="" if index else "Ada", last_name="")
+        engineers.append(engineer)
         engineer.engineer_profile.skills.set(skills[: index + 1])
         EngineerProfile.objects.filter(user=engineer).update(availability=availability)
         badge = Badge.objects.create(
@@ -109,8 +111,8 @@ def world():
             awarded_at=timezone.now(),
         )
         badge.skills.set(skills[index:])
-    request_services.consultation_invite(
-        actor=active.client, request_id=hiring_request.pk, engineer_id=engineer.pk
+    request_services.consultation_invite(  # one taking work (an engineer who is not cannot be invited)
+        actor=active.client, request_id=hiring_request.pk, engineer_id=engineers[0].pk
     )
     return {"done": done, "active": active, "request": hiring_request}
 

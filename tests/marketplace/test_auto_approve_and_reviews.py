@@ -141,3 +141,17 @@ def test_people_are_not_notified_of_their_own_actions():
     services.milestone_approve(actor=None, milestone_id=automatic.pk)
     parties = (automatic.engagement.client, automatic.engagement.engineer)
     assert all(Notification.objects.filter(user=user, kind="milestone_approve").exists() for user in parties)
+
+
+def test_matches_name_near_skills_and_the_rate():
+    from marketplace.services.users import engineer_profile_update
+
+    hiring_request = open_request(skills=["JSON extraction", "Evaluation"])
+    near = EngineerFactory(username="near")
+    engineer_profile_update(
+        actor=near, headline="Extraction", rate_amount=12_000, skills=["Structured extraction", "Evaluation"]
+    )
+    [match] = [m for m in engineer_match(hiring_request=hiring_request) if m.profile.user_id == near.pk]
+    assert "Has 1 of 2 requested skills: Evaluation" in match.reasons[0]
+    assert "Near skills: Structured extraction ≈ JSON extraction" in match.reasons
+    assert f"Rate {120:,.2f} USD per hour" in match.reasons

@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from marketplace.models import Consultation, HiringRequest
+from marketplace.models import Consultation, HiringRequest, Milestone
 from marketplace.services import users as user_services
 from tests.factories import ClientFactory, EngineerFactory, HiringRequestFactory, engagement, open_request
 
@@ -261,3 +261,24 @@ def test_request_list_query_count_does_not_grow_with_rows(client, client_user):
     fifty = _list_queries(client, reverse("request-list"))
     assert one == fifty
     assert _list_queries(client, reverse("request-list") + "?state=open&page=2") == fifty
+
+
+def test_invited_engineers_see_the_clients_trust_signals(client):
+    from marketplace.services import requests as request_services
+    from tests.factories import milestone_in_state
+
+    funded = milestone_in_state(Milestone.State.PENDING_FUNDING)
+    hiring_request = open_request(client=funded.engagement.client)
+    engineer = EngineerFactory()
+    request_services.consultation_invite(
+        actor=hiring_request.client, request_id=hiring_request.pk, engineer_id=engineer.pk
+    )
+    client.force_login(engineer)
+    page = client.get(reverse("request-detail", args=[hiring_request.pk])).content.decode()
+    assert "No payment made on Tunehire yet" in page and "1 past hire (0 completed)" in page
+    assert "Member since" in page
+    client.force_login(hiring_request.client)
+    assert (
+        'data-testid="client-trust"'
+        not in client.get(reverse("request-detail", args=[hiring_request.pk])).content.decode()
+    )

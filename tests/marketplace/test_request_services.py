@@ -165,6 +165,27 @@ class TestConsultations:
         assert "invited you to consult" in mail.outbox[0].body
         assert Notification.objects.get(user=engineer).emailed_at is not None
 
+    def test_an_engineer_not_taking_work_cannot_be_invited_and_a_note_travels_with_the_invitation(self):
+        from marketplace.models import EngineerProfile
+
+        hiring_request = open_request()
+        busy = EngineerFactory()
+        EngineerProfile.objects.filter(user=busy).update(availability="unavailable")
+        with pytest.raises(InvalidTransitionError) as refused:
+            services.consultation_invite(
+                actor=hiring_request.client, request_id=hiring_request.pk, engineer_id=busy.pk
+            )
+        assert refused.value.code == "not_taking_work"
+        assert not Consultation.objects.filter(engineer=busy).exists()
+        free = EngineerFactory()
+        consultation = services.consultation_invite(
+            actor=hiring_request.client,
+            request_id=hiring_request.pk,
+            engineer_id=free.pk,
+            message="We have 12k labelled tickets; could you look this week?",
+        )
+        assert consultation.messages.get().body == "We have 12k labelled tickets; could you look this week?"
+
     def test_invite_twice_is_refused(self):
         hiring_request = open_request()
         engineer = EngineerFactory()

@@ -598,10 +598,21 @@ def test_staff_see_the_engagement_and_settle_a_dispute(client, webhooks, setting
         client, "post", resolve, {"release_amount": "600", "refund_amount": "300", "note": "Split."}
     )
     assert any("must add up to the 1,000.00 USD held" in m for m in _messages(response))
+    # What was typed comes back in the form, the error next to its field (once).
+    page = response.content.decode()
+    assert (
+        'name="release_amount" inputmode="decimal" autocomplete="off" data-split="release" value="600"'
+        in page
+    )
+    assert 'value="300"' in page and ">Split.</textarea>" in page
+    release_field = page[page.index('<label for="release-') : page.index('<label for="refund-')]
+    assert "must add up to the 1,000.00 USD held" in release_field and "field-error" in release_field
+    assert 'value="600"' not in client.get(url).content.decode()
     response = _follow(
         client, "post", resolve, {"release_amount": "six", "refund_amount": "400", "note": "Split."}
     )
     assert any("Release to the engineer: Enter an amount" in m for m in _messages(response))
+    assert 'value="six"' in response.content.decode()
     assert transfers_at_stripe() == [] and refunds_at_stripe() == []
 
     response = _follow(
