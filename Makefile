@@ -32,10 +32,11 @@ run: models
 	$(BIN)/python manage.py check --fail-level WARNING
 	$(BIN)/honcho -f Procfile start
 
-# In parallel, one test process per CPU, each with its own database, sandbox root, media root, broker
-# database and share of the CPUs for its sandbox jobs (config/settings_test.py), longest tests first;
-# TEST_WORKERS=0 runs serially.
-TEST_WORKERS ?= auto
+# In parallel, one test process per CPU and one more (a third of the suite's time is spent waiting on
+# live servers, workers and sandboxes, not computing), each with its own database, sandbox root, media
+# root, broker database and share of the CPUs for its sandbox jobs (config/settings_test.py), longest
+# tests first; TEST_WORKERS=0 runs serially.
+TEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
 test: models
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 

@@ -15,7 +15,7 @@ from tests.vetting.test_pipeline_support import make_tiny_challenge
 from vetting.calibration.datasets import KINDS, distill_prompts, recipes
 from vetting.calibration.references import MODULES, task_examples_for
 from vetting.calibration.rules import propose, round_down
-from vetting.calibration.runs import CalibrationError, assumed_spread
+from vetting.calibration.runs import CalibrationError, assumed_spread, planned_runs
 from vetting.challenges import BUILTIN
 from vetting.challenges.base import derive_rng
 from vetting.challenges.general import generate_general
@@ -249,13 +249,20 @@ def test_a_whole_calibration_is_recorded_and_resumes_from_its_file(
     assert platform.count() == 3 and not platform.exclude(state__in=("passed", "failed")).exists()
     assert not challenge.badges.exists()
 
-    # A second seed runs only what is missing; the first runs come back from the file.
+    # Interrupted after two runs: a second call runs only what is missing; the others come back from
+    # the file (not from the eval-set version, cleared here).
     eval_set.calibration = {}
     eval_set.save(update_fields=["calibration"])
-    calibration = calibrate("--seeds", "2")
-    assert set(calibration["runs"]) == {"careful-0", "naive-0", "mislabelled-0", "careful-1", "naive-1"}
+    recorded = json.loads(record.read_text())
+    del recorded["runs"]["naive-0"]
+    record.write_text(json.dumps(recorded))
+    calibration = calibrate()
+    assert set(calibration["runs"]) == {"careful-0", "naive-0", "mislabelled-0"}
     assert calibration["runs"]["careful-0"] == runs["careful-0"]
-    assert platform.count() == 5
+    assert calibration["runs"]["mislabelled-0"] == runs["mislabelled-0"]
+    assert platform.count() == 4
+    # More seeds repeat the careful and naive runs (the mislabelled one is the floor, run once).
+    assert planned_runs(2) == [("careful", 0), ("naive", 0), ("mislabelled", 0), ("careful", 1), ("naive", 1)]
 
 
 @pytest.mark.e2e
