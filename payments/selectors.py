@@ -210,6 +210,64 @@ def engagement_money(*, milestones: list[Milestone]) -> EngagementMoney:
 
 
 @dataclass(frozen=True)
+class HistoryRow:
+    """One movement of the user's money: a card payment, a refund to it, or a payout."""
+
+    kind: str  # "payment" | "refund" | "payout"
+    reference: str  # PAY-…, REF-…, OUT-…: never a processor id
+    at: datetime
+    milestone: Milestone
+    amount: int  # minor units, what the user paid, got back, or received (net of the fee)
+    fee: int  # the platform fee kept from a payout
+    currency: str
+    status: str
+
+
+def payments_history(*, user: User) -> list[HistoryRow]:
+    """The user's payments, newest first: a client's card payments and refunds, an engineer's payouts
+    (only what has happened: paid payments, refunds sent or on their way, payouts sent or waiting)."""
+    rows: list[HistoryRow] = []
+    fundings = Funding.objects.filter(client=user, state=Funding.State.SUCCEEDED).select_related(
+        "milestone", "milestone__engagement"
+    )
+    for f in fundings:
+        rows.append(
+            HistoryRow("payment", f.reference, f.succeeded_at, f.milestone, f.amount, 0, f.currency, "Paid")
+        )
+    refunds = Refund.objects.filter(milestone__engagement__client=user).select_related(
+        "milestone", "milestone__engagement"
+    )
+    for r in refunds:
+        rows.append(
+            HistoryRow(
+                "refund",
+                r.reference,
+                r.succeeded_at or r.created_at,
+                r.milestone,
+                r.amount,
+                0,
+                r.currency,
+                r.get_state_display(),
+            )
+        )
+    payouts = Payout.objects.filter(engineer=user).select_related("milestone", "milestone__engagement")
+    for o in payouts:
+        rows.append(
+            HistoryRow(
+                "payout",
+                o.reference,
+                o.paid_at or o.created_at,
+                o.milestone,
+                o.net,
+                o.fee,
+                o.currency,
+                o.get_state_display(),
+            )
+        )
+    return sorted(rows, key=lambda row: row.at, reverse=True)
+
+
+@dataclass(frozen=True)
 class ClientTrust:
     payment_verified: bool  # a card payment of theirs succeeded on the platform
     hires: int  # engagements they started

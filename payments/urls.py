@@ -1,7 +1,7 @@
 from django.urls import path
 
 from payments import views
-from payments.pages import accounts, desk, funding, ledger, milestones
+from payments.pages import accounts, desk, funding, history, ledger, milestones
 
 app_name = "payments"
 urlpatterns = [
@@ -24,6 +24,8 @@ urlpatterns = [
     path("payouts/onboard/", accounts.payout_onboard, name="payouts-onboard"),
     path("payouts/onboarding/return/", accounts.payout_onboarding_return, name="payouts-return"),
     path("payouts/onboarding/refresh/", accounts.payout_onboarding_refresh, name="payouts-refresh"),
+    # Everyone's own payments.
+    path("history/", history.payments_history, name="history"),
     # Staff.
     path("desk/", desk.payout_desk, name="desk"),
     path("desk/payouts/<int:pk>/approve/", desk.payout_approve_view, name="payout-approve"),

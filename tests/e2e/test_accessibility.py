@@ -75,6 +75,7 @@ def pages(world) -> dict[str, list[str]]:
             "/notifications/settings/",
             f"/acceptance/milestones/{eng.milestones.order_by('position').first().pk}/",
             "/engineers/maya/",
+            reverse("payments:history"),
         ],
         "maya": [
             "/dashboard/",
@@ -89,6 +90,7 @@ def pages(world) -> dict[str, list[str]]:
             reverse("vetting:leaderboard", args=["support-ticket-json"]),
             "/messages/",
             "/notifications/",
+            reverse("payments:history"),
         ],
         "sam": [
             "/dashboard/",

@@ -655,3 +655,13 @@ def test_engagement_page_shows_payout_status(client, approved, webhooks):
     page = client.get(reverse("engagement-detail", args=[approved.milestone.engagement_id])).content.decode()
     status = re.search(rf'id="payout-status-{approved.milestone_id}".*?</div>', page, re.S).group(0)
     assert "Paid" in status and "900.00 USD to you" in status and "100.00 USD platform fee" in status
+
+
+def test_the_payments_history_is_each_users_own(client):
+    from tests.factories import ClientFactory as Client
+
+    client.force_login(Client())
+    page = client.get(reverse("payments:history")).content.decode()
+    assert "No payments yet. They appear here once you fund a milestone." in page
+    client.logout()
+    assert client.get(reverse("payments:history")).status_code == 302  # to the login page
