@@ -45,6 +45,7 @@ from marketplace.models import (
     Skill,
     User,
 )
+from marketplace.models.attachments import Attachment
 from marketplace.models.disputes import PARTY_CATEGORIES
 
 NON_FIELD = api_settings.NON_FIELD_ERRORS_KEY
@@ -568,9 +569,7 @@ class MessageAttachmentSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "size", "content_type", "download_url"]
 
     def get_download_url(self, attachment: MessageAttachment) -> str:
-        path = reverse("api-message-attachment-download", args=[attachment.pk])
-        request = self.context.get("request")
-        return request.build_absolute_uri(path) if request is not None else path
+        return _download_url(attachment, self.context.get("request"), "api-message-attachment-download")
 
 
 class MessageSerializer(serializers.ModelSerializer):
@@ -752,8 +751,9 @@ class AttachmentSerializer(Rendered, serializers.ModelSerializer):
         return _attachment(attachment, self.context.get("request"))
 
 
-def _download_url(attachment: DeliveryAttachment, request) -> str:
-    path = reverse("api-attachment-download", args=[attachment.pk])
+def _download_url(attachment: Attachment, request, route: str = "api-attachment-download") -> str:
+    """The API address a stored file is downloaded from (absolute when there is a request)."""
+    path = reverse(route, args=[attachment.pk])
     return request.build_absolute_uri(path) if request is not None else path
 
 
@@ -941,9 +941,7 @@ class DisputeEvidenceSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "size", "content_type", "uploaded_by", "download_url"]
 
     def get_download_url(self, evidence: DisputeEvidence) -> str:
-        path = reverse("api-dispute-evidence-download", args=[evidence.pk])
-        request = self.context.get("request")
-        return request.build_absolute_uri(path) if request is not None else path
+        return _download_url(evidence, self.context.get("request"), "api-dispute-evidence-download")
 
 
 class DisputeStatementSerializer(serializers.ModelSerializer):
