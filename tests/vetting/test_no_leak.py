@@ -288,11 +288,13 @@ def seal_final_figures(submission: Submission) -> list[str]:
 
 
 def figure_leaks(surfaces: dict[str, str], figures: list[str]) -> list[str]:
+    """Where a figure is printed: as a number of its own or the start of a longer one ("0.3371" in
+    "0.33710"), not inside another number's integer part ("0.337" in a duration of "10.337" s)."""
     return [
         f"{where}: {figure}"
         for where, body in surfaces.items()
         for figure in figures
-        if figure in readable(body)
+        if re.search(rf"(?<!\d){re.escape(figure)}", readable(body))
     ]
 
 
