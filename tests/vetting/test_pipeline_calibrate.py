@@ -12,7 +12,7 @@ from django.core.management import call_command
 
 from tests.vetting import test_pipeline_support as support
 from tests.vetting.test_pipeline_support import make_tiny_challenge
-from vetting.calibration.datasets import KINDS, distill_prompts, recipes
+from vetting.calibration.datasets import KINDS, NotEnoughPrompts, distill_prompts, recipes
 from vetting.calibration.references import MODULES, task_examples_for
 from vetting.calibration.rules import propose, round_down
 from vetting.calibration.runs import CalibrationError, assumed_spread, planned_runs
@@ -204,12 +204,28 @@ def test_the_mislabelled_dataset_moves_every_output_and_keeps_the_replay():
 
 
 def test_distillation_prompts_ask_nothing_the_general_set_asks():
-    prompts = distill_prompts(100, derive_rng("test"))
-    assert len(set(prompts)) == 100
+    prompts = distill_prompts(100, derive_rng("test"), short_answers=50)
+    assert len(set(prompts)) == 150
+    assert (
+        sum("Answer with one word" in prompt or "Answer with a number" in prompt for prompt in prompts) == 50
+    )
     general = {normalize_text(question) for question, _ in generate_general(derive_rng("g"), 80)}
     assert not {normalize_text(prompt) for prompt in prompts} & general
     kinds = ("repeat the word", "capital of", "opposite of", "language is mainly spoken", "plural of")
     assert not [prompt for prompt in prompts if any(kind in prompt.lower() for kind in kinds)]
+
+
+def test_short_answer_replay_leaves_the_recorded_recipes_unchanged_and_is_bounded():
+    # Records made before short-answer replay existed resume with the very same prompts.
+    assert distill_prompts(100, derive_rng("test")) == distill_prompts(
+        100, derive_rng("test"), short_answers=0
+    )
+    assert (
+        distill_prompts(100, derive_rng("test"))[:5]
+        != distill_prompts(100, derive_rng("test"), short_answers=5)[:5]
+    )
+    with pytest.raises(NotEnoughPrompts, match="short-answer"):
+        distill_prompts(10, derive_rng("test"), short_answers=500)
 
 
 @pytest.mark.e2e

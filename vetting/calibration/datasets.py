@@ -119,20 +119,58 @@ DISTILL_TEMPLATES = {
 }
 
 
+# Questions that ask for a one-word (or one-number) answer, of kinds the general set does not ask. A
+# task whose answers are short labels teaches the model to answer any short question with a label;
+# replaying the base model's own short answers keeps that habit inside the task's prompt.
+SHORT_ANSWER_TEMPLATES = {
+    "Which animal says '{}'? Answer with one word.": ["moo", "woof", "meow", "quack", "oink", "baa", "neigh"],
+    "What colour is {}? Answer with one word.": [
+        "grass", "the sky", "snow", "a banana", "coal", "a ripe tomato", "an orange", "milk", "a lemon",
+    ],
+    "How many {}? Answer with a number.": [
+        "legs does a dog have", "days are in a week", "months are in a year", "wheels does a bicycle have",
+        "sides does a triangle have", "hours are in a day", "fingers are on one hand", "legs does a spider have",
+    ],
+    "What is the past tense of '{}'? Answer with one word.": [
+        "go", "eat", "run", "see", "write", "swim", "sing", "buy", "take", "drink",
+    ],
+    "What do we call a baby {}? Answer with one word.": ["cat", "dog", "cow", "sheep", "horse", "duck", "frog"],
+    "Which is larger, {} or {}? Answer with one word.": [
+        ("an elephant", "a mouse"), ("the sun", "the moon"), ("a city", "a village"), ("an ocean", "a pond"),
+        ("a whale", "a fish"), ("a tree", "a flower"),
+    ],
+    "What do {} make? Answer with one word.": ["bees", "cows", "spiders", "chickens", "bakers", "authors"],
+    "Which season comes after {}? Answer with one word.": ["winter", "spring", "summer", "autumn"],
+}  # fmt: skip
+
+
 class NotEnoughPrompts(ValueError):
     pass
 
 
-def distill_prompts(count: int, rng: random.Random) -> list[str]:
-    prompts = [
+def _filled(templates: dict[str, list[Any]]) -> list[str]:
+    return [
         template.format(*(filler if isinstance(filler, tuple) else (filler,)))
-        for template, fillers in DISTILL_TEMPLATES.items()
+        for template, fillers in templates.items()
         for filler in fillers
     ]
+
+
+def distill_prompts(count: int, rng: random.Random, *, short_answers: int = 0) -> list[str]:
+    """`count` everyday instructions and `short_answers` one-word questions, in a seeded order."""
+    prompts = _filled(DISTILL_TEMPLATES)
+    short = _filled(SHORT_ANSWER_TEMPLATES)
     rng.shuffle(prompts)
     if count > len(prompts):
         raise NotEnoughPrompts(f"At most {len(prompts)} general examples (the distillation prompts).")
-    return prompts[:count]
+    if short_answers > len(short):
+        raise NotEnoughPrompts(f"At most {len(short)} short-answer examples (the distillation prompts).")
+    if not short_answers:
+        return prompts[:count]  # the sequence every earlier record was made with
+    rng.shuffle(short)
+    picked = prompts[:count] + short[:short_answers]
+    rng.shuffle(picked)
+    return picked
 
 
 def chat(messages: list[dict[str, str]]) -> str:

@@ -50,6 +50,7 @@ class CalibrationError(ApplicationError):
 class CalibrationOptions:
     examples: int = 240
     general_examples: int = 120
+    short_answer_examples: int = 0  # one-word replay questions (see datasets.SHORT_ANSWER_TEMPLATES)
     epochs: int = 2
     rank: int = 16
     # 4 x 2 accumulated: an effective batch of 8 within the sandbox's default memory on a CPU host.
@@ -202,7 +203,10 @@ def reference_datasets(
         derive_rng("calibration-task", challenge.slug, str(eval_set.version)), options.examples
     )
     general = distilled_general(
-        challenge, distill_prompts(options.general_examples, rng), deadline=deadline, say=say
+        challenge,
+        distill_prompts(options.general_examples, rng, short_answers=options.short_answer_examples),
+        deadline=deadline,
+        say=say,
     )
     common = {
         "rank": options.rank,

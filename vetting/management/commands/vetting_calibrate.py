@@ -41,6 +41,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--general-examples", type=int, default=DEFAULTS.general_examples, help="Self-distilled replay."
         )
+        parser.add_argument(
+            "--short-answer-examples",
+            type=int,
+            default=DEFAULTS.short_answer_examples,
+            help="Self-distilled one-word questions added to the replay.",
+        )
         parser.add_argument("--epochs", type=int, default=DEFAULTS.epochs)
         parser.add_argument("--rank", type=int, default=DEFAULTS.rank)
         parser.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
