@@ -38,7 +38,7 @@ from django.db.models import (
 from django.db.models.functions import Cast, Coalesce
 
 from core.money import format_money
-from marketplace.models import Consultation, EngineerProfile, HiringRequest, Skill, User
+from marketplace.models import Consultation, EngineerProfile, HiringRequest, Skill
 from marketplace.verified_skills import active_badges_prefetch, verified_skills
 
 WEIGHT_SKILLS = 45.0
@@ -211,9 +211,7 @@ def engineer_match(*, hiring_request: HiringRequest, limit: int = 20) -> list[Ma
     best_badge = relevant_badges.values("score")[:1]
     best_band = relevant_badges.values("band")[:1]
     profiles = (
-        EngineerProfile.objects.filter(
-            user__is_active=True, user__role=User.Role.ENGINEER, user__is_staff=False
-        )
+        EngineerProfile.objects.listed()
         .annotate(
             overlap=Coalesce(Subquery(overlap, output_field=IntegerField()), Value(0)),
             badge_score=Coalesce(Subquery(best_badge, output_field=float_field), Value(0.0)),

@@ -64,6 +64,7 @@ class EngineerProfileFactory(factory.django.DjangoModelFactory):
     headline = "LoRA fine-tuning for structured extraction"
     bio = "I fine-tune small models for production."
     rate_amount = 12000
+    time_zone = "Europe/Berlin"
     availability = EngineerProfile.Availability.AVAILABLE
 
 

@@ -168,18 +168,45 @@ def skills_resolve(*, names: list[str]) -> list[Skill]:
     return skills
 
 
+def _distinct_stripped(values: list) -> list:
+    """Items with their spaces tidied, empty ones and repeats (in any case) left out, order kept."""
+    seen, kept = set(), []
+    for value in values:
+        if not isinstance(value, str):
+            kept.append(value)  # the model's validator names the bad item
+            continue
+        tidy = " ".join(value.split())
+        if tidy and tidy.casefold() not in seen:
+            seen.add(tidy.casefold())
+            kept.append(tidy)
+    return kept
+
+
 @transaction.atomic
 def engineer_profile_update(*, actor: User, skills: list[str] | None = None, **fields) -> EngineerProfile:
     if not actor.is_engineer:
         raise PermissionDeniedError("Only engineers have a profile.")
     profile = EngineerProfile.objects.select_for_update().get(user=actor)
-    allowed = {"headline", "bio", "rate_type", "rate_amount", "currency", "availability"}
+    allowed = {
+        "headline",
+        "bio",
+        "rate_type",
+        "rate_amount",
+        "currency",
+        "availability",
+        "time_zone",
+        "languages",
+        "portfolio_links",
+    }
     unknown = set(fields) - allowed
     if unknown:
         raise ValidationError(
             f"Unknown fields: {', '.join(sorted(unknown))}.",
             details={name: ["Unknown field."] for name in unknown},
         )
+    for name in ("languages", "portfolio_links"):
+        if isinstance(fields.get(name), list):
+            fields[name] = _distinct_stripped(fields[name])
     for name, value in fields.items():
         setattr(profile, name, value)
     full_clean_or_raise(profile, exclude=["user"])

@@ -133,7 +133,17 @@ def test_every_change_to_the_engineers_side_shows_at_once(world, change):
             [User(username="bulk-engineer", email="bulk@example.com", role=User.Role.ENGINEER, password="!")]
         )
         created = EngineerProfile.objects.bulk_create(
-            [EngineerProfile(user=users[0], rating_count=9, rating_sum=45)]
+            [
+                EngineerProfile(
+                    user=users[0],
+                    headline="Bulk-loaded engineer",
+                    bio="Loaded in bulk, with a bio long enough to be listed.",
+                    rate_amount=10000,
+                    time_zone="UTC",
+                    rating_count=9,
+                    rating_sum=45,
+                )
+            ]
         )
         EngineerProfile.skills.through.objects.bulk_create(
             EngineerProfile.skills.through(engineerprofile_id=created[0].pk, skill_id=skill.pk)

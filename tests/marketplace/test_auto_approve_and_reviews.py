@@ -10,7 +10,7 @@ from marketplace.matching import engineer_match
 from marketplace.models import Engagement, EngineerProfile, Milestone, Notification
 from marketplace.services import engagements as services
 from marketplace.tasks import milestones_auto_approve
-from tests.factories import EngineerFactory, milestone_in_state, open_request
+from tests.factories import EngineerFactory, SkillFactory, milestone_in_state, open_request
 
 pytestmark = pytest.mark.django_db
 
@@ -98,7 +98,8 @@ class TestMatching:
         busy = EngineerFactory(username="busy")
         busy.engineer_profile.skills.set(hiring_request.skills.all())
         EngineerProfile.objects.filter(user=busy).update(availability="unavailable")
-        EngineerFactory(username="unrelated")
+        unrelated = EngineerFactory(username="unrelated")
+        unrelated.engineer_profile.skills.set([SkillFactory(name="Speech")])
         badge = Badge.objects.create(
             engineer=partial,
             challenge_slug="support-ticket-json",

@@ -19,6 +19,8 @@ DEMO_PASSWORD = "tunehire-demo"  # noqa: S105 (printed for the demo logins; neve
 ENGINEERS = [
     (
         "maya",
+        "Europe/London",
+        ["English", "Yoruba"],
         "Maya",
         "Okafor",
         "LoRA and QLoRA for structured extraction",
@@ -28,6 +30,8 @@ ENGINEERS = [
     ),
     (
         "lin",
+        "Asia/Singapore",
+        ["English", "Mandarin"],
         "Lin",
         "Zhang",
         "Small-model distillation and evaluation harnesses",
@@ -37,6 +41,8 @@ ENGINEERS = [
     ),
     (
         "sam",
+        "America/Mexico_City",
+        ["Spanish", "English"],
         "Sam",
         "Reyes",
         "Classification fine-tunes that ship",
@@ -46,6 +52,8 @@ ENGINEERS = [
     ),
     (
         "noor",
+        "Asia/Dubai",
+        ["Arabic", "English", "French"],
         "Noor",
         "Haddad",
         "RAG first, fine-tune when it pays",
@@ -85,7 +93,7 @@ class Command(BaseCommand):
             confirmed=True,
         )
         engineers = {}
-        for username, first, last, headline, skills, rate, availability in ENGINEERS:
+        for username, time_zone, languages, first, last, headline, skills, rate, availability in ENGINEERS:
             engineer = user_sign_up(
                 username=username,
                 email=f"{username}@example.com",
@@ -103,6 +111,9 @@ class Command(BaseCommand):
                 availability=availability,
                 bio=f"{first} has shipped fine-tuned models for support, search and routing teams.",
                 rate_type=EngineerProfile.RateType.HOURLY,
+                time_zone=time_zone,
+                languages=languages,
+                portfolio_links=[f"https://example.com/{username}/case-studies"],
             )
             engineers[username] = engineer
 
