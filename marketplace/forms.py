@@ -21,6 +21,7 @@ from core.money import (
 from core.text import LongTextFormField, SingleLineFormField
 from marketplace.models import READINESS_QUESTIONS, EngineerProfile, HiringRequest, Readiness, User
 from marketplace.models.disputes import PARTY_CATEGORIES
+from marketplace.models.users import MAX_PORTFOLIO_LINKS, time_zone_label, time_zone_names
 
 ADAPTER_FIELDS = ("adapter_config", "adapter_model")
 MILESTONE_FIELD = re.compile(r"^milestones\[(\d+)\]\.(\w+)$")
@@ -506,10 +507,32 @@ class EngineerProfileForm(forms.Form):
     rate_amount = MoneyField(label="Rate amount", required=False, help_text="In major units, e.g. 120")
     currency = forms.ChoiceField(choices=CURRENCY_CHOICES)
     availability = forms.ChoiceField(choices=EngineerProfile.Availability.choices, widget=forms.RadioSelect)
+    time_zone = forms.ChoiceField(
+        label="Time zone", required=False, help_text="Clients see it, and can filter by it."
+    )
+    languages = forms.CharField(
+        required=False, max_length=400, help_text="Comma-separated, e.g. English, Spanish."
+    )
+    portfolio_links = forms.CharField(
+        label="Portfolio links",
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=f"One web address per line (at most {MAX_PORTFOLIO_LINKS}): papers, repositories, demos.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["time_zone"].choices = [("", "Choose your time zone")] + [
+            (name, time_zone_label(name)) for name in sorted(time_zone_names())
+        ]
 
     @classmethod
     def initial_from(cls, profile: EngineerProfile) -> dict:
         return {
+            "time_zone": profile.time_zone,
+            "languages": ", ".join(profile.languages),
+            "portfolio_links": "\n".join(profile.portfolio_links),
             "headline": profile.headline,
             "bio": profile.bio,
             "skills": ", ".join(skill.name for skill in profile.skills.all()),
@@ -534,7 +557,17 @@ class EngineerProfileForm(forms.Form):
         data = self.cleaned_data
         kwargs = {
             name: data[name]
-            for name in ("headline", "bio", "rate_type", "rate_amount", "currency", "availability")
+            for name in (
+                "headline",
+                "bio",
+                "rate_type",
+                "rate_amount",
+                "currency",
+                "availability",
+                "time_zone",
+            )
         }
         kwargs["skills"] = parse_tags(data.get("skills", ""))
+        kwargs["languages"] = parse_tags(data.get("languages", ""))
+        kwargs["portfolio_links"] = data.get("portfolio_links", "").split()
         return kwargs

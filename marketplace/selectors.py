@@ -5,6 +5,10 @@ their own consultation threads and engagements, plus the open requests they are 
 everything. Anything outside those sets does not exist for the user (404, never 403).
 """
 
+import statistics
+from dataclasses import dataclass
+from datetime import date
+
 from django.db.models import (
     CharField,
     Count,
@@ -17,6 +21,7 @@ from django.db.models import (
     Subquery,
 )
 from django.db.models.functions import Coalesce, JSONObject
+from django.utils import timezone
 
 from core.db.prepared import (
     ListOf,
@@ -472,6 +477,66 @@ def engineer_get(*, username: str) -> EngineerProfile:
     if profile is None:
         raise NotFoundError("Engineer not found.")
     return profile
+
+
+def engineer_detail(*, username: str) -> EngineerProfile:
+    """The public profile with its `track_record` (engineer_track_record)."""
+    profile = engineer_get(username=username)
+    profile.track_record = engineer_track_record(engineer=profile.user)
+    return profile
+
+
+@dataclass(frozen=True)
+class TrackRecord:
+    """What a client judges an engineer's reliability by, from the engineer's history on the platform."""
+
+    member_since: date
+    completed_engagements: int
+    delivered_milestones: int  # milestones with at least one delivery
+    on_time_rate: float | None  # share of those whose first delivery came by the due date
+    response_hours: float | None  # median hours from an invitation to the engineer's first reply
+    responses: int
+
+
+# How far back the response time looks: recent behaviour is what a client is buying.
+RESPONSE_SAMPLE = 50
+
+
+def engineer_track_record(*, engineer: User) -> TrackRecord:
+    """Three queries whatever the history's length (aggregates in the database, a bounded sample for the
+    median)."""
+    completed = Engagement.objects.filter(engineer=engineer, state=Engagement.State.COMPLETED).count()
+    first_delivery = (
+        Delivery.objects.filter(milestone=OuterRef("pk")).order_by("created_at").values("created_at")[:1]
+    )
+    delivered = list(
+        Milestone.objects.filter(engagement__engineer=engineer)
+        .annotate(first_delivery=Subquery(first_delivery))
+        .filter(first_delivery__isnull=False)
+        .values_list("due_date", "first_delivery")
+    )
+    on_time = sum(1 for due, at in delivered if timezone.localdate(at) <= due)
+    first_reply = (
+        Message.objects.filter(consultation=OuterRef("pk"), author=engineer, kind=Message.Kind.MESSAGE)
+        .order_by("created_at")
+        .values("created_at")[:1]
+    )
+    replies = list(
+        Consultation.objects.filter(engineer=engineer)
+        .annotate(first_reply=Subquery(first_reply))
+        .filter(first_reply__isnull=False)
+        .order_by("-created_at")
+        .values_list("created_at", "first_reply")[:RESPONSE_SAMPLE]
+    )
+    hours = [max((reply - invited).total_seconds(), 0) / 3600 for invited, reply in replies]
+    return TrackRecord(
+        member_since=timezone.localdate(engineer.date_joined),
+        completed_engagements=completed,
+        delivered_milestones=len(delivered),
+        on_time_rate=round(on_time / len(delivered), 3) if delivered else None,
+        response_hours=round(statistics.median(hours), 1) if hours else None,
+        responses=len(hours),
+    )
 
 
 def skill_list() -> QuerySet[Skill]:

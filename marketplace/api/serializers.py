@@ -47,6 +47,7 @@ from marketplace.models import (
 )
 from marketplace.models.attachments import Attachment
 from marketplace.models.disputes import PARTY_CATEGORIES
+from marketplace.models.users import MAX_LANGUAGES, MAX_PORTFOLIO_LINKS, validate_time_zone
 
 NON_FIELD = api_settings.NON_FIELD_ERRORS_KEY
 _DATETIME = serializers.DateTimeField()
@@ -291,6 +292,8 @@ def _engineer(profile: EngineerProfile, tz) -> dict:
         "rate_amount": profile.rate_amount,
         "currency": str(profile.currency),
         "availability": str(profile.availability),
+        "time_zone": profile.time_zone,
+        "languages": [str(language) for language in profile.languages],
         "rating_average": None if rating_average is None else float(rating_average),
         "rating_count": profile.rating_count,
         "badges": [_badge(badge, tz) for badge in user.active_badges],
@@ -304,6 +307,7 @@ class EngineerSerializer(Rendered, serializers.ModelSerializer):
     username = serializers.CharField(source="user.username", read_only=True)
     display_name = serializers.CharField(source="user.display_name", read_only=True)
     skills = _skill_names()
+    languages = serializers.ListField(child=serializers.CharField(), read_only=True)
     rating_average = serializers.FloatField(read_only=True, allow_null=True)
     badges = BadgeSerializer(source="user.active_badges", many=True, read_only=True)
 
@@ -319,6 +323,8 @@ class EngineerSerializer(Rendered, serializers.ModelSerializer):
             "rate_amount",
             "currency",
             "availability",
+            "time_zone",
+            "languages",
             "rating_average",
             "rating_count",
             "badges",
@@ -343,15 +349,45 @@ class ReviewSerializer(Rendered, serializers.ModelSerializer):
         return _review(review, tz)
 
 
+class TrackRecordSerializer(serializers.Serializer):
+    member_since = serializers.DateField()
+    completed_engagements = serializers.IntegerField()
+    delivered_milestones = serializers.IntegerField()
+    on_time_rate = serializers.FloatField(
+        allow_null=True, help_text="Share of delivered milestones first delivered by their due date."
+    )
+    response_hours = serializers.FloatField(
+        allow_null=True, help_text="Median hours from an invitation to the engineer's first reply."
+    )
+    responses = serializers.IntegerField()
+
+
+def _track_record(record) -> dict:
+    return {
+        "member_since": record.member_since.isoformat(),
+        "completed_engagements": record.completed_engagements,
+        "delivered_milestones": record.delivered_milestones,
+        "on_time_rate": record.on_time_rate,
+        "response_hours": record.response_hours,
+        "responses": record.responses,
+    }
+
+
 class EngineerDetailSerializer(EngineerSerializer):
+    """A profile from selectors.engineer_detail (with its track record)."""
+
     reviews = ReviewSerializer(source="user.recent_reviews", many=True, read_only=True)
+    portfolio_links = serializers.ListField(child=serializers.URLField(), read_only=True)
+    track_record = TrackRecordSerializer(read_only=True)
 
     class Meta(EngineerSerializer.Meta):
-        fields = [*EngineerSerializer.Meta.fields, "bio", "reviews"]
+        fields = [*EngineerSerializer.Meta.fields, "bio", "portfolio_links", "track_record", "reviews"]
 
     def render(self, profile: EngineerProfile, tz) -> dict:
         data = _engineer(profile, tz)
         data["bio"] = profile.bio
+        data["portfolio_links"] = [str(link) for link in profile.portfolio_links]
+        data["track_record"] = _track_record(profile.track_record)
         data["reviews"] = [_review(review, tz) for review in profile.user.recent_reviews]
         return data
 
@@ -364,6 +400,19 @@ class ProfileInput(Input):
     rate_amount = MinorUnitsField(required=False)
     currency = serializers.ChoiceField(choices=CURRENCY_CHOICES, required=False)
     availability = serializers.ChoiceField(choices=EngineerProfile.Availability.choices, required=False)
+    time_zone = SingleLineField(
+        max_length=64,
+        required=False,
+        allow_blank=True,
+        validators=[validate_time_zone],
+        help_text="IANA name, e.g. Europe/Berlin.",
+    )
+    languages = serializers.ListField(
+        child=SingleLineField(max_length=40), required=False, max_length=MAX_LANGUAGES
+    )
+    portfolio_links = serializers.ListField(
+        child=serializers.URLField(max_length=300), required=False, max_length=MAX_PORTFOLIO_LINKS
+    )
 
 
 class EngineerFilterInput(Input):

@@ -58,6 +58,11 @@ def time_zone_names() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
 
 
+def time_zone_label(name: str) -> str:
+    """ "America/Sao_Paulo" -> "America/Sao Paulo"."""
+    return name.replace("_", " ")
+
+
 def validate_time_zone(value: str) -> None:
     if value and value not in time_zone_names():
         raise ValidationError(

@@ -2,6 +2,7 @@ from django import template
 from django.utils.html import format_html
 
 from core.money import format_money
+from marketplace.models.users import time_zone_label
 
 register = template.Library()
 
@@ -40,6 +41,22 @@ def stars(rating):
 def percent(value):
     """A 0-1 score as a whole percentage."""
     return f"{round(float(value) * 100)}%"
+
+
+register.filter("time_zone_label", time_zone_label)
+
+
+@register.filter
+def reply_time(hours):
+    """A median reply time in words: "within an hour", "about 5 hours", "about 2 days"."""
+    hours = float(hours)
+    if hours < 1:
+        return "within an hour"
+    if hours < 36:
+        whole = round(hours)
+        return f"about {whole} hour{'s' if whole != 1 else ''}"
+    days = round(hours / 24)
+    return f"about {days} days"
 
 
 @register.inclusion_tag("marketplace/_field.html")

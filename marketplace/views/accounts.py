@@ -87,19 +87,6 @@ def signup_confirm(request, uidb64: str, token: str):
     return redirect("dashboard")
 
 
-def profile_completeness(profile) -> tuple[int, list[str]]:
-    """(percent complete, what is missing) for an engineer's profile."""
-    checks = [
-        (bool(profile.headline), "a headline"),
-        (len(profile.bio) >= 40, "a bio of a few sentences"),
-        (bool(profile.skills.all()), "your skills"),
-        (profile.rate_amount > 0, "your rate"),
-        (bool(profile.user.active_badges), "a vetting badge"),
-    ]
-    done = sum(1 for ok, _ in checks if ok)
-    return round(100 * done / len(checks)), [label for ok, label in checks if not ok]
-
-
 @login_required
 def dashboard(request):
     user = request.user
@@ -128,11 +115,11 @@ def dashboard(request):
         return render(request, "marketplace/dashboard_client.html", context)
     if user.is_engineer:
         profile = selectors.engineer_get(username=user.username)
-        percent, missing = profile_completeness(profile)
+        missing = profile.listing_missing()
         context.update(
             profile=profile,
-            completeness=percent,
             missing=missing,
+            # Payouts are the payments app's to tell: the template asks it (payout_readiness).
             consultations=list(selectors.consultation_list(user=user).filter(state="open")[:DASHBOARD_ROWS]),
             engagements=list(
                 selectors.engagement_list(user=user).filter(state=Engagement.State.ACTIVE)[:DASHBOARD_ROWS]

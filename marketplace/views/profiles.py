@@ -11,7 +11,7 @@ from marketplace.services import users as user_services
 
 
 def engineer_detail(request, username: str):
-    profile = fetch(selectors.engineer_get, username=username)
+    profile = fetch(selectors.engineer_detail, username=username)
     return render(
         request,
         "marketplace/profiles/detail.html",

@@ -430,6 +430,26 @@ def test_profile_update_names_bad_fields():
         "QLoRA for extraction",
         ["Evaluation", "QLoRA"],
     )
+    response = api.patch(
+        "/api/v1/me/profile/",
+        {"time_zone": "Nowhere/City", "portfolio_links": ["not a link"], "languages": ["x"] * 9},
+        format="json",
+    )
+    assert_error(response, 400, "validation_error", {"time_zone", "portfolio_links[0]", "languages"})
+    response = api.patch(
+        "/api/v1/me/profile/",
+        {"time_zone": "Asia/Tokyo", "languages": ["Japanese"], "portfolio_links": ["https://example.com/a"]},
+        format="json",
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["time_zone"], body["languages"], body["portfolio_links"]) == (
+        "Asia/Tokyo",
+        ["Japanese"],
+        ["https://example.com/a"],
+    )
+    assert body["track_record"]["completed_engagements"] == 0
+    assert body["track_record"]["on_time_rate"] is None
 
 
 def test_mark_read_ids_must_be_integers():

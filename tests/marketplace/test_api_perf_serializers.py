@@ -144,7 +144,7 @@ def test_engineers(world):
     _assert_same(s.EngineerSerializer, profiles)
     _assert_same(s.BadgeSerializer, Badge.objects.all())
     rated = world["done"].engineer.username
-    _assert_same(s.EngineerDetailSerializer, [selectors.engineer_get(username=rated)])
+    _assert_same(s.EngineerDetailSerializer, [selectors.engineer_detail(username=rated)])
 
 
 def test_engagements(world, staff_user):

@@ -9,7 +9,16 @@ from django.urls import reverse
 from django.utils import timezone
 
 from marketplace.models import EngineerProfile, Notification, User
-from tests.factories import PASSWORD, ClientFactory, EngineerFactory, StaffFactory, engagement, open_request
+from marketplace.services import users as user_services
+from tests.factories import (
+    PASSWORD,
+    ClientFactory,
+    EngineerFactory,
+    StaffFactory,
+    UserFactory,
+    engagement,
+    open_request,
+)
 from vetting.models import Badge
 
 pytestmark = pytest.mark.django_db
@@ -223,7 +232,7 @@ def test_client_dashboard(client):
     assert "Something &lt;b&gt;happened&lt;/b&gt;" in response.content.decode()
 
 
-def test_engineer_dashboard_shows_completeness_and_badges(client):
+def test_engineer_dashboard_shows_the_getting_started_checklist_and_badges(client):
     engineer = EngineerFactory()
     Badge.objects.create(
         engineer=engineer,
@@ -249,8 +258,42 @@ def test_engineer_dashboard_shows_completeness_and_badges(client):
     content = response.content.decode()
     assert "Ticket-to-JSON" in content
     assert "Revoked challenge" not in content
-    assert "Profile completeness" in content
+    assert "Getting started" in content
     assert response.context["missing"] == ["your skills"]
+    assert "Clients cannot find you in matches until you add your skills." in content
+    assert "Needed before you send a proposal" in content  # no payouts account yet
+    assert "Your badge ranks you higher in matches." in content
+
+
+def test_a_new_engineer_is_listed_once_the_checklist_profile_step_is_done(client):
+    engineer = UserFactory(role=User.Role.ENGINEER)
+    EngineerProfile.objects.create(user=engineer)
+    profile = engineer.engineer_profile
+    assert profile.listing_missing() == [
+        "a headline",
+        "a bio of a few sentences",
+        "your skills",
+        "your rate",
+        "your time zone",
+    ]
+    assert not EngineerProfile.objects.listed().filter(pk=profile.pk).exists()
+    user_services.engineer_profile_update(
+        actor=engineer,
+        headline="Evaluation harnesses",
+        bio="I build evaluation harnesses and fine-tune small models.",
+        skills=["Evaluation"],
+        rate_amount=9000,
+    )
+    profile = EngineerProfile.objects.get(pk=profile.pk)
+    assert profile.listing_missing() == ["your time zone"]
+    assert not EngineerProfile.objects.listed().filter(pk=profile.pk).exists()
+    user_services.engineer_profile_update(actor=engineer, time_zone="America/New_York")
+    profile = EngineerProfile.objects.get(pk=profile.pk)
+    assert profile.listing_missing() == []
+    assert EngineerProfile.objects.listed().filter(pk=profile.pk).exists()
+    client.force_login(engineer)
+    content = client.get(reverse("dashboard")).content.decode()
+    assert "Clients find you in matches." in content
 
 
 def test_staff_dashboard(client):

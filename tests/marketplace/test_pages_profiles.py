@@ -1,12 +1,15 @@
 """Pages: engineer public profile, profile editing, notifications."""
 
+from datetime import timedelta
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from marketplace.models import EngineerProfile, Notification
+from marketplace import selectors
+from marketplace.models import EngineerProfile, Message, Notification
 from marketplace.services import engagements as engagement_services
 from tests.factories import ClientFactory, EngineerFactory, engagement, milestone_in_state
 from vetting.models import Badge
@@ -98,6 +101,95 @@ def test_engineer_edits_profile(client, engineer_user):
     assert sorted(s.name for s in profile.skills.all()) == ["Evaluation", "QLoRA"]
     content = client.get(reverse("engineer-detail", args=[engineer_user.username])).content.decode()
     assert "4,500.00 EUR typical project" in content
+
+
+def test_engineer_adds_time_zone_languages_and_portfolio(client, engineer_user):
+    client.force_login(engineer_user)
+    data = {"rate_type": "hourly", "rate_amount": "120", "currency": "usd", "availability": "available"}
+    response = client.post(
+        reverse("profile-edit"),
+        {
+            **data,
+            "time_zone": "America/Sao_Paulo",
+            "languages": "Portuguese,  english , English",
+            "portfolio_links": "https://example.com/paper\n\nhttps://github.com/someone/lora-evals",
+        },
+    )
+    assert response.status_code == 302
+    profile = EngineerProfile.objects.get(user=engineer_user)
+    assert profile.time_zone == "America/Sao_Paulo"
+    assert profile.languages == ["Portuguese", "english"]
+    assert profile.portfolio_links == ["https://example.com/paper", "https://github.com/someone/lora-evals"]
+    content = client.get(reverse("engineer-detail", args=[engineer_user.username])).content.decode()
+    assert "America/Sao Paulo" in content and "Portuguese, english" in content
+    assert 'href="https://github.com/someone/lora-evals" rel="nofollow noopener ugc"' in content
+    form = client.get(reverse("profile-edit")).context["form"]
+    assert form.initial["languages"] == "Portuguese, english"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "message"),
+    [
+        ({"time_zone": "Mars/Olympus"}, "time_zone", "Select a valid choice."),
+        (
+            {"portfolio_links": "https://ok.example.com\njavascript:alert(1)"},
+            "portfolio_links",
+            "is not a web address",
+        ),
+        (
+            {"portfolio_links": "\n".join(f"https://e.com/{n}" for n in range(6))},
+            "portfolio_links",
+            "At most 5",
+        ),
+        ({"languages": ",".join(f"Lang{n}" for n in range(9))}, "languages", "At most 8 languages"),
+    ],
+)
+def test_profile_details_bad_input_names_the_field_and_keeps_the_text(
+    client, engineer_user, overrides, field, message
+):
+    client.force_login(engineer_user)
+    data = {"rate_type": "hourly", "currency": "usd", "availability": "available", **overrides}
+    response = client.post(reverse("profile-edit"), data)
+    assert response.status_code == 400
+    form = response.context["form"]
+    assert any(message in error for error in form.errors[field]), form.errors
+    assert form[field].value() == overrides[field]
+    assert EngineerProfile.objects.get(user=engineer_user).portfolio_links == []
+
+
+def test_track_record_counts_completions_on_time_deliveries_and_reply_time(client):
+    engineer = EngineerFactory()
+    late = engagement(engineer=engineer, amounts=(10_000, 20_000))
+    first, second = late.milestones.order_by("position")
+    for milestone in (first, second):
+        engagement_services.milestone_mark_funded(milestone_id=milestone.pk)
+        engagement_services.milestone_start(actor=engineer, milestone_id=milestone.pk)
+        engagement_services.milestone_submit(actor=engineer, milestone_id=milestone.pk, message="Done")
+    # The second milestone was due before it was delivered.
+    type(second).objects.filter(pk=second.pk).update(due_date=timezone.localdate() - timedelta(days=2))
+    for milestone in (first, second):
+        engagement_services.milestone_approve(actor=late.client, milestone_id=milestone.pk)
+    consultation = late.consultation
+    Message.objects.filter(consultation=consultation).delete()
+    type(consultation).objects.filter(pk=consultation.pk).update(
+        created_at=timezone.now() - timedelta(hours=5)
+    )
+    Message.objects.create(consultation=consultation, author=engineer, body="Happy to help.")
+
+    record = selectors.engineer_track_record(engineer=engineer)
+    assert record.completed_engagements == 1
+    assert (record.delivered_milestones, record.on_time_rate) == (2, 0.5)
+    assert record.responses == 1 and 4.9 < record.response_hours < 5.1
+    content = client.get(reverse("engineer-detail", args=[engineer.username])).content.decode()
+    assert "50% <span" in content and "of 2 milestones" in content
+    assert "about 5 hours" in content
+    assert f"{timezone.localdate(engineer.date_joined):%B %Y}" in content
+
+    newcomer = EngineerFactory()
+    record = selectors.engineer_track_record(engineer=newcomer)
+    assert (record.completed_engagements, record.on_time_rate, record.response_hours) == (0, None, None)
+    content = client.get(reverse("engineer-detail", args=[newcomer.username])).content.decode()
+    assert "No deliveries yet" in content and "No replies yet" in content
 
 
 @pytest.mark.parametrize(

@@ -165,7 +165,9 @@ class MyProfileApi(ApiView):
     )
     def patch(self, request):
         user_services.engineer_profile_update(actor=request.user, **self.parse(s.ProfileInput))
-        return self.render(s.EngineerDetailSerializer, selectors.engineer_get(username=request.user.username))
+        return self.render(
+            s.EngineerDetailSerializer, selectors.engineer_detail(username=request.user.username)
+        )
 
 
 class SkillListApi(ApiView):
@@ -200,7 +202,7 @@ class EngineerDetailApi(ApiView):
         tags=["engineers"], responses={200: s.EngineerDetailSerializer, **errors(404, authenticated=False)}
     )
     def get(self, request, username: str):
-        return self.render(s.EngineerDetailSerializer, selectors.engineer_get(username=username))
+        return self.render(s.EngineerDetailSerializer, selectors.engineer_detail(username=username))
 
 
 class NotificationListApi(ApiView):
