@@ -37,6 +37,29 @@ def transition_apply(
         )
     method(**kwargs)
     instance.save()
+    return timeline_record(
+        instance=instance,
+        transition=transition,
+        actor=actor,
+        timeline_key=timeline_key,
+        from_state=from_state,
+        note=note,
+        state_field=state_field,
+    )
+
+
+def timeline_record(
+    *,
+    instance: models.Model,
+    transition: str,
+    actor,
+    timeline_key: str,
+    from_state: str,
+    note: str = "",
+    state_field: str = "state",
+) -> TransitionLog:
+    """Record a step of `instance` on a timeline; transition_apply's own record, and the record of a
+    record's creation in its first state (from_state "")."""
     return TransitionLog.objects.create(
         content_type=ContentType.objects.get_for_model(instance),
         object_id=instance.pk,

@@ -37,6 +37,7 @@ from core.db.prepared import (
 from core.errors import NotFoundError, PermissionDeniedError
 from core.models import TransitionLog
 from marketplace.models import (
+    ChangeOrder,
     Consultation,
     ConversationRead,
     Delivery,
@@ -377,6 +378,13 @@ def engagement_detail(*, user: User, engagement_id: int) -> Row:
         del delivery.files
         by_milestone[delivery.milestone_id].deliveries.append(delivery)
     return engagement
+
+
+def change_orders_of(*, engagement: Engagement) -> QuerySet[ChangeOrder]:
+    """The engagement's change orders, newest first (the caller has checked who sees the engagement)."""
+    return engagement.change_orders.select_related(
+        "proposed_by", "answered_by", "engagement"
+    ).prefetch_related("items")
 
 
 def milestone_get(*, user: User, milestone_id: int) -> Milestone:

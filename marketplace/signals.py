@@ -9,9 +9,13 @@ whole (nothing of it is kept).
 - `milestone_approving(milestone, actor, note, approve_anyway)`: a milestone is about to be approved
   (by the client, staff, or the auto-approval timer with actor None); a receiver may refuse it, e.g.
   while the delivery's acceptance test has not passed and `approve_anyway` was not given with a note.
+- `milestone_changing(milestone, action, actor)`: an accepted change order is about to edit or remove
+  (`action` "edit" / "remove") a milestone not funded yet; a receiver may refuse it, e.g. while a card
+  payment for it is under way.
 """
 
 from django.dispatch import Signal
 
 delivery_submitted = Signal()
 milestone_approving = Signal()
+milestone_changing = Signal()

@@ -8,6 +8,7 @@ from django.dispatch import receiver
 from django_fsm.signals import post_transition
 
 from marketplace.models import Milestone
+from marketplace.signals import milestone_changing
 
 
 @receiver(post_transition, sender=Milestone, dispatch_uid="payments.receivers.milestone_approved")
@@ -26,3 +27,17 @@ def _payout_open(milestone_id: int) -> None:
     from payments.tasks import payout_create_for_milestone
 
     payout_create_for_milestone.delay(milestone_id)
+
+
+@receiver(milestone_changing, sender=Milestone, dispatch_uid="payments.receivers.milestone_changing")
+def _milestone_changing(
+    sender, milestone: Milestone, action: str, amount: int | None = None, **kwargs
+) -> None:
+    """A change order changes a milestone's amount: a card payment the client started at the old amount
+    is cancelled first (or the change refused while it is being paid). A removal needs nothing: a
+    payment that lands on a cancelled milestone goes back to the card."""
+    if action != "edit" or amount == milestone.amount:
+        return
+    from payments.services.funding import funding_cancel_open
+
+    funding_cancel_open(milestone=milestone)

@@ -252,6 +252,13 @@ def payment_intent_retrieve(payment_intent_id: str) -> PaymentIntentInfo:
     return PaymentIntentInfo.from_dict(intent.to_dict())
 
 
+def payment_intent_cancel(payment_intent_id: str) -> PaymentIntentInfo:
+    """Cancel an intent nobody has paid yet; Stripe refuses once it succeeded or is processing."""
+    with _provider_errors("cancel the payment"):
+        intent = _client().v1.payment_intents.cancel(payment_intent_id)
+    return PaymentIntentInfo.from_dict(intent.to_dict())
+
+
 def payment_intents_list(*, created_gte: datetime, created_lte: datetime) -> Iterator[PaymentIntentInfo]:
     params: dict[str, Any] = {"limit": LIST_PAGE_SIZE}
     if not settings.STRIPE_USES_LOCAL_SERVER:  # localstripe's list takes no `created` filter

@@ -25,6 +25,8 @@ from core.money import CURRENCY_CHOICES, MAX_AMOUNT_MINOR, too_large_message
 from core.text import LongTextField, SingleLineField
 from marketplace.models import (
     READINESS_QUESTIONS,
+    ChangeOrder,
+    ChangeOrderItem,
     Consultation,
     Delivery,
     DeliveryAttachment,
@@ -1123,3 +1125,78 @@ class NotificationPreferencesInput(Input):
         help_text='By topic: {"payments": {"in_app": true, "email": false}}; topics not given keep '
         "their setting.",
     )
+
+
+# --- Change orders ----------------------------------------------------------------------------------
+
+
+class ChangeOrderItemSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ChangeOrderItem
+        fields = [
+            "action",
+            "milestone",
+            "title",
+            "amount",
+            "due_date",
+            "was_title",
+            "was_amount",
+            "was_due_date",
+        ]
+        extra_kwargs = {
+            "milestone": {"help_text": "The milestone changed or removed; for an added one, once accepted."},
+        }
+
+
+class ChangeOrderSerializer(serializers.ModelSerializer):
+    reference = serializers.CharField(read_only=True)
+    proposed_by = UserBriefSerializer(read_only=True)
+    answered_by = UserBriefSerializer(read_only=True, allow_null=True)
+    items = ChangeOrderItemSerializer(many=True, read_only=True)
+    total_change = serializers.SerializerMethodField(
+        help_text="How the engagement's total moves (minor units)."
+    )
+    summary = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ChangeOrder
+        fields = [
+            "id",
+            "reference",
+            "engagement",
+            "state",
+            "proposed_by",
+            "note",
+            "items",
+            "total_change",
+            "summary",
+            "created_at",
+            "answered_by",
+            "answered_at",
+            "answer_note",
+        ]
+
+    def get_total_change(self, change_order: ChangeOrder) -> int:
+        return sum(item.delta for item in change_order.items.all())
+
+    def get_summary(self, change_order: ChangeOrder) -> str:
+        from marketplace.services.change_orders import change_order_summary
+
+        return change_order_summary(change_order)
+
+
+class ChangeInput(Input):
+    action = serializers.ChoiceField(choices=ChangeOrderItem.Action.choices)
+    milestone = serializers.IntegerField(required=False, help_text="For edit and remove: the milestone's id.")
+    title = SingleLineField(max_length=140, required=False)
+    amount = MinorUnitsField(required=False)
+    due_date = serializers.DateField(required=False)
+
+
+class ChangeOrderInput(Input):
+    note = LongTextField(max_length=2000, help_text="Why the plan changes.")
+    changes = ChangeInput(many=True, help_text="Add, edit or remove milestones not funded yet.")
+
+
+class ChangeOrderAnswerInput(Input):
+    note = LongTextField(max_length=2000, required=False, allow_blank=True, default="")

@@ -83,6 +83,26 @@ urlpatterns = [
         engagements.EngagementReviewApi.as_view(),
         name="api-engagement-review",
     ),
+    path(
+        "engagements/<int:pk>/change-orders/",
+        engagements.ChangeOrderListApi.as_view(),
+        name="api-change-order-list",
+    ),
+    path(
+        "change-orders/<int:pk>/accept/",
+        engagements.ChangeOrderAcceptApi.as_view(),
+        name="api-change-order-accept",
+    ),
+    path(
+        "change-orders/<int:pk>/decline/",
+        engagements.ChangeOrderDeclineApi.as_view(),
+        name="api-change-order-decline",
+    ),
+    path(
+        "change-orders/<int:pk>/withdraw/",
+        engagements.ChangeOrderWithdrawApi.as_view(),
+        name="api-change-order-withdraw",
+    ),
     path("milestones/<int:pk>/", engagements.MilestoneDetailApi.as_view(), name="api-milestone-detail"),
     path("milestones/<int:pk>/start/", engagements.MilestoneStartApi.as_view(), name="api-milestone-start"),
     path(

@@ -1,3 +1,4 @@
+from marketplace.models.change_orders import ChangeOrder, ChangeOrderItem
 from marketplace.models.consultations import (
     Consultation,
     ConversationRead,
@@ -14,6 +15,8 @@ from marketplace.models.users import EngineerProfile, Skill, User
 
 __all__ = [
     "READINESS_QUESTIONS",
+    "ChangeOrder",
+    "ChangeOrderItem",
     "Consultation",
     "ConversationRead",
     "Delivery",

@@ -35,8 +35,8 @@ TOPICS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     ),
     "milestones": (
         "Milestones and deliveries",
-        "Work starting, deliveries, revisions, approvals, disputes and reminders.",
-        ("milestone_", "engagement_", "cancellation_"),
+        "Work starting, deliveries, revisions, approvals, disputes, change orders and reminders.",
+        ("milestone_", "engagement_", "cancellation_", "change_order_"),
     ),
     "acceptance": (
         "Acceptance tests",

@@ -13,6 +13,7 @@ from core.errors import (
     ValidationError,
     full_clean_or_raise,
 )
+from core.money import MAX_AMOUNT_MINOR, too_large_message
 from core.transitions import transition_apply
 from marketplace.models import (
     Consultation,
@@ -265,6 +266,27 @@ def consultation_decline(*, actor: User, consultation_id: int, reason: str = "")
     return consultation
 
 
+def milestone_terms_clean(item: dict, *, prefix: str, errors: dict[str, list[str]]) -> dict:
+    """A milestone's title, amount (minor units) and due date, checked the one way proposals and
+    change orders check them; problems go into `errors` under `<prefix>.<field>`."""
+    title = str(item.get("title") or "").strip()
+    amount = item.get("amount")
+    due = item.get("due_date")
+    if not title:
+        errors[f"{prefix}.title"] = ["This field is required."]
+    elif len(title) > 140:
+        errors[f"{prefix}.title"] = ["Keep titles under 140 characters."]
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+        errors[f"{prefix}.amount"] = ["Must be a positive amount."]
+    elif amount > MAX_AMOUNT_MINOR:
+        errors[f"{prefix}.amount"] = [too_large_message()]
+    if not isinstance(due, date):
+        errors[f"{prefix}.due_date"] = ["A date is required."]
+    elif due < timezone.localdate():
+        errors[f"{prefix}.due_date"] = ["The due date is in the past."]
+    return {"title": title, "amount": amount, "due_date": due}
+
+
 def _parse_milestones(*, milestones: list[dict], price: int) -> list[dict]:
     errors: dict[str, list[str]] = {}
     if not milestones:
@@ -276,24 +298,10 @@ def _parse_milestones(*, milestones: list[dict], price: int) -> list[dict]:
             f"milestones: At most {MAX_MILESTONES} milestones.",
             details={"milestones": [f"At most {MAX_MILESTONES} milestones."]},
         )
-    today = timezone.localdate()
-    cleaned = []
-    for index, item in enumerate(milestones):
-        prefix = f"milestones[{index}]"
-        title = str(item.get("title") or "").strip()
-        amount = item.get("amount")
-        due = item.get("due_date")
-        if not title:
-            errors[f"{prefix}.title"] = ["This field is required."]
-        elif len(title) > 140:
-            errors[f"{prefix}.title"] = ["Keep titles under 140 characters."]
-        if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
-            errors[f"{prefix}.amount"] = ["Must be a positive amount."]
-        if not isinstance(due, date):
-            errors[f"{prefix}.due_date"] = ["A date is required."]
-        elif due < today:
-            errors[f"{prefix}.due_date"] = ["The due date is in the past."]
-        cleaned.append({"title": title, "amount": amount, "due_date": due})
+    cleaned = [
+        milestone_terms_clean(item, prefix=f"milestones[{index}]", errors=errors)
+        for index, item in enumerate(milestones)
+    ]
     if not errors:
         total = sum(item["amount"] for item in cleaned)
         if total != price:

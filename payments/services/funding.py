@@ -12,7 +12,13 @@ from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
-from core.errors import InvalidTransitionError, NotFoundError, PermissionDeniedError, ValidationError
+from core.errors import (
+    InvalidTransitionError,
+    NotFoundError,
+    PaymentProviderError,
+    PermissionDeniedError,
+    ValidationError,
+)
 from core.money import format_money
 from core.transitions import transition_apply
 from marketplace.models import Milestone, User
@@ -86,6 +92,29 @@ def funding_checkout(*, actor: User, milestone_id: int) -> FundingCheckout:
         if funding.state != Funding.State.CANCELED:
             break
     return _checkout(funding, intent)
+
+
+def funding_cancel_open(*, milestone: Milestone) -> None:
+    """Cancel the card payment a client started for the milestone and has not completed, so that it can
+    change amount (a change order); the next checkout opens a new one at the new amount. Refused (409)
+    while the payment is being made or has gone through: then the milestone is being funded as it is."""
+    funding = milestone.fundings.filter(state__in=[Funding.State.CREATING, Funding.State.OPEN]).first()
+    if funding is None:
+        return
+    refused = InvalidTransitionError(
+        f"A card payment for “{milestone.title}” is under way; its amount can change once that payment "
+        "has gone through or failed.",
+        code="payment_in_progress",
+    )
+    if not funding.payment_intent_id:
+        raise refused
+    try:
+        intent = stripe_client.payment_intent_cancel(funding.payment_intent_id)
+    except PaymentProviderError:
+        intent = stripe_client.payment_intent_retrieve(funding.payment_intent_id)
+    funding_apply_intent(intent=intent)
+    if intent.status != "canceled":
+        raise refused
 
 
 def funding_checkout_open(*, milestone_id: int) -> FundingCheckout | None:

@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 
 from marketplace.api.urls import urlpatterns as api_urlpatterns
 from marketplace.models import Milestone
+from marketplace.services import change_orders as change_order_services
 from marketplace.services import conversations as conversation_services
 from marketplace.services import engagements as engagement_services
 from marketplace.services import notifications as notification_services
@@ -25,6 +26,7 @@ from tests.factories import (
     EngineerFactory,
     HiringRequestFactory,
     StaffFactory,
+    engagement,
     milestone_in_state,
     milestone_plan,
     open_request,
@@ -415,6 +417,58 @@ def dispute_evidence_download():
     )
 
 
+def _active_engagement():
+    return engagement(amounts=(100_000, 50_000))
+
+
+def _change_order_proposed():
+    engagement = _active_engagement()
+    milestone = engagement.milestones.first()
+    change_order = change_order_services.change_order_propose(
+        actor=engagement.engineer,
+        engagement_id=engagement.pk,
+        changes=[{"action": "edit", "milestone": milestone.pk, "title": "A clearer title"}],
+        note="Clearer.",
+    )
+    return change_order, engagement
+
+
+def change_order_list():
+    _, engagement = _change_order_proposed()
+    return Call(
+        "get", f"/api/v1/engagements/{engagement.pk}/change-orders/", engagement.client, engagement.engineer
+    )
+
+
+def change_order_propose():
+    engagement = _active_engagement()
+    data = {
+        "note": "One more milestone.",
+        "changes": [{"action": "add", "title": "Report", "amount": 5_000, "due_date": "2099-01-31"}],
+    }
+    return Call(
+        "post",
+        f"/api/v1/engagements/{engagement.pk}/change-orders/",
+        engagement.client,
+        engagement.engineer,
+        data=data,
+    )
+
+
+def _change_order_answer(answer: str):
+    def setup():
+        change_order, engagement = _change_order_proposed()
+        return Call(
+            "post",
+            f"/api/v1/change-orders/{change_order.pk}/{answer}/",
+            engagement.client,
+            engagement.engineer,
+            data={},
+        )
+
+    return setup
+
+
 def notification_list():
     return Call("get", "/api/v1/notifications/", *_parties())
 
@@ -514,6 +568,12 @@ MATRIX = [
     ("api-milestone-dispute", "get", dispute_get, (401, 200, 404, 200, 404, 200)),
     ("api-dispute-statements", "post", dispute_statement, (401, 201, 404, 201, 404, 403)),
     ("api-dispute-evidence-download", "get", dispute_evidence_download, (401, 200, 404, 200, 404, 200)),
+    ("api-change-order-list", "get", change_order_list, (401, 200, 404, 200, 404, 200)),
+    ("api-change-order-list", "post", change_order_propose, (401, 201, 404, 201, 404, 403)),
+    # Proposed by the engineer: the client answers; the engineer may withdraw.
+    ("api-change-order-accept", "post", _change_order_answer("accept"), (401, 200, 404, 403, 404, 403)),
+    ("api-change-order-decline", "post", _change_order_answer("decline"), (401, 200, 404, 403, 404, 403)),
+    ("api-change-order-withdraw", "post", _change_order_answer("withdraw"), (401, 403, 404, 200, 404, 403)),
     ("api-notification-list", "get", notification_list, (401, 200, 200, 200, 200, 200)),
     ("api-notification-mark-read", "post", notification_mark_read, (401, 200, 200, 200, 200, 200)),
     ("api-notification-preferences", "get", notification_preferences_get, (401, 200, 200, 200, 200, 200)),

@@ -6,6 +6,7 @@ import stripe
 from core.errors import InvalidTransitionError, NotFoundError, PermissionDeniedError
 from marketplace.models import Milestone, Notification
 from marketplace.services import engagements as engagement_services
+from marketplace.services.change_orders import change_order_accept, change_order_propose
 from payments.ledger import milestone_money
 from payments.models import Funding, LedgerPosting, Refund
 from payments.services.funding import funding_checkout, funding_sync
@@ -151,3 +152,46 @@ def test_a_payment_for_another_amount_is_not_posted(stripe_app, staff_user):
     assert milestone.state == Milestone.State.PENDING_FUNDING
     assert not LedgerPosting.objects.exists()
     assert Notification.objects.filter(user=staff_user, kind="payments_mismatch").exists()
+
+
+def test_a_change_order_on_the_amount_cancels_the_payment_the_client_started(stripe_app):
+    milestone = _milestone(80_000)
+    eng = milestone.engagement
+    started = funding_checkout(actor=eng.client, milestone_id=milestone.pk)
+    renamed = change_order_propose(
+        actor=eng.engineer,
+        engagement_id=eng.pk,
+        changes=[{"action": "edit", "milestone": milestone.pk, "title": "Same price, clearer name"}],
+        note="Clearer.",
+    )
+    change_order_accept(actor=eng.client, change_order_id=renamed.pk)
+    assert Funding.objects.get(pk=started.funding.pk).state == Funding.State.OPEN  # the amount is the same
+
+    dearer = change_order_propose(
+        actor=eng.engineer,
+        engagement_id=eng.pk,
+        changes=[{"action": "edit", "milestone": milestone.pk, "amount": 90_000}],
+        note="More work.",
+    )
+    change_order_accept(actor=eng.client, change_order_id=dearer.pk)
+    assert Funding.objects.get(pk=started.funding.pk).state == Funding.State.CANCELED
+    assert stripe.PaymentIntent.retrieve(started.funding.payment_intent_id).status == "canceled"
+    again = funding_checkout(actor=eng.client, milestone_id=milestone.pk)
+    assert (again.funding.attempt, again.funding.amount) == (2, 90_000)
+    assert stripe.PaymentIntent.retrieve(again.funding.payment_intent_id).amount == 90_000
+
+
+def test_a_payment_being_created_holds_the_amount_until_it_is_done(stripe_app):
+    milestone = _milestone(80_000)
+    eng = milestone.engagement
+    Funding.objects.create(milestone=milestone, client=eng.client, attempt=1, amount=80_000, currency="usd")
+    proposal = change_order_propose(
+        actor=eng.client,
+        engagement_id=eng.pk,
+        changes=[{"action": "edit", "milestone": milestone.pk, "amount": 60_000}],
+        note="Less.",
+    )
+    with pytest.raises(InvalidTransitionError) as refused:
+        change_order_accept(actor=eng.engineer, change_order_id=proposal.pk)
+    assert refused.value.code == "payment_in_progress"
+    assert Milestone.objects.get(pk=milestone.pk).amount == 80_000

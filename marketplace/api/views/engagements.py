@@ -10,6 +10,7 @@ from core.api import PAGED, ApiView, errors
 from core.errors import NotFoundError
 from marketplace import selectors
 from marketplace.api import serializers as s
+from marketplace.services import change_orders as change_order_services
 from marketplace.services import engagements as services
 
 
@@ -239,3 +240,71 @@ class AttachmentDownloadApi(ApiView):
 
 class DisputeEvidenceDownloadApi(AttachmentDownloadApi):
     selector = staticmethod(selectors.dispute_evidence_get)
+
+
+class ChangeOrderListApi(ApiView):
+    @extend_schema(
+        tags=["engagements"],
+        responses={200: s.ChangeOrderSerializer(many=True), **errors(404)},
+        description="The engagement's change orders, newest first.",
+    )
+    def get(self, request, pk: int):
+        engagement = selectors.engagement_get(user=request.user, engagement_id=pk)
+        return self.render_many(s.ChangeOrderSerializer, selectors.change_orders_of(engagement=engagement))
+
+    @extend_schema(
+        tags=["engagements"],
+        request=s.ChangeOrderInput,
+        responses={201: s.ChangeOrderSerializer, **errors(400, 404, 409)},
+        description="Either party proposes adding, editing or removing milestones not funded yet; the other "
+        "party accepts or declines. 409 while another change order awaits an answer "
+        "(`change_order_open`) or once the engagement is finished (`engagement_finished`).",
+    )
+    def post(self, request, pk: int):
+        data = self.parse(s.ChangeOrderInput)
+        change_order = change_order_services.change_order_propose(
+            actor=request.user, engagement_id=pk, changes=data["changes"], note=data["note"]
+        )
+        return self.created(s.ChangeOrderSerializer, change_order)
+
+
+ANSWER = {
+    "tags": ["engagements"],
+    "request": s.ChangeOrderAnswerInput,
+    "responses": {200: s.ChangeOrderSerializer, **errors(400, 403, 404, 409)},
+}
+
+
+class ChangeOrderAcceptApi(ApiView):
+    @extend_schema(
+        **ANSWER,
+        description="The other party accepts: the milestones change at once, all or nothing (409 "
+        "`change_order_stale` when one of them was funded or changed since; `payment_in_progress` while a "
+        "card payment for it is being made).",
+    )
+    def post(self, request, pk: int):
+        change_order = change_order_services.change_order_accept(
+            actor=request.user, change_order_id=pk, **self.parse(s.ChangeOrderAnswerInput)
+        )
+        return self.render(s.ChangeOrderSerializer, change_order)
+
+
+class ChangeOrderDeclineApi(ApiView):
+    @extend_schema(**ANSWER, description="The other party declines, with an optional note.")
+    def post(self, request, pk: int):
+        change_order = change_order_services.change_order_decline(
+            actor=request.user, change_order_id=pk, **self.parse(s.ChangeOrderAnswerInput)
+        )
+        return self.render(s.ChangeOrderSerializer, change_order)
+
+
+class ChangeOrderWithdrawApi(ApiView):
+    @extend_schema(
+        tags=["engagements"],
+        request=None,
+        responses={200: s.ChangeOrderSerializer, **errors(403, 404, 409)},
+        description="The proposer withdraws it before the answer.",
+    )
+    def post(self, request, pk: int):
+        change_order = change_order_services.change_order_withdraw(actor=request.user, change_order_id=pk)
+        return self.render(s.ChangeOrderSerializer, change_order)
