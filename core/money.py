@@ -30,6 +30,12 @@ def to_minor(amount: str | int | Decimal, currency: str) -> int:
     return int(scaled.to_integral_value(rounding=ROUND_HALF_UP))
 
 
+def format_signed_money(amount_minor: int, currency: str) -> str:
+    """How a total moves: "+1,000.00 USD", "\u22121,000.00 USD" (a minus sign), "±0.00 USD"."""
+    sign = "+" if amount_minor > 0 else "\u2212" if amount_minor < 0 else "±"
+    return f"{sign}{format_money(abs(amount_minor), currency)}"
+
+
 def format_money(amount_minor: int, currency: str) -> str:
     exponent = CURRENCY_EXPONENTS.get(currency, 2)
     major = Decimal(amount_minor).scaleb(-exponent)

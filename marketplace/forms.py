@@ -25,6 +25,7 @@ from marketplace.models.users import MAX_PORTFOLIO_LINKS, time_zone_label, time_
 
 ADAPTER_FIELDS = ("adapter_config", "adapter_model")
 MILESTONE_FIELD = re.compile(r"^milestones\[(\d+)\]\.(\w+)$")
+CHANGE_FIELD = re.compile(r"^changes\[(\d+)\]\.(\w+)$")
 # Plain decimal amounts, optionally with thousands separators: 2000, 2,000, 2000.50.
 AMOUNT = re.compile(r"(\d{1,3}(,\d{3})+|\d+)(\.\d+)?")
 
@@ -571,3 +572,115 @@ class EngineerProfileForm(forms.Form):
         kwargs["languages"] = parse_tags(data.get("languages", ""))
         kwargs["portfolio_links"] = data.get("portfolio_links", "").split()
         return kwargs
+
+
+# --- Change orders ------------------------------------------------------------------------------------
+
+
+class ChangeOrderForm(forms.Form):
+    """The plan's milestones not funded yet, editable in place (or marked for removal), and a few rows
+    for new ones; `changes()` turns what differs into the change order's items."""
+
+    NEW_ROWS = 2
+
+    note = LongTextFormField(
+        label="Why the plan changes",
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="The other party reads this with the changes before answering.",
+    )
+
+    def __init__(self, *args, milestones: list, currency: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.milestones, self.currency = milestones, currency
+        self.rows: list[tuple[str, object]] = []
+        for milestone in milestones:
+            prefix = f"m{milestone.pk}"
+            self.fields[f"{prefix}_title"] = SingleLineFormField(
+                label="Title", max_length=140, required=False, initial=milestone.title
+            )
+            self.fields[f"{prefix}_amount"] = MoneyField(
+                label=f"Amount ({currency.upper()})",
+                required=False,
+                initial=minor_to_major(milestone.amount, currency),
+            )
+            self.fields[f"{prefix}_due_date"] = forms.DateField(
+                label="Due date", required=False, initial=milestone.due_date, widget=DateInput()
+            )
+            self.fields[f"{prefix}_remove"] = forms.BooleanField(
+                label="Remove this milestone", required=False
+            )
+            self.rows.append((prefix, milestone))
+        for index in range(self.NEW_ROWS):
+            prefix = f"new{index}"
+            self.fields[f"{prefix}_title"] = SingleLineFormField(
+                label="Title", max_length=140, required=False
+            )
+            self.fields[f"{prefix}_amount"] = MoneyField(label=f"Amount ({currency.upper()})", required=False)
+            self.fields[f"{prefix}_due_date"] = forms.DateField(
+                label="Due date", required=False, widget=DateInput()
+            )
+            self.rows.append((prefix, None))
+        self._field_of_change: list[str] = []
+
+    def bound_rows(self) -> list[dict]:
+        return [
+            {
+                "prefix": prefix,
+                "milestone": milestone,
+                "title": self[f"{prefix}_title"],
+                "amount": self[f"{prefix}_amount"],
+                "due_date": self[f"{prefix}_due_date"],
+                "fields": [self[f"{prefix}_{name}"] for name in ("title", "amount", "due_date")],
+                "remove": self[f"{prefix}_remove"] if milestone else None,
+            }
+            for prefix, milestone in self.rows
+        ]
+
+    def clean(self):
+        data = super().clean()
+        for prefix, _ in self.rows:
+            data[f"{prefix}_amount"] = _to_minor_or_error(self, f"{prefix}_amount", self.currency)
+        return data
+
+    def changes(self) -> list[dict]:
+        """The items for change_order_propose, in row order; remembers which row each came from."""
+        data, changes, self._field_of_change = self.cleaned_data, [], []
+        for prefix, milestone in self.rows:
+            title, amount, due = (data.get(f"{prefix}_{name}") for name in ("title", "amount", "due_date"))
+            if milestone is None:
+                if title or amount is not None or due:
+                    changes.append({"action": "add", "title": title, "amount": amount, "due_date": due})
+                    self._field_of_change.append(prefix)
+                continue
+            if data.get(f"{prefix}_remove"):
+                changes.append({"action": "remove", "milestone": milestone.pk})
+            else:
+                edit = {
+                    name: value
+                    for name, value in (("title", title), ("amount", amount), ("due_date", due))
+                    if value not in (None, "") and value != getattr(milestone, name)
+                }
+                if not edit:
+                    continue
+                changes.append({"action": "edit", "milestone": milestone.pk, **edit})
+            self._field_of_change.append(prefix)
+        return changes
+
+    def place_errors(self, details: dict) -> bool:
+        """Put the service's `changes[i].field` errors next to the row they are about; False when some
+        named nothing here (the caller shows the message on top)."""
+        placed_all = True
+        for key, messages_ in details.items():
+            match = CHANGE_FIELD.match(key)
+            if key == "note":
+                field = "note"
+            elif match and int(match[1]) < len(self._field_of_change):
+                name = match[2] if match[2] in ("title", "amount", "due_date") else "title"
+                field = f"{self._field_of_change[int(match[1])]}_{name}"
+            else:
+                field = None
+                placed_all = False
+            for message in messages_:
+                self.add_error(field, message)
+        return placed_all

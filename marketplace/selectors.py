@@ -387,6 +387,14 @@ def change_orders_of(*, engagement: Engagement) -> QuerySet[ChangeOrder]:
     ).prefetch_related("items")
 
 
+def change_order_get(*, user: User, change_order_id: int) -> ChangeOrder:
+    """A change order of an engagement the user may see (404 otherwise)."""
+    change_order = ChangeOrder.objects.filter(pk=change_order_id).first()
+    if change_order is None or not engagement_list(user=user).filter(pk=change_order.engagement_id).exists():
+        raise NotFoundError("Change order not found.")
+    return change_order
+
+
 def milestone_get(*, user: User, milestone_id: int) -> Milestone:
     visible = engagement_list(user=user).values("pk")
     queryset = Milestone.objects.filter(engagement__in=visible).select_related("engagement")

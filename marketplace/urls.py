@@ -51,6 +51,10 @@ urlpatterns = [
     path("engagements/", engagements.engagement_list, name="engagement-list"),
     path("engagements/<int:pk>/", engagements.engagement_detail, name="engagement-detail"),
     path("engagements/<int:pk>/review/", engagements.engagement_review, name="engagement-review"),
+    path("engagements/<int:pk>/changes/new/", engagements.change_order_create, name="change-order-create"),
+    path(
+        "change-orders/<int:pk>/<slug:answer>/", engagements.change_order_answer, name="change-order-answer"
+    ),
     path("milestones/<int:pk>/dispute/statements/", engagements.dispute_statement, name="dispute-statement"),
     path(
         "disputes/evidence/<int:pk>/", engagements.dispute_evidence_download, name="dispute-evidence-download"

@@ -944,7 +944,7 @@ class TimelineEntrySerializer(serializers.Serializer):
     id = serializers.IntegerField()
     time = serializers.DateTimeField(source="created_at")
     actor = UserBriefSerializer(allow_null=True, help_text="Null for the platform (timers, payments).")
-    subject = serializers.CharField(source="content_type.model", help_text="engagement or milestone")
+    subject = serializers.CharField(source="content_type.model", help_text="engagement, milestone or changeorder")
     subject_id = serializers.IntegerField(source="object_id")
     transition = serializers.CharField()
     note = serializers.CharField()
@@ -1153,8 +1153,8 @@ class ChangeOrderSerializer(serializers.ModelSerializer):
     proposed_by = UserBriefSerializer(read_only=True)
     answered_by = UserBriefSerializer(read_only=True, allow_null=True)
     items = ChangeOrderItemSerializer(many=True, read_only=True)
-    total_change = serializers.SerializerMethodField(
-        help_text="How the engagement's total moves (minor units)."
+    total_change = serializers.IntegerField(
+        read_only=True, help_text="How the engagement's total moves (minor units)."
     )
     summary = serializers.SerializerMethodField()
 
@@ -1175,9 +1175,6 @@ class ChangeOrderSerializer(serializers.ModelSerializer):
             "answered_at",
             "answer_note",
         ]
-
-    def get_total_change(self, change_order: ChangeOrder) -> int:
-        return sum(item.delta for item in change_order.items.all())
 
     def get_summary(self, change_order: ChangeOrder) -> str:
         from marketplace.services.change_orders import change_order_summary

@@ -53,6 +53,11 @@ class ChangeOrder(FSMModelMixin, TimeStampedModel):
     def reference(self) -> str:
         return f"CO-{self.pk}"
 
+    @property
+    def total_change(self) -> int:
+        """How the engagement's total moves if accepted (minor units; reads prefetched items)."""
+        return sum(item.delta for item in self.items.all())
+
     @transition(field=state, source=State.PROPOSED, target=State.ACCEPTED, permission=_is_other_party)
     def accept(self):
         pass

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from core.errors import InvalidTransitionError, NotFoundError, PermissionDeniedError, ValidationError
-from core.money import format_money
+from core.money import format_money, format_signed_money
 from core.transitions import timeline_record, transition_apply
 from marketplace.models import ChangeOrder, ChangeOrderItem, Engagement, Milestone, User
 from marketplace.services.conversations import conversation_event
@@ -85,9 +85,8 @@ def change_order_summary(change_order: ChangeOrder) -> str:
     currency = change_order.engagement.currency
     items = list(change_order.items.all())
     delta = sum(item.delta for item in items)
-    sign = "+" if delta > 0 else "\u2212" if delta < 0 else "±"
     changes = "; ".join(_describe(item, currency) for item in items)
-    return f"{changes[:1].upper()}{changes[1:]}. Total {sign}{format_money(abs(delta), currency)}."
+    return f"{changes[:1].upper()}{changes[1:]}. Total {format_signed_money(delta, currency)}."
 
 
 def _clean_changes(engagement: Engagement, changes: list[dict]) -> list[dict]:

@@ -1,7 +1,7 @@
 from django import template
 from django.utils.html import format_html
 
-from core.money import format_money
+from core.money import format_money, format_signed_money
 from marketplace.models.users import time_zone_label
 
 register = template.Library()
@@ -12,6 +12,11 @@ def money(amount, currency="usd"):
     if amount in (None, ""):
         return ""
     return format_money(int(amount), currency or "usd")
+
+
+@register.filter
+def signed_money(amount, currency="usd"):
+    return format_signed_money(int(amount), currency)
 
 
 @register.simple_tag

@@ -6,24 +6,28 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
-from core.pages import Failed, attempt, download, fetch, paginate, role_required
+from core.errors import ApplicationError, ValidationError
+from core.pages import Failed, attempt, download, fetch, paginate, report, role_required
 from core.uploads import upload_caps
 from marketplace import selectors
 from marketplace.forms import (
     ApproveForm,
     CancelForm,
+    ChangeOrderForm,
     DeliveryForm,
     DisputeForm,
     DisputeStatementForm,
     ReviewForm,
     RevisionForm,
 )
-from marketplace.models import Engagement, Milestone, Review
+from marketplace.models import ChangeOrder, Engagement, Milestone, Review
+from marketplace.services import change_orders as change_order_services
 from marketplace.services import engagements as engagement_services
 
 # What a party may do from the page: URL action -> (fsm transition, form class).
@@ -38,6 +42,7 @@ ACTIONS = {
 STATE_LABELS = {
     "milestone": dict(Milestone.State.choices),
     "engagement": dict(Engagement.State.choices),
+    "changeorder": dict(ChangeOrder.State.choices),
 }
 # How each milestone ended (or that it has not), for the list's one-line summary.
 S = Milestone.State
@@ -88,7 +93,10 @@ def _timeline(engagement: Engagement, milestones: list[Milestone]) -> list[dict]
         entries.append(
             {
                 "log": log,
-                "subject": titles.get(log.object_id, "Milestone") if model == "milestone" else "Engagement",
+                "subject": {
+                    "milestone": titles.get(log.object_id, "Milestone"),
+                    "changeorder": f"Change order CO-{log.object_id}",
+                }.get(model, "Engagement"),
                 "from_label": labels.get(log.from_state, log.from_state),
                 "to_label": labels.get(log.to_state, log.to_state),
                 "actor": log.actor.display_name if log.actor else "Tunehire (automatic)",
@@ -142,6 +150,10 @@ def _render_engagement(
         "review": review,
         "review_form": review_form or (ReviewForm() if can_review else None),
         "milestones": milestones,  # the payments app's summary and panels read their money (payments_tags)
+        "change_orders": list(selectors.change_orders_of(engagement=engagement)),
+        "can_propose_change": (is_client or is_engineer)
+        and engagement.state == Engagement.State.ACTIVE
+        and any(m.state == Milestone.State.PENDING_FUNDING for m in milestones),
         "conversation_unread": (
             selectors.conversation_unread_total(user=request.user, consultation_id=engagement.consultation_id)
             if is_client or is_engineer
@@ -301,3 +313,76 @@ def engagement_review(request, pk: int):
 def attachment_download(request, pk: int):
     attachment = fetch(selectors.delivery_attachment_get, user=request.user, attachment_id=pk)
     return download(attachment.file, attachment.original_name)
+
+
+# --- Change orders ---------------------------------------------------------------------------------------
+
+
+def _change_orders_url(engagement_id: int) -> str:
+    return reverse("engagement-detail", args=[engagement_id]) + "#change-orders"
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def change_order_create(request, pk: int):
+    """Edit the milestones not funded yet in place, mark some for removal, add new ones; the other party
+    answers on the engagement page."""
+    engagement = _engagement(request, pk)
+    if request.user.pk not in (engagement.client_id, engagement.engineer_id):
+        raise PermissionDenied("Only the client and the engineer change their plan.")
+    milestones = [m for m in engagement.milestones.all() if m.state == Milestone.State.PENDING_FUNDING]
+    form = ChangeOrderForm(request.POST or None, milestones=milestones, currency=engagement.currency)
+    status = 200
+    if request.method == "POST":
+        if not form.is_valid():
+            messages.error(request, "Please correct the fields marked below.")
+            status = 400
+        else:
+            try:
+                change_order_services.change_order_propose(
+                    actor=request.user,
+                    engagement_id=engagement.pk,
+                    changes=form.changes(),
+                    note=form.cleaned_data["note"],
+                )
+            except ValidationError as exc:
+                if not form.place_errors(exc.details):
+                    form.add_error(None, exc.message.split(": ", 1)[-1])
+                messages.error(request, "Please correct the fields marked below.")
+                status = 400
+            except ApplicationError as exc:
+                status = report(request, exc)
+            else:
+                other = engagement.engineer if request.user.pk == engagement.client_id else engagement.client
+                messages.success(request, f"Change proposed. {other.display_name} will accept or decline it.")
+                return redirect(_change_orders_url(engagement.pk))
+    return render(
+        request,
+        "marketplace/engagements/change_order_form.html",
+        {
+            "engagement": engagement,
+            "form": form,
+            "existing": [row for row in form.bound_rows() if row["milestone"]],
+            "new": [row for row in form.bound_rows() if not row["milestone"]],
+        },
+        status=status,
+    )
+
+
+CHANGE_ORDER_ANSWERS = {
+    "accept": (change_order_services.change_order_accept, "Change accepted: the milestones are updated."),
+    "decline": (change_order_services.change_order_decline, "Change declined."),
+    "withdraw": (change_order_services.change_order_withdraw, "Change withdrawn."),
+}
+
+
+@login_required
+@require_POST
+def change_order_answer(request, pk: int, answer: str):
+    if answer not in CHANGE_ORDER_ANSWERS:
+        raise Http404("No such answer.")
+    service, done = CHANGE_ORDER_ANSWERS[answer]
+    change_order = fetch(selectors.change_order_get, user=request.user, change_order_id=pk)
+    kwargs = {} if answer == "withdraw" else {"note": request.POST.get("note", "")}
+    attempt(request, service, done=done, actor=request.user, change_order_id=pk, **kwargs)
+    return redirect(_change_orders_url(change_order.engagement_id))

@@ -101,9 +101,11 @@
     if (control) control.focus({ preventScroll: true });
   }
 
-  // Ask before irreversible actions.
+  // Ask before irreversible actions: the button's own question, else the form's.
   document.addEventListener("submit", function (event) {
-    var message = event.target.getAttribute && event.target.getAttribute("data-confirm");
+    var button = event.submitter;
+    var message = (button && button.getAttribute("data-confirm")) ||
+      (event.target.getAttribute && event.target.getAttribute("data-confirm"));
     if (message && !window.confirm(message)) event.preventDefault();
   });
 

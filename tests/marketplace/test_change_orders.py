@@ -278,3 +278,75 @@ def test_the_api_names_bad_fields_and_answers_with_the_change_order():
     assert accepted.status_code == 200 and accepted.json()["state"] == "accepted"
     assert client_api.get(url).json()[0]["answer_note"] == "Fine."
     assert eng.milestones.get().amount == 90_000
+
+
+def test_the_page_proposes_from_the_plan_edited_in_place_and_keeps_bad_input():
+    from django.test import Client
+    from django.urls import reverse
+
+    eng = engagement(amounts=(100_000, 150_000))
+    first, second = eng.milestones.order_by("position")
+    engagement_services.milestone_mark_funded(milestone_id=first.pk)
+    page = Client()
+    page.force_login(eng.engineer)
+    url = reverse("change-order-create", args=[eng.pk])
+    response = page.get(url)
+    assert response.status_code == 200
+    form = response.context["form"]
+    assert [row["milestone"] for row in response.context["existing"]] == [
+        second
+    ]  # the funded one is not offered
+    assert form[f"m{second.pk}_amount"].value() == "1500"
+
+    bad = {
+        "note": "Split the evaluation out.",
+        f"m{second.pk}_title": second.title,
+        f"m{second.pk}_amount": "1,200",
+        f"m{second.pk}_due_date": second.due_date.isoformat(),
+        "new0_title": "Evaluation",
+        "new0_amount": "three hundred",
+        "new0_due_date": (timezone.localdate() - timedelta(days=1)).isoformat(),
+    }
+    response = page.post(url, bad)
+    assert response.status_code == 400
+    form = response.context["form"]
+    assert "Enter an amount such as" in form.errors["new0_amount"][0]
+    assert form["new0_amount"].value() == "three hundred" and form["new0_title"].value() == "Evaluation"
+    assert not ChangeOrder.objects.exists()
+
+    response = page.post(
+        url, {**bad, "new0_amount": "300"}
+    )  # the date is still in the past: the service says so
+    assert response.status_code == 400
+    assert response.context["form"].errors["new0_due_date"] == ["The due date is in the past."]
+
+    response = page.post(url, {**bad, "new0_amount": "300", "new0_due_date": _later(40).isoformat()})
+    assert response.status_code == 302 and response["Location"].endswith("#change-orders")
+    proposal = ChangeOrder.objects.get()
+    assert [(i.action, i.milestone_id, i.amount) for i in proposal.items.all()] == [
+        ("edit", second.pk, 120_000),
+        ("add", None, 30_000),
+    ]
+
+    page.force_login(eng.client)
+    detail = page.get(reverse("engagement-detail", args=[eng.pk])).content.decode()
+    assert proposal.reference in detail and "Accept change" in detail
+    assert "Total ±0.00 USD" in detail  # 300 USD moved from the second milestone to a new one
+    response = page.post(reverse("change-order-answer", args=[proposal.pk, "accept"]), {"note": "Yes."})
+    assert response.status_code == 302
+    assert ChangeOrder.objects.get().state == ChangeOrder.State.ACCEPTED
+    assert page.post(reverse("change-order-answer", args=[proposal.pk, "explode"])).status_code == 404
+
+
+def test_only_the_parties_open_the_change_page():
+    from django.test import Client
+    from django.urls import reverse
+
+    from tests.factories import StaffFactory
+
+    eng = engagement(amounts=(100_000,))
+    page = Client()
+    page.force_login(StaffFactory())
+    assert page.get(reverse("change-order-create", args=[eng.pk])).status_code == 403
+    page.force_login(ClientFactory())
+    assert page.get(reverse("change-order-create", args=[eng.pk])).status_code == 404
