@@ -467,6 +467,8 @@ AUTO_APPROVE_REMINDER_DAYS = env.int("AUTO_APPROVE_REMINDER_DAYS", default=2)
 CONVERSATION_EMAIL_DELAY_MINUTES = env.int("CONVERSATION_EMAIL_DELAY_MINUTES", default=5)
 HOLD_ALERT_DAYS = env.int("HOLD_ALERT_DAYS", default=75)
 PLATFORM_FEE_BPS = env.int("PLATFORM_FEE_BPS", default=1000)
+# Who issues receipts and payout statements (name, address, contact), lines separated by ";".
+RECEIPT_ISSUER = env.str("RECEIPT_ISSUER", default="Tunehire")
 DEFAULT_CURRENCY = env.str("DEFAULT_CURRENCY", default="usd")
 ATTACHMENT_MAX_BYTES = env.int("ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
 ATTACHMENT_MAX_FILES = env.int("ATTACHMENT_MAX_FILES", default=10)
@@ -497,5 +499,8 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         "axes": {"level": "WARNING"},
         "kombu.connection": {"level": "ERROR"},
+        # A line for each step of every PDF, and a warning for each CSS rule it cannot print (media queries
+        # for screens among them): the PDF tests read them when they need to.
+        "weasyprint": {"level": "ERROR"},
     },
 }

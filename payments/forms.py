@@ -77,3 +77,14 @@ class LedgerReportForm(forms.Form):
         end = data.get("end") or timezone.now().date()
         start = data.get("start") or end - timedelta(days=self.DEFAULT_DAYS - 1)
         return data.get("period") or "day", start, end
+
+
+class StatementPeriodForm(forms.Form):
+    """A payout statement's period: a year (and month), or a range of days; nothing: every payout."""
+
+    MONTHS = [("", "Whole year"), *((n, date(2000, n, 1).strftime("%B")) for n in range(1, 13))]
+
+    year = forms.IntegerField(min_value=2000, max_value=2100, required=False)
+    month = forms.IntegerField(min_value=1, max_value=12, required=False, widget=forms.Select(choices=MONTHS))
+    start = forms.DateField(label="From", widget=DateInput(), required=False)
+    end = forms.DateField(label="To", widget=DateInput(), required=False)

@@ -221,6 +221,7 @@ class HistoryRow:
     fee: int  # the platform fee kept from a payout
     currency: str
     status: str
+    document: str  # the receipt (PAY-…, for a payment and its refunds) or statement (OUT-…) showing it
 
 
 def payments_history(*, user: User) -> list[HistoryRow]:
@@ -232,10 +233,20 @@ def payments_history(*, user: User) -> list[HistoryRow]:
     )
     for f in fundings:
         rows.append(
-            HistoryRow("payment", f.reference, f.succeeded_at, f.milestone, f.amount, 0, f.currency, "Paid")
+            HistoryRow(
+                "payment",
+                f.reference,
+                f.succeeded_at,
+                f.milestone,
+                f.amount,
+                0,
+                f.currency,
+                "Paid",
+                f.reference,
+            )
         )
     refunds = Refund.objects.filter(milestone__engagement__client=user).select_related(
-        "milestone", "milestone__engagement"
+        "milestone", "milestone__engagement", "funding"
     )
     for r in refunds:
         rows.append(
@@ -248,6 +259,7 @@ def payments_history(*, user: User) -> list[HistoryRow]:
                 0,
                 r.currency,
                 r.get_state_display(),
+                r.funding.reference,
             )
         )
     payouts = Payout.objects.filter(engineer=user).select_related("milestone", "milestone__engagement")
@@ -262,6 +274,7 @@ def payments_history(*, user: User) -> list[HistoryRow]:
                 o.fee,
                 o.currency,
                 o.get_state_display(),
+                o.reference,
             )
         )
     return sorted(rows, key=lambda row: row.at, reverse=True)

@@ -1,7 +1,7 @@
 from django.urls import path
 
 from payments import views
-from payments.pages import accounts, desk, funding, history, ledger, milestones
+from payments.pages import accounts, desk, funding, history, ledger, milestones, receipts
 
 app_name = "payments"
 urlpatterns = [
@@ -26,6 +26,13 @@ urlpatterns = [
     path("payouts/onboarding/refresh/", accounts.payout_onboarding_refresh, name="payouts-refresh"),
     # Everyone's own payments.
     path("history/", history.payments_history, name="history"),
+    # Receipts (a client's card payment) and payout statements (an engineer's), as pages and PDFs.
+    path("receipts/<str:reference>/", receipts.funding_receipt, name="receipt"),
+    path("receipts/<str:reference>/pdf/", receipts.funding_receipt_pdf, name="receipt-pdf"),
+    path("statements/", receipts.period_statement, name="statement"),
+    path("statements/pdf/", receipts.period_statement_pdf, name="statement-pdf"),
+    path("statements/<str:reference>/", receipts.payout_statement, name="payout-statement"),
+    path("statements/<str:reference>/pdf/", receipts.payout_statement_pdf, name="payout-statement-pdf"),
     # Staff.
     path("desk/", desk.payout_desk, name="desk"),
     path("desk/payouts/<int:pk>/approve/", desk.payout_approve_view, name="payout-approve"),

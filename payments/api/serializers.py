@@ -300,3 +300,81 @@ class LedgerReportSerializer(serializers.Serializer):
 
     def get_balanced(self, report) -> bool:
         return not report.violations
+
+
+# --- Receipts and payout statements -------------------------------------------------------------------
+
+
+class DocumentPartySerializer(serializers.Serializer):
+    display_name = serializers.CharField()
+    email = serializers.EmailField()
+
+
+class ReceiptRefundSerializer(serializers.Serializer):
+    reference = serializers.CharField(help_text="The platform's refund reference, `REF-…`.")
+    at = serializers.DateTimeField(help_text="When it was sent (or asked for, while it is being sent).")
+    amount = serializers.IntegerField(help_text="Minor units.")
+    kind = serializers.CharField(help_text="Why the money went back, in words.")
+    status = serializers.CharField(help_text="`Refunded`, `Sending` or `Failed`.")
+    sent = serializers.BooleanField(help_text="Counted in `refunded`: the refund reached the card.")
+
+
+class ReceiptSerializer(serializers.Serializer):
+    reference = serializers.CharField(help_text="The platform's payment reference, `PAY-…`.")
+    paid_at = serializers.DateTimeField()
+    status = serializers.CharField(help_text="`Paid`, `Partly refunded`, `Refunded` or `Charged back`.")
+    payer = DocumentPartySerializer(source="client")
+    engineer = serializers.CharField(source="engineer.display_name")
+    engagement = serializers.CharField(source="engagement.title")
+    milestone = serializers.CharField(source="milestone.title")
+    payment_method = serializers.CharField()
+    currency = serializers.CharField()
+    paid = serializers.IntegerField(help_text="Minor units, as the ledger records the payment.")
+    refunded = serializers.IntegerField(help_text="Refunds sent, as the ledger records them.")
+    charged_back = serializers.IntegerField(help_text="Taken back by a lost card chargeback.")
+    kept = serializers.IntegerField(help_text="`paid` less `refunded` and `charged_back`.")
+    refunds = ReceiptRefundSerializer(many=True)
+    issuer = serializers.ListField(child=serializers.CharField(), help_text="Who issues it: name, address.")
+
+
+class StatementLineSerializer(serializers.Serializer):
+    reference = serializers.CharField(help_text="The platform's payout reference, `OUT-…`.")
+    at = serializers.DateTimeField(help_text="When it was sent (or created, while it waits).")
+    milestone = serializers.CharField(source="milestone.title")
+    engagement = serializers.CharField(source="engagement.title")
+    client = serializers.CharField(source="client.display_name")
+    currency = serializers.CharField()
+    released = serializers.IntegerField(help_text="Out of escrow, the platform fee included; minor units.")
+    fee = serializers.IntegerField(help_text="Kept by the platform.")
+    net = serializers.IntegerField(help_text="Sent to the engineer.")
+    fee_bps = serializers.IntegerField()
+    state = serializers.CharField(help_text="`awaiting_approval`, `processing`, `paid` or `failed`.")
+    sent = serializers.BooleanField(help_text="Counted in the totals: the ledger records it as paid.")
+
+
+class StatementTotalSerializer(serializers.Serializer):
+    currency = serializers.CharField()
+    count = serializers.IntegerField()
+    released = serializers.IntegerField()
+    fee = serializers.IntegerField()
+    net = serializers.IntegerField()
+
+
+class StatementSerializer(serializers.Serializer):
+    engineer = DocumentPartySerializer()
+    period = serializers.CharField(help_text="The period in words.")
+    start = serializers.DateField(allow_null=True, help_text="Inclusive; null: from the first payout.")
+    end = serializers.DateField(allow_null=True, help_text="Inclusive; null: up to now.")
+    lines = StatementLineSerializer(many=True)
+    totals = StatementTotalSerializer(many=True, help_text="Of the payouts sent, per currency.")
+    issuer = serializers.ListField(child=serializers.CharField())
+
+
+class StatementQuery(serializers.Serializer):
+    year = serializers.IntegerField(min_value=2000, max_value=2100, required=False)
+    month = serializers.IntegerField(min_value=1, max_value=12, required=False, help_text="Needs `year`.")
+    start = serializers.DateField(required=False, help_text="Instead of `year`: the first day (UTC).")
+    end = serializers.DateField(required=False, help_text="Instead of `year`: the last day, inclusive.")
+    engineer = serializers.IntegerField(
+        min_value=1, required=False, help_text="Staff: whose statement. Default: your own."
+    )

@@ -59,4 +59,11 @@ urlpatterns = [
         name="api-payments-payout-retry",
     ),
     path("payments/ledger/", views.LedgerSummaryApi.as_view(), name="api-payments-ledger"),
+    path("payments/receipts/<str:reference>/", views.ReceiptApi.as_view(), name="api-payments-receipt"),
+    path(
+        "payments/receipts/<str:reference>/pdf/",
+        views.ReceiptPdfApi.as_view(),
+        name="api-payments-receipt-pdf",
+    ),
+    path("payments/statements/", views.StatementApi.as_view(), name="api-payments-statement"),
 ]

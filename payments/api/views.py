@@ -5,11 +5,14 @@ from datetime import timedelta
 
 from django.urls import reverse
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.negotiation import BaseContentNegotiation
 
 from core.api import PAGED, ApiView, ErrorSerializer, errors
 from core.errors import PermissionDeniedError, ValidationError
-from payments import selectors
+from core.pdf import pdf_download
+from payments import receipts, selectors
 from payments.api import serializers as s
 from payments.models import Payout
 from payments.services.accounts import connected_account_onboarding_link
@@ -251,3 +254,77 @@ class LedgerSummaryApi(ApiView):
         start = query.get("start") or end - timedelta(days=29)
         report = selectors.ledger_report(user=request.user, period=query["period"], start=start, end=end)
         return self.render(s.LedgerReportSerializer, report)
+
+
+# --- Receipts and payout statements ------------------------------------------------------------------
+
+REFERENCE = OpenApiParameter(
+    "reference", OpenApiTypes.STR, OpenApiParameter.PATH, description="The payment's reference, `PAY-…`."
+)
+
+
+class ReceiptApi(ApiView):
+    @extend_schema(
+        tags=TAG,
+        parameters=[REFERENCE],
+        responses={200: s.ReceiptSerializer, **errors(404)},
+        description="The receipt of a card payment into escrow (`PAY-…`), with the refunds sent back from it "
+        "(`REF-…`): for the client who paid it and staff; for anybody else it does not exist (404). "
+        "Amounts are the ledger's. The PDF is at `pdf/`.",
+    )
+    def get(self, request, reference: str):
+        return self.render(
+            s.ReceiptSerializer, receipts.funding_receipt(user=request.user, reference=reference)
+        )
+
+
+class PdfOrJsonErrors(BaseContentNegotiation):
+    """The PDF endpoints answer a PDF whatever `Accept` asks for, and their errors in the API's JSON."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0]
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+class ReceiptPdfApi(ApiView):
+    content_negotiation_class = PdfOrJsonErrors
+
+    @extend_schema(
+        tags=TAG,
+        parameters=[REFERENCE],
+        responses={
+            (200, "application/pdf"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="The receipt as a PDF attachment, `receipt-PAY-….pdf`."
+            ),
+            **errors(404),
+        },
+        description="The receipt as the page prints it, as a PDF; who may read it as for the receipt.",
+    )
+    def get(self, request, reference: str):
+        receipt = receipts.funding_receipt(user=request.user, reference=reference)
+        return pdf_download(
+            request._request,
+            "payments/receipt.html",
+            {"receipt": receipt},
+            filename=f"receipt-{receipt.reference}.pdf",
+        )
+
+
+class StatementApi(ApiView):
+    @extend_schema(
+        tags=TAG,
+        parameters=[s.StatementQuery],
+        responses={200: s.StatementSerializer, **errors(400, 404)},
+        description="An engineer's payout statement: every payout sent in a period (`year` and `month`, or "
+        "`start` and `end`; default: all), each with the amount released, the platform fee and the net "
+        "paid, and totals per currency, from the ledger. Staff read any engineer's (`engineer`); for "
+        "clients, and other engineers' statements, there is none (404).",
+    )
+    def get(self, request):
+        query = self.parse_query(s.StatementQuery)
+        engineer = query.pop("engineer", None)
+        start, end = receipts.statement_range(**query)
+        statement = receipts.period_statement(user=request.user, engineer_id=engineer, start=start, end=end)
+        return self.render(s.StatementSerializer, statement)

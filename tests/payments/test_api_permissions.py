@@ -154,6 +154,21 @@ def ledger(world):
     return _call("get", "ledger/", _funded(world), {"period": "week"})
 
 
+def receipt(world):
+    milestone = _funded(world)
+    return _call("get", f"receipts/{milestone.fundings.get().reference}/", milestone)
+
+
+def receipt_pdf(world):
+    milestone = _funded(world)
+    return _call("get", f"receipts/{milestone.fundings.get().reference}/pdf/", milestone)
+
+
+def statement(world):
+    milestone = _pending(world)
+    return _call("get", "statements/", milestone, {"engineer": milestone.engagement.engineer.pk})
+
+
 # (route name, method, setup, expected status for each of ROLES)
 MATRIX = [
     ("api-payments-funding", "get", funding_status, (401, 200, 404, 200, 404, 200)),
@@ -173,6 +188,11 @@ MATRIX = [
     ("api-payments-payout-approve", "post", payout_approve_, (401, 403, 403, 403, 403, 200)),
     ("api-payments-payout-retry", "post", payout_retry, (401, 403, 403, 403, 403, 200)),
     ("api-payments-ledger", "get", ledger, (401, 403, 403, 403, 403, 200)),
+    # A receipt is the paying client's (and staff's); the engineer paid from it has a statement instead.
+    ("api-payments-receipt", "get", receipt, (401, 200, 404, 404, 404, 200)),
+    ("api-payments-receipt-pdf", "get", receipt_pdf, (401, 200, 404, 404, 404, 200)),
+    # The engineer's own statement (and staff's view of it); for anybody else it does not exist.
+    ("api-payments-statement", "get", statement, (401, 404, 404, 200, 404, 200)),
 ]
 
 CELLS = cells(MATRIX, prefix="api-payments-")
