@@ -23,6 +23,7 @@ from rest_framework.utils import html
 
 from core.money import CURRENCY_CHOICES, MAX_AMOUNT_MINOR, too_large_message
 from core.text import LongTextField, SingleLineField
+from marketplace.directory import ORDERINGS, REGIONS, EngineerFilters
 from marketplace.models import (
     READINESS_QUESTIONS,
     Consultation,
@@ -34,6 +35,7 @@ from marketplace.models import (
     Engagement,
     EngineerProfile,
     HiringRequest,
+    InviteRequest,
     Message,
     MessageAttachment,
     Milestone,
@@ -47,6 +49,8 @@ from marketplace.models import (
 )
 from marketplace.models.attachments import Attachment
 from marketplace.models.disputes import PARTY_CATEGORIES
+from marketplace.models.invite_requests import MAX_NOTE
+from marketplace.verified_skills import BANDS
 
 NON_FIELD = api_settings.NON_FIELD_ERRORS_KEY
 _DATETIME = serializers.DateTimeField()
@@ -291,6 +295,8 @@ def _engineer(profile: EngineerProfile, tz) -> dict:
         "rate_amount": profile.rate_amount,
         "currency": str(profile.currency),
         "availability": str(profile.availability),
+        "time_zone": profile.time_zone,
+        "languages": [str(language) for language in profile.languages],
         "rating_average": None if rating_average is None else float(rating_average),
         "rating_count": profile.rating_count,
         "badges": [_badge(badge, tz) for badge in user.active_badges],
@@ -304,6 +310,7 @@ class EngineerSerializer(Rendered, serializers.ModelSerializer):
     username = serializers.CharField(source="user.username", read_only=True)
     display_name = serializers.CharField(source="user.display_name", read_only=True)
     skills = _skill_names()
+    languages = serializers.ListField(child=serializers.CharField(), read_only=True)
     rating_average = serializers.FloatField(read_only=True, allow_null=True)
     badges = BadgeSerializer(source="user.active_badges", many=True, read_only=True)
 
@@ -319,6 +326,8 @@ class EngineerSerializer(Rendered, serializers.ModelSerializer):
             "rate_amount",
             "currency",
             "availability",
+            "time_zone",
+            "languages",
             "rating_average",
             "rating_count",
             "badges",
@@ -367,7 +376,61 @@ class ProfileInput(Input):
 
 
 class EngineerFilterInput(Input):
-    skill = serializers.SlugField(required=False, help_text="Only engineers with this skill (its slug).")
+    """The directory's filters; every one is optional and they combine (AND)."""
+
+    q = SingleLineField(
+        required=False, max_length=200, help_text="Words to find in the name, headline, bio or skills."
+    )
+    skill = serializers.ListField(
+        child=serializers.SlugField(),
+        required=False,
+        help_text="Engineers with any of these skills (slugs); repeat the parameter for more than one.",
+    )
+    vetted = serializers.BooleanField(required=False, help_text="Only engineers holding an active badge.")
+    band = serializers.ChoiceField(
+        choices=list(BANDS), required=False, help_text="Only engineers with a badge of at least this band."
+    )
+    rate_min = MinorUnitsField(
+        required=False, help_text="Lowest rate, in minor units of each engineer's own currency."
+    )
+    rate_max = MinorUnitsField(
+        required=False, help_text="Highest rate, in minor units of each engineer's own currency."
+    )
+    availability = serializers.ChoiceField(choices=EngineerProfile.Availability.choices, required=False)
+    time_zone = serializers.ChoiceField(
+        choices=list(REGIONS),
+        required=False,
+        help_text="An IANA region: engineers whose time zone is in it (`Europe` for Europe/Berlin).",
+    )
+    language = SingleLineField(required=False, max_length=40, help_text="A language the engineer speaks.")
+    ordering = serializers.ChoiceField(
+        choices=list(ORDERINGS),
+        required=False,
+        default="relevance",
+        help_text="`relevance` (search words, badge band, rating, availability), `rating`, `rate` "
+        "(lowest first) or `-rate`.",
+    )
+
+    def validate(self, data):
+        low, high = data.get("rate_min"), data.get("rate_max")
+        if low is not None and high is not None and low > high:
+            raise serializers.ValidationError({"rate_max": ["Must not be below rate_min."]})
+        return data
+
+    def filters(self) -> EngineerFilters:
+        data = self.validated_data
+        return EngineerFilters(
+            q=data.get("q", ""),
+            skills=data.get("skill", []),
+            vetted=data.get("vetted", False),
+            band=data.get("band", ""),
+            rate_min=data.get("rate_min"),
+            rate_max=data.get("rate_max"),
+            availability=data.get("availability", ""),
+            region=data.get("time_zone", ""),
+            language=data.get("language", ""),
+            ordering=data["ordering"],
+        )
 
 
 class MatchSerializer(Rendered, serializers.Serializer):
@@ -530,6 +593,24 @@ class ReasonInput(Input):
 class InvitationInput(Input):
     engineer = WholeNumberField(min_value=1, help_text="The engineer's user id (`id` in /engineers/).")
     message = serializers.CharField(max_length=10_000, required=False, allow_blank=True, default="")
+
+
+class InviteRequestInput(Input):
+    note = LongTextField(
+        max_length=MAX_NOTE, required=False, allow_blank=True, default="", help_text="Why you are a good fit."
+    )
+
+
+class InviteRequestSerializer(serializers.ModelSerializer):
+    """An engineer's ask to be invited to consult on a request."""
+
+    request = RequestBriefSerializer(read_only=True)
+    engineer = UserBriefSerializer(read_only=True)
+
+    class Meta:
+        model = InviteRequest
+        fields = ["id", "request", "engineer", "note", "state", "created_at", "decided_at"]
+        read_only_fields = fields
 
 
 class MatchFilterInput(Input):
