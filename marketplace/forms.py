@@ -4,6 +4,7 @@ these forms through `core.pages.apply_service_errors`."""
 
 import re
 from datetime import date
+from decimal import Decimal
 
 from django import forms
 from django.conf import settings
@@ -19,6 +20,7 @@ from core.money import (
     too_large_message,
 )
 from core.text import LongTextFormField, SingleLineFormField
+from marketplace.directory import ORDERINGS, REGIONS, EngineerFilters
 from marketplace.models import READINESS_QUESTIONS, EngineerProfile, HiringRequest, Readiness, User
 from marketplace.models.disputes import PARTY_CATEGORIES
 from marketplace.models.users import MAX_PORTFOLIO_LINKS, time_zone_label, time_zone_names
@@ -684,3 +686,119 @@ class ChangeOrderForm(forms.Form):
             for message in messages_:
                 self.add_error(field, message)
         return placed_all
+
+
+# --- Directory and job board --------------------------------------------------------------------
+
+
+BAND_CHOICES = [
+    ("", "Any band"),
+    ("pass", "Pass or better"),
+    ("strong", "Strong or better"),
+    ("exceptional", "Exceptional"),
+]
+# Rates are typed in major units of whatever currency each engineer charges in; two decimals at most.
+RATE = re.compile(r"\d{1,3}(,\d{3})+(\.\d{1,2})?|\d+(\.\d{1,2})?")
+MAX_RATE = Decimal(MAX_AMOUNT_MINOR).scaleb(-2)
+
+
+class EngineerDirectoryForm(forms.Form):
+    """The directory's filters, read from the query string (a GET form: the URL is the search)."""
+
+    q = SingleLineFormField(label="Search", required=False, max_length=200)
+    skill = forms.MultipleChoiceField(label="Skills", required=False, widget=forms.CheckboxSelectMultiple)
+    vetted = forms.BooleanField(label="Vetted only", required=False)
+    band = forms.ChoiceField(label="Badge band", choices=BAND_CHOICES, required=False)
+    rate_min = forms.CharField(label="Minimum rate", required=False, max_length=20)
+    rate_max = forms.CharField(label="Maximum rate", required=False, max_length=20)
+    availability = forms.ChoiceField(
+        label="Availability", choices=[("", "Any"), *EngineerProfile.Availability.choices], required=False
+    )
+    region = forms.ChoiceField(label="Time zone region", required=False)
+    language = SingleLineFormField(label="Language", required=False, max_length=40)
+    ordering = forms.ChoiceField(label="Sort by", required=False)
+
+    def __init__(self, *args, skills, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["skill"].choices = [(skill.slug, skill.name) for skill in skills]
+        self.fields["region"].choices = [("", "Anywhere"), *REGIONS.items()]
+        self.fields["ordering"].choices = list(ORDERINGS.items())
+        for name in ("rate_min", "rate_max"):
+            self.fields[name].widget.attrs.update({"inputmode": "decimal", "autocomplete": "off"})
+        self.fields["q"].widget.attrs.update({"type": "search", "placeholder": "Name, skill or topic"})
+        self.fields["language"].widget.attrs.update({"placeholder": "e.g. German"})
+
+    def _rate(self, name: str) -> Decimal | None:
+        raw = (self.cleaned_data.get(name) or "").strip()
+        if not raw:
+            return None
+        if not RATE.fullmatch(raw):
+            raise forms.ValidationError("Enter a number such as 120 or 120.50.", code="invalid")
+        value = Decimal(raw.replace(",", ""))
+        if value > MAX_RATE:
+            raise forms.ValidationError(f"Enter at most {MAX_RATE:,.0f}.", code="max_value")
+        return value
+
+    def clean_rate_min(self):
+        return self._rate("rate_min")
+
+    def clean_rate_max(self):
+        return self._rate("rate_max")
+
+    def clean(self):
+        data = super().clean()
+        low, high = data.get("rate_min"), data.get("rate_max")
+        if low is not None and high is not None and low > high:
+            self.add_error("rate_max", "The maximum rate must not be below the minimum rate.")
+        return data
+
+    def errors_by_label(self) -> list[str]:
+        """Each error with the label of its field in front ("Minimum rate: ..."), for the summary."""
+        return [
+            f"{self.fields[name].label}: {message}" if name in self.fields else message
+            for name, messages in self.errors.items()
+            for message in messages
+        ]
+
+    def filters(self):
+        data = self.cleaned_data
+        return EngineerFilters(
+            q=data.get("q") or "",
+            skills=list(data.get("skill") or []),
+            vetted=bool(data.get("vetted")),
+            band=data.get("band") or "",
+            rate_min=data.get("rate_min"),
+            rate_max=data.get("rate_max"),
+            rates_in_major_units=True,
+            availability=data.get("availability") or "",
+            region=data.get("region") or "",
+            language=data.get("language") or "",
+            ordering=data.get("ordering") or "relevance",
+        )
+
+    def active_count(self) -> int:
+        """How many filters narrow the list (the search words and the order do not count)."""
+        if not self.is_bound or not self.is_valid():
+            return 0
+        data = self.cleaned_data
+        names = ("skill", "vetted", "band", "rate_min", "rate_max", "availability", "region", "language")
+        return sum(1 for name in names if data.get(name) not in (None, "", [], False))
+
+
+class JobBoardForm(forms.Form):
+    q = SingleLineFormField(label="Search", required=False, max_length=200)
+    skill = forms.ChoiceField(label="Skill", required=False)
+
+    def __init__(self, *args, skills, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["skill"].choices = [("", "Any skill"), *[(skill.slug, skill.name) for skill in skills]]
+        self.fields["q"].widget.attrs.update({"type": "search", "placeholder": "Title or description"})
+
+
+class InviteRequestForm(forms.Form):
+    note = LongTextFormField(
+        label="Note to the client",
+        required=False,
+        max_length=1000,
+        help_text="Why you are a good fit; up to 1,000 characters.",
+    )

@@ -48,6 +48,7 @@ from marketplace.models import (
     Engagement,
     EngineerProfile,
     HiringRequest,
+    InviteRequest,
     Message,
     MessageAttachment,
     Milestone,
@@ -59,7 +60,7 @@ from marketplace.models import (
     User,
 )
 from marketplace.models.notifications import TOPICS
-from marketplace.verified_skills import active_badges_prefetch, verified_skills
+from marketplace.verified_skills import ACTIVE_BADGES, USER_BADGES, active_badges_prefetch, verified_skills
 
 
 def _get_or_404(queryset: QuerySet, pk, label: str):
@@ -184,6 +185,41 @@ def request_for_matching(*, user: User, request_id: int) -> Row:
     if hiring_request.client_id != user.pk:
         raise PermissionDeniedError("Only the request's client sees its matches.")
     return hiring_request
+
+
+# --- Asks to be invited -------------------------------------------------------------------------------
+
+
+def invite_request_list(*, user: User, request_id: int) -> QuerySet[InviteRequest]:
+    """The asks to be invited on a request: all of them for its client and staff, an engineer's own for
+    an engineer (the request is on the job board, or they asked while it was); newest first. A request
+    the user may not see does not exist."""
+    hiring_request = HiringRequest.objects.filter(pk=request_id).first()
+    asks = InviteRequest.objects.filter(request_id=request_id)
+    if hiring_request is None:
+        raise NotFoundError("Request not found.")
+    if user.is_engineer:
+        asks = asks.filter(engineer=user)
+        if hiring_request.published_at is None and not asks.exists():
+            raise NotFoundError("Request not found.")
+    elif not user.is_staff and hiring_request.client_id != user.pk:
+        raise NotFoundError("Request not found.")
+    return asks.select_related("engineer", "request").order_by("-created_at", "-id")
+
+
+def invite_requests_pending(*, hiring_request: HiringRequest) -> list[InviteRequest]:
+    """The asks a request's client has yet to answer, oldest first, with each engineer's profile, skills
+    and badges (for the request page; the caller shows them to the client only)."""
+    profiles = EngineerProfile.objects.prefetch_related("skills")
+    return list(
+        InviteRequest.objects.filter(request=hiring_request, state=InviteRequest.State.REQUESTED)
+        .select_related("engineer")
+        .prefetch_related(
+            Prefetch("engineer__engineer_profile", queryset=profiles),
+            Prefetch(f"engineer__{USER_BADGES}", queryset=verified_skills().active(), to_attr=ACTIVE_BADGES),
+        )
+        .order_by("created_at", "id")
+    )
 
 
 # --- Consultations ----------------------------------------------------------------------------------
@@ -466,10 +502,10 @@ def vetting_figures() -> dict[str, int]:
     return {"engineers": engineers, "badged": badged}
 
 
-def engineer_list(*, skill: str | None = None) -> QuerySet[EngineerProfile]:
+def engineer_list() -> QuerySet[EngineerProfile]:
+    """Every active engineer's profile, complete or not (a profile page is reachable by its link; the
+    directory, `marketplace.directory`, lists only complete ones)."""
     queryset = EngineerProfile.objects.filter(user__is_active=True, user__role=User.Role.ENGINEER)
-    if skill:
-        queryset = queryset.filter(skills__slug=skill)
     return (
         queryset.select_related("user")
         .prefetch_related("skills", active_badges_prefetch())

@@ -1,7 +1,15 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from marketplace.views import accounts, consultations, engagements, notifications, profiles, requests
+from marketplace.views import (
+    accounts,
+    consultations,
+    directory,
+    engagements,
+    notifications,
+    profiles,
+    requests,
+)
 
 urlpatterns = [
     path("", accounts.home, name="home"),
@@ -61,6 +69,15 @@ urlpatterns = [
     ),
     path("milestones/<int:pk>/<slug:action>/", engagements.milestone_action, name="milestone-action"),
     path("attachments/<int:pk>/", engagements.attachment_download, name="attachment-download"),
+    # Directory, job board and asking to be invited
+    path("engineers/", directory.engineer_directory, name="engineer-directory"),
+    path("jobs/", directory.job_board, name="job-board"),
+    path("jobs/<int:pk>/ask/", directory.invite_request_create, name="invite-request-create"),
+    path(
+        "invite-requests/<int:pk>/<slug:action>/",
+        directory.invite_request_answer,
+        name="invite-request-answer",
+    ),
     # Profiles and notifications
     path("engineers/<str:username>/", profiles.engineer_detail, name="engineer-detail"),
     path("profile/", profiles.profile_edit, name="profile-edit"),

@@ -13,6 +13,9 @@ from typing import Protocol
 from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Prefetch, QuerySet
 
+# The bands, weakest first (what a band filter "at least strong" and the directory's ranking read).
+BANDS = ("pass", "strong", "exceptional")
+
 # The reverse accessor from a user to their badges, and the attribute the prefetched active ones land on.
 USER_BADGES = "badges"
 ACTIVE_BADGES = "active_badges"
@@ -28,6 +31,10 @@ class VerifiedSkills(Protocol):
     def best_proving(self, engineer_ref, skill_ids: list[int]) -> QuerySet:
         """The active badges of the engineer `engineer_ref` (an OuterRef to a user id) that prove one of
         `skill_ids`, best score first: a correlated subquery (take `.values("score")[:1]`)."""
+
+    def held_by(self, engineer_ref) -> QuerySet:
+        """The active badges of the engineer `engineer_ref` (an OuterRef to a user id), in no particular
+        order: a correlated subquery for filters by band (`.filter(band__in=...)`) and the best band."""
 
 
 _source: VerifiedSkills | None = None

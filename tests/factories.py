@@ -9,6 +9,7 @@ from django.utils import timezone
 from marketplace.models import EngineerProfile, HiringRequest, Skill, User
 from marketplace.services import engagements as engagement_services
 from marketplace.services import requests as request_services
+from marketplace.services import users as user_services
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -39,6 +40,23 @@ class EngineerFactory(UserFactory):
     username = factory.Sequence(lambda n: f"engineer{n}")
     role = User.Role.ENGINEER
     profile = factory.RelatedFactory("tests.factories.EngineerProfileFactory", factory_related_name="user")
+
+
+def listed_engineer(*, skills=("LoRA",), **fields) -> User:
+    """An engineer whose profile the directory lists (the factory's profile lacks only skills);
+    `profile__<field>` keywords set profile fields."""
+    profile_fields = {
+        name.removeprefix("profile__"): fields.pop(name)
+        for name in list(fields)
+        if name.startswith("profile__")
+    }
+    engineer = EngineerFactory(**fields)
+    profile = engineer.engineer_profile
+    for name, value in profile_fields.items():
+        setattr(profile, name, value)
+    profile.save()
+    profile.skills.set(user_services.skills_resolve(names=list(skills)))
+    return engineer
 
 
 class StaffFactory(UserFactory):

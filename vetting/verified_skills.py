@@ -17,3 +17,6 @@ class BadgeSkills:
 
     def best_proving(self, engineer_ref, skill_ids: list[int]) -> QuerySet[Badge]:
         return self.active().filter(engineer=engineer_ref, skills__in=skill_ids).order_by("-score")
+
+    def held_by(self, engineer_ref) -> QuerySet[Badge]:
+        return self.active().filter(engineer=engineer_ref)

@@ -23,6 +23,7 @@ from rest_framework.utils import html
 
 from core.money import CURRENCY_CHOICES, MAX_AMOUNT_MINOR, too_large_message
 from core.text import LongTextField, SingleLineField
+from marketplace.directory import ORDERINGS, REGIONS, EngineerFilters
 from marketplace.models import (
     READINESS_QUESTIONS,
     ChangeOrder,
@@ -36,6 +37,7 @@ from marketplace.models import (
     Engagement,
     EngineerProfile,
     HiringRequest,
+    InviteRequest,
     Message,
     MessageAttachment,
     Milestone,
@@ -49,7 +51,9 @@ from marketplace.models import (
 )
 from marketplace.models.attachments import Attachment
 from marketplace.models.disputes import PARTY_CATEGORIES
+from marketplace.models.invite_requests import MAX_NOTE
 from marketplace.models.users import MAX_LANGUAGES, MAX_PORTFOLIO_LINKS, validate_time_zone
+from marketplace.verified_skills import BANDS
 
 NON_FIELD = api_settings.NON_FIELD_ERRORS_KEY
 _DATETIME = serializers.DateTimeField()
@@ -418,7 +422,61 @@ class ProfileInput(Input):
 
 
 class EngineerFilterInput(Input):
-    skill = serializers.SlugField(required=False, help_text="Only engineers with this skill (its slug).")
+    """The directory's filters; every one is optional and they combine (AND)."""
+
+    q = SingleLineField(
+        required=False, max_length=200, help_text="Words to find in the name, headline, bio or skills."
+    )
+    skill = serializers.ListField(
+        child=serializers.SlugField(),
+        required=False,
+        help_text="Engineers with any of these skills (slugs); repeat the parameter for more than one.",
+    )
+    vetted = serializers.BooleanField(required=False, help_text="Only engineers holding an active badge.")
+    band = serializers.ChoiceField(
+        choices=list(BANDS), required=False, help_text="Only engineers with a badge of at least this band."
+    )
+    rate_min = MinorUnitsField(
+        required=False, help_text="Lowest rate, in minor units of each engineer's own currency."
+    )
+    rate_max = MinorUnitsField(
+        required=False, help_text="Highest rate, in minor units of each engineer's own currency."
+    )
+    availability = serializers.ChoiceField(choices=EngineerProfile.Availability.choices, required=False)
+    time_zone = serializers.ChoiceField(
+        choices=list(REGIONS),
+        required=False,
+        help_text="An IANA region: engineers whose time zone is in it (`Europe` for Europe/Berlin).",
+    )
+    language = SingleLineField(required=False, max_length=40, help_text="A language the engineer speaks.")
+    ordering = serializers.ChoiceField(
+        choices=list(ORDERINGS),
+        required=False,
+        default="relevance",
+        help_text="`relevance` (search words, badge band, rating, availability), `rating`, `rate` "
+        "(lowest first) or `-rate`.",
+    )
+
+    def validate(self, data):
+        low, high = data.get("rate_min"), data.get("rate_max")
+        if low is not None and high is not None and low > high:
+            raise serializers.ValidationError({"rate_max": ["Must not be below rate_min."]})
+        return data
+
+    def filters(self) -> EngineerFilters:
+        data = self.validated_data
+        return EngineerFilters(
+            q=data.get("q", ""),
+            skills=data.get("skill", []),
+            vetted=data.get("vetted", False),
+            band=data.get("band", ""),
+            rate_min=data.get("rate_min"),
+            rate_max=data.get("rate_max"),
+            availability=data.get("availability", ""),
+            region=data.get("time_zone", ""),
+            language=data.get("language", ""),
+            ordering=data["ordering"],
+        )
 
 
 class MatchSerializer(Rendered, serializers.Serializer):
@@ -581,6 +639,24 @@ class ReasonInput(Input):
 class InvitationInput(Input):
     engineer = WholeNumberField(min_value=1, help_text="The engineer's user id (`id` in /engineers/).")
     message = serializers.CharField(max_length=10_000, required=False, allow_blank=True, default="")
+
+
+class InviteRequestInput(Input):
+    note = LongTextField(
+        max_length=MAX_NOTE, required=False, allow_blank=True, default="", help_text="Why you are a good fit."
+    )
+
+
+class InviteRequestSerializer(serializers.ModelSerializer):
+    """An engineer's ask to be invited to consult on a request."""
+
+    request = RequestBriefSerializer(read_only=True)
+    engineer = UserBriefSerializer(read_only=True)
+
+    class Meta:
+        model = InviteRequest
+        fields = ["id", "request", "engineer", "note", "state", "created_at", "decided_at"]
+        read_only_fields = fields
 
 
 class MatchFilterInput(Input):
@@ -944,7 +1020,9 @@ class TimelineEntrySerializer(serializers.Serializer):
     id = serializers.IntegerField()
     time = serializers.DateTimeField(source="created_at")
     actor = UserBriefSerializer(allow_null=True, help_text="Null for the platform (timers, payments).")
-    subject = serializers.CharField(source="content_type.model", help_text="engagement, milestone or changeorder")
+    subject = serializers.CharField(
+        source="content_type.model", help_text="engagement, milestone or changeorder"
+    )
     subject_id = serializers.IntegerField(source="object_id")
     transition = serializers.CharField()
     note = serializers.CharField()

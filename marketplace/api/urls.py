@@ -38,6 +38,26 @@ urlpatterns = [
         requests.RequestInvitationsApi.as_view(),
         name="api-request-invitations",
     ),
+    path(
+        "requests/<int:pk>/invite-requests/",
+        requests.RequestInviteRequestsApi.as_view(),
+        name="api-request-invite-requests",
+    ),
+    path(
+        "invite-requests/<int:pk>/accept/",
+        requests.InviteRequestAcceptApi.as_view(),
+        name="api-invite-request-accept",
+    ),
+    path(
+        "invite-requests/<int:pk>/decline/",
+        requests.InviteRequestDeclineApi.as_view(),
+        name="api-invite-request-decline",
+    ),
+    path(
+        "invite-requests/<int:pk>/withdraw/",
+        requests.InviteRequestWithdrawApi.as_view(),
+        name="api-invite-request-withdraw",
+    ),
     path("consultations/", requests.ConsultationListApi.as_view(), name="api-consultation-list"),
     path("consultations/<int:pk>/", requests.ConsultationDetailApi.as_view(), name="api-consultation-detail"),
     path("conversations/", conversations.ConversationInboxApi.as_view(), name="api-conversation-inbox"),

@@ -9,6 +9,7 @@ from marketplace.models.consultations import (
 )
 from marketplace.models.disputes import Dispute, DisputeEvidence, DisputeStatement
 from marketplace.models.engagements import Delivery, DeliveryAttachment, Engagement, Milestone, Review
+from marketplace.models.invite_requests import InviteRequest
 from marketplace.models.notifications import Notification, NotificationPreference
 from marketplace.models.requests import READINESS_QUESTIONS, HiringRequest, Readiness
 from marketplace.models.users import EngineerProfile, Skill, User
@@ -27,6 +28,7 @@ __all__ = [
     "Engagement",
     "EngineerProfile",
     "HiringRequest",
+    "InviteRequest",
     "Message",
     "MessageAttachment",
     "Milestone",

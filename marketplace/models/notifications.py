@@ -30,8 +30,8 @@ TOPICS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     ),
     "consultations": (
         "Consultations and proposals",
-        "Invitations, proposals, hires and consultations closing.",
-        ("consultation_", "proposal_"),
+        "Invitations, engineers asking to be invited, proposals, hires and consultations closing.",
+        ("consultation_", "invite_", "proposal_"),
     ),
     "milestones": (
         "Milestones and deliveries",

@@ -20,6 +20,7 @@ from marketplace.models import (
     Engagement,
     EngineerProfile,
     HiringRequest,
+    InviteRequest,
     Message,
     Milestone,
     Proposal,
@@ -219,6 +220,15 @@ def consultation_invite(*, actor: User, request_id: int, engineer_id: int, messa
         )
     if message.strip():
         Message.objects.create(consultation=consultation, author=actor, body=message.strip())
+    # An invitation answers the engineer's ask to be invited, however the client came to send it.
+    for ask in InviteRequest.objects.select_for_update().filter(
+        request=hiring_request, engineer=engineer, state=InviteRequest.State.REQUESTED
+    ):
+        transition_apply(
+            instance=ask, transition="accept", actor=actor, timeline_key=hiring_request.timeline_key
+        )
+        ask.decided_at = timezone.now()
+        ask.save(update_fields=["decided_at", "updated_at"])
     notify(
         user=engineer,
         kind="consultation_invited",

@@ -124,6 +124,7 @@ def request_detail(request, pk: int):
             for match in matches:
                 match.consultation = invited.get(match.profile.user_id)
             context["matches"] = matches
+            context["invite_requests"] = selectors.invite_requests_pending(hiring_request=hiring_request)
         if hiring_request.state in (HiringRequest.State.HIRED, HiringRequest.State.CLOSED):
             context["engagement"] = (
                 selectors.engagement_list(user=request.user).filter(request=hiring_request).first()

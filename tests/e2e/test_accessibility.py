@@ -12,6 +12,7 @@ from django.urls import reverse
 from marketplace.services import conversations as conversation_services
 from marketplace.services import engagements as engagement_services
 from marketplace.services import requests as request_services
+from marketplace.services.invite_requests import invite_request_create
 from marketplace.services.users import engineer_profile_update
 from tests.e2e.test_hiring_flow import log_in
 from tests.factories import ClientFactory, EngineerFactory, StaffFactory, engagement, open_request
@@ -55,6 +56,10 @@ def world(settings, monkeypatch):
     consultation = request_services.consultation_invite(
         actor=client, request_id=consulting.pk, engineer_id=engineer.pk, message="Could you look at this?"
     )
+    # An ask to be invited waiting on the request page, from a second listed engineer.
+    asking = EngineerFactory(username="omar", first_name="Omar", last_name="Asker")
+    engineer_profile_update(actor=asking, skills=["RAG"], languages=["English", "Arabic"])
+    invite_request_create(actor=asking, request_id=consulting.pk, note="I have shipped two of these.")
     return {"engagement": eng, "request": consulting, "consultation": consultation}
 
 
@@ -75,10 +80,13 @@ def pages(world) -> dict[str, list[str]]:
             "/notifications/settings/",
             f"/acceptance/milestones/{eng.milestones.order_by('position').first().pk}/",
             "/engineers/maya/",
+            "/engineers/",
+            "/engineers/?q=lora&vetted=on&ordering=rating",
             reverse("payments:history"),
         ],
         "maya": [
             "/dashboard/",
+            "/jobs/",
             "/profile/",
             "/engineers/maya/",
             f"/consultations/{eng.consultation_id}/",

@@ -33,7 +33,9 @@ def test_the_engineer_proposes_a_change_and_the_client_accepts(new_page, screens
     new.get_by_label("Title").fill("Evaluation report")
     new.get_by_label("Amount (USD)").fill("five hundred")
     new.get_by_label("Due date").fill((timezone.localdate() + timedelta(days=21)).isoformat())
-    page.get_by_label("Why the plan changes").fill("The report is its own piece of work; training costs less.")
+    page.get_by_label("Why the plan changes").fill(
+        "The report is its own piece of work; training costs less."
+    )
     page.get_by_role("button", name="Propose the change").click()
 
     expect(new.locator(".field-error")).to_contain_text("Enter an amount such as")

@@ -17,6 +17,7 @@ from marketplace.models import Milestone
 from marketplace.services import change_orders as change_order_services
 from marketplace.services import conversations as conversation_services
 from marketplace.services import engagements as engagement_services
+from marketplace.services import invite_requests as invite_request_services
 from marketplace.services import notifications as notification_services
 from marketplace.services import requests as request_services
 from tests.api_matrix import Call, answer, assert_status, cells, routes_and_methods, rows
@@ -27,6 +28,7 @@ from tests.factories import (
     HiringRequestFactory,
     StaffFactory,
     engagement,
+    listed_engineer,
     milestone_in_state,
     milestone_plan,
     open_request,
@@ -488,6 +490,42 @@ def notification_preferences_put():
     return Call("put", "/api/v1/notifications/preferences/", *_parties(), data=data)
 
 
+def _asked():
+    """An open request and a listed engineer's ask to be invited to it."""
+    hiring_request = open_request()
+    engineer = listed_engineer()
+    ask = invite_request_services.invite_request_create(
+        actor=engineer, request_id=hiring_request.pk, note="I built this for a bank."
+    )
+    return hiring_request, engineer, ask
+
+
+def invite_requests_get():
+    hiring_request, engineer, _ = _asked()
+    return Call(
+        "get", f"/api/v1/requests/{hiring_request.pk}/invite-requests/", hiring_request.client, engineer
+    )
+
+
+def invite_request_create():
+    hiring_request = open_request()
+    return Call(
+        "post",
+        f"/api/v1/requests/{hiring_request.pk}/invite-requests/",
+        hiring_request.client,
+        listed_engineer(),
+        data={"note": "Happy to help."},
+    )
+
+
+def _invite_request_action(action: str):
+    def setup():
+        hiring_request, engineer, ask = _asked()
+        return Call("post", f"/api/v1/invite-requests/{ask.pk}/{action}/", hiring_request.client, engineer)
+
+    return setup
+
+
 # (route name, method, setup, expected status for each of ROLES)
 MATRIX = [
     ("api-token", "post", token, (200, 200, 200, 200, 200, 200)),
@@ -512,6 +550,18 @@ MATRIX = [
     ("api-request-withdraw", "post", request_withdraw, (401, 200, 404, 403, 404, 403)),
     ("api-request-matches", "get", request_matches, (401, 200, 404, 403, 404, 403)),
     ("api-request-invitations", "post", request_invite, (401, 201, 404, 403, 404, 403)),
+    # Any engineer may see a published request's asks (their own: none for a stranger to it).
+    ("api-request-invite-requests", "get", invite_requests_get, (401, 200, 404, 200, 200, 200)),
+    # Only engineers ask; one whose profile is incomplete (the factory's lacks skills) is refused (409).
+    ("api-request-invite-requests", "post", invite_request_create, (401, 403, 403, 201, 409, 403)),
+    ("api-invite-request-accept", "post", _invite_request_action("accept"), (401, 201, 404, 403, 404, 403)),
+    ("api-invite-request-decline", "post", _invite_request_action("decline"), (401, 200, 404, 403, 404, 403)),
+    (
+        "api-invite-request-withdraw",
+        "post",
+        _invite_request_action("withdraw"),
+        (401, 403, 404, 200, 404, 403),
+    ),
     ("api-consultation-list", "get", consultation_list, (401, 200, 200, 200, 200, 200)),
     ("api-consultation-detail", "get", consultation_detail, (401, 200, 404, 200, 404, 200)),
     ("api-consultation-messages", "get", message_list, (401, 200, 404, 200, 404, 200)),

@@ -133,3 +133,33 @@ def test_matches():
         )
 
     _assert_flat(_as(hiring_request.client), url, add_row, page=MANY)
+
+
+def test_engineer_directory_with_filters():
+    def add_row():
+        engineer = _vetted_engineer(["LoRA", "QLoRA"])
+        profile = engineer.engineer_profile
+        profile.languages = ["English"]
+        profile.save()
+
+    url = "/api/v1/engineers/?q=lora&vetted=true&band=pass&rate_min=100&language=english&time_zone=Europe"
+    _assert_flat(_as(ClientFactory()), url, add_row)
+
+
+def test_engineer_directory_page():
+    """The page costs the same for 1 card as for a full page of them."""
+    from django.test import Client
+
+    page = Client()
+    page.force_login(ClientFactory())
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert page.get("/engineers/?q=lora").status_code == 200
+        return len(captured)
+
+    _vetted_engineer(["LoRA"])
+    one = queries()
+    for _ in range(MANY - 1):
+        _vetted_engineer(["LoRA"])
+    assert queries() == one

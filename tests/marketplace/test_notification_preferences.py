@@ -18,7 +18,7 @@ def test_every_kind_the_apps_send_has_a_topic():
         "message", "consultation_invited", "proposal_received", "milestone_submit", "engagement_completed",
         "cancellation_requested", "acceptance_passed", "funding_failed", "payout_sent", "payouts_enabled",
         "refund_sent", "chargeback_opened", "payments_mismatch", "review_received", "reconciliation_error",
-        "escrow_hold_alert",
+        "escrow_hold_alert", "invite_requested", "invite_request_declined",
     ]  # fmt: skip
     assert {kind: topic_of(kind) for kind in kinds if topic_of(kind) == "other"} == {}
 

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 
 from core.api import PAGED, ApiView, errors
 from core.errors import ValidationError
-from marketplace import selectors
+from marketplace import directory, selectors
 from marketplace.api import serializers as s
 from marketplace.services import notifications as notification_services
 from marketplace.services import users as user_services
@@ -189,10 +189,13 @@ class EngineerListApi(ApiView):
         tags=["engineers"],
         parameters=[s.EngineerFilterInput],
         responses={200: s.EngineerSerializer(many=True), **errors(400, authenticated=False)},
+        description="The engineer directory: engineers with a complete profile (headline, bio, skills, "
+        "rate, time zone), filtered and ordered as asked. Badges show their band, never a score.",
     )
     def get(self, request):
-        query = self.parse_query(s.EngineerFilterInput)
-        return self.render_page(s.EngineerSerializer, selectors.engineer_list(skill=query.get("skill")))
+        query = s.EngineerFilterInput(data=request.query_params, context=self.context())
+        query.is_valid(raise_exception=True)
+        return self.render_page(s.EngineerSerializer, directory.engineer_directory(filters=query.filters()))
 
 
 class EngineerDetailApi(ApiView):

@@ -8,6 +8,7 @@ from core.db.prepared import RowPagination
 from marketplace import selectors
 from marketplace.api import serializers as s
 from marketplace.matching import cached_ranking
+from marketplace.services import invite_requests as invite_request_services
 from marketplace.services import requests as services
 
 
@@ -115,6 +116,75 @@ class RequestInvitationsApi(ApiView):
             actor=request.user, request_id=pk, engineer_id=data["engineer"], message=data["message"]
         )
         return self.created(s.ConsultationDetailSerializer, consultation)
+
+
+class RequestInviteRequestsApi(ApiView):
+    pagination_class = PAGED
+
+    @extend_schema(
+        tags=["requests"],
+        responses={200: s.InviteRequestSerializer(many=True), **errors(404)},
+        description="Engineers' asks to be invited to consult on the request: all of them for its client, "
+        "your own for an engineer; newest first.",
+    )
+    def get(self, request, pk: int):
+        return self.render_page(
+            s.InviteRequestSerializer, selectors.invite_request_list(user=request.user, request_id=pk)
+        )
+
+    @extend_schema(
+        tags=["requests"],
+        request=s.InviteRequestInput,
+        responses={201: s.InviteRequestSerializer, **errors(400, 403, 404, 409)},
+        description="Ask to be invited to consult on an open request (engineers with a complete profile "
+        "who are taking work). The client is notified. 409 codes: `profile_incomplete`, `not_taking_work`, "
+        "`request_not_open`, `already_invited`, `already_asked`.",
+    )
+    def post(self, request, pk: int):
+        note = self.parse(s.InviteRequestInput)["note"]
+        ask = invite_request_services.invite_request_create(actor=request.user, request_id=pk, note=note)
+        return self.created(s.InviteRequestSerializer, ask)
+
+
+class InviteRequestAcceptApi(ApiView):
+    @extend_schema(
+        tags=["requests"],
+        request=None,
+        responses={201: s.ConsultationDetailSerializer, **errors(403, 404, 409)},
+        description="Invite the engineer who asked (the request's client): opens the consultation, with "
+        "the engineer's note as its first message. Every rule of inviting applies (409 `not_taking_work`, "
+        "`already_invited`, the request no longer open); an answered ask is 409 `already_answered`.",
+    )
+    def post(self, request, pk: int):
+        consultation = invite_request_services.invite_request_accept(actor=request.user, invite_request_id=pk)
+        return self.created(
+            s.ConsultationDetailSerializer,
+            selectors.consultation_get(user=request.user, consultation_id=consultation.pk),
+        )
+
+
+class InviteRequestDeclineApi(ApiView):
+    @extend_schema(
+        tags=["requests"],
+        request=None,
+        responses={200: s.InviteRequestSerializer, **errors(403, 404, 409)},
+        description="Decline an engineer's ask (the request's client); the engineer is notified.",
+    )
+    def post(self, request, pk: int):
+        ask = invite_request_services.invite_request_decline(actor=request.user, invite_request_id=pk)
+        return self.render(s.InviteRequestSerializer, ask)
+
+
+class InviteRequestWithdrawApi(ApiView):
+    @extend_schema(
+        tags=["requests"],
+        request=None,
+        responses={200: s.InviteRequestSerializer, **errors(403, 404, 409)},
+        description="Withdraw your ask to be invited (the engineer who asked) while it is unanswered.",
+    )
+    def post(self, request, pk: int):
+        ask = invite_request_services.invite_request_withdraw(actor=request.user, invite_request_id=pk)
+        return self.render(s.InviteRequestSerializer, ask)
 
 
 class ConsultationListApi(ApiView):

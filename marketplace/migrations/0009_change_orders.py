@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('marketplace', '0007_engineer_profile_details'),
+        ('marketplace', '0008_invite_requests'),
     ]
 
     operations = [
