@@ -287,6 +287,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "marketplace.tasks.conversations_notify_unread",
         "schedule": timedelta(seconds=60),
     },
+    "reviews-publish-due": {
+        "task": "marketplace.tasks.reviews_publish_due",
+        "schedule": timedelta(hours=1),
+    },
 }
 
 # Sandbox: isolated fine-tuning jobs on the gpu queue.
@@ -465,6 +469,9 @@ AUTO_APPROVE_DAYS = env.int("AUTO_APPROVE_DAYS", default=14)
 AUTO_APPROVE_REMINDER_DAYS = env.int("AUTO_APPROVE_REMINDER_DAYS", default=2)
 # Messages unread this long are told to their reader, several in one notification (in-app, e-mail).
 CONVERSATION_EMAIL_DELAY_MINUTES = env.int("CONVERSATION_EMAIL_DELAY_MINUTES", default=5)
+# Both parties rate each other within this many days of completion; the reviews are published when both
+# have rated or the window closes, and each can be edited this long after it is written.
+REVIEW_WINDOW_DAYS = env.int("REVIEW_WINDOW_DAYS", default=14)
 HOLD_ALERT_DAYS = env.int("HOLD_ALERT_DAYS", default=75)
 PLATFORM_FEE_BPS = env.int("PLATFORM_FEE_BPS", default=1000)
 # Who issues receipts and payout statements (name, address, contact), lines separated by ";".

@@ -97,7 +97,7 @@ USER_COLUMNS = ("username", "first_name", "last_name", "is_active", "is_staff", 
 
 def _version_sources(apps) -> list[tuple[str, tuple[str, ...]]]:
     """(table, the columns whose update bumps the version, or () for any) for each table a ranking is
-    made of. Ratings come from the profile (review_create updates rating_count and rating_sum)."""
+    made of. Ratings come from the profile (reviews publication updates rating_count and rating_sum)."""
     profile, badge = apps.get_model("marketplace", "EngineerProfile"), apps.get_model("vetting", "Badge")
     return [
         (profile._meta.db_table, ()),

@@ -335,7 +335,7 @@ def engagement_list(*, user: User) -> QuerySet[Engagement]:
 def engagement_get(*, user: User, engagement_id: int) -> Engagement:
     queryset = (
         engagement_list(user=user)
-        .select_related("review")
+        .select_related("review", "client_review")
         .prefetch_related(
             Prefetch(
                 "milestones__deliveries",
@@ -351,6 +351,9 @@ def engagement_get(*, user: User, engagement_id: int) -> Engagement:
         )
     )
     return _get_or_404(queryset, engagement_id, "Engagement")
+
+
+REVIEW_COLUMNS = ("id", "rating", "text", "created_at", "published_at")
 
 
 def _engagement_detail(role: str) -> tuple[PreparedQuery, ...]:
@@ -369,7 +372,8 @@ def _engagement_detail(role: str) -> tuple[PreparedQuery, ...]:
                     "completed_at",
                     *_user_columns("client"),
                     *_user_columns("engineer"),
-                    *(f"review__{name}" for name in ("id", "rating", "text", "created_at")),
+                    *(f"review__{name}" for name in REVIEW_COLUMNS),
+                    *(f"client_review__{name}" for name in REVIEW_COLUMNS),
                 )
             ),
             users=("client", "engineer"),
@@ -519,7 +523,9 @@ def engineer_get(*, username: str) -> EngineerProfile:
         .prefetch_related(
             Prefetch(
                 "user__reviews_received",
-                queryset=Review.objects.select_related("client", "engagement"),
+                queryset=Review.objects.filter(published_at__isnull=False).select_related(
+                    "client", "engagement"
+                ),
                 to_attr="recent_reviews",
             )
         )

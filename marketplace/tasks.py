@@ -7,6 +7,7 @@ from django.utils import timezone
 from core.text import single_line
 from marketplace.models import Notification
 from marketplace.services import conversations as conversation_services
+from marketplace.services import reviews as review_services
 from marketplace.services.engagements import milestones_auto_approve as _milestones_auto_approve
 
 
@@ -51,3 +52,9 @@ def milestones_auto_approve() -> dict[str, int]:
 def conversations_notify_unread() -> dict[str, int]:
     """Every minute (beat): one notification per party for messages unread a few minutes."""
     return conversation_services.conversations_notify_unread()
+
+
+@shared_task
+def reviews_publish_due() -> dict[str, int]:
+    """Hourly (beat): publish the reviews whose window has closed."""
+    return review_services.reviews_publish_due()

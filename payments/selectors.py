@@ -11,12 +11,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.db.models import Count, Prefetch, QuerySet, Sum
+from django.db.models import Avg, Count, Prefetch, QuerySet, Sum
 from django.db.models.functions import TruncDay, TruncMonth, TruncWeek
 
 from core.errors import NotFoundError, PermissionDeniedError, ValidationError
 from marketplace import selectors as marketplace_selectors
-from marketplace.models import Dispute, Engagement, Milestone, User
+from marketplace.models import ClientReview, Dispute, Engagement, Milestone, User
 from payments.ledger import ledger_money
 from payments.models import (
     CancellationRequest,
@@ -286,11 +286,18 @@ class ClientTrust:
     hires: int  # engagements they started
     completed: int  # of which completed
     member_since: datetime
+    rating_average: float | None = None  # engineers' published reviews of them
+    rating_count: int = 0
 
 
 def client_trust(*, client: User) -> ClientTrust:
     engagements = Engagement.objects.filter(client=client)
+    rated = ClientReview.objects.filter(client=client, published_at__isnull=False).aggregate(
+        average=Avg("rating"), count=Count("id")
+    )
     return ClientTrust(
+        rating_average=round(rated["average"], 1) if rated["average"] is not None else None,
+        rating_count=rated["count"],
         payment_verified=Funding.objects.filter(
             milestone__engagement__client=client, state=Funding.State.SUCCEEDED
         ).exists(),

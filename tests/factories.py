@@ -196,3 +196,15 @@ def milestone_in_state(state: str, *, amounts=(100_000,)):
         actions[step]()
     milestone.refresh_from_db()
     return milestone
+
+
+def reviewed(engagement, *, rating: int, text: str = "", client_rating: int = 5):
+    """Both parties rate a completed engagement, so both reviews are published; the client's review."""
+    from marketplace.services import reviews
+
+    review = reviews.review_create(
+        actor=engagement.client, engagement_id=engagement.pk, rating=rating, text=text
+    )
+    reviews.review_create(actor=engagement.engineer, engagement_id=engagement.pk, rating=client_rating)
+    review.refresh_from_db()
+    return review

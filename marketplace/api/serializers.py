@@ -342,13 +342,18 @@ class EngineerSerializer(Rendered, serializers.ModelSerializer):
 
 
 def _review(review: Review, tz) -> dict:
-    return {"rating": review.rating, "text": review.text, "created_at": _datetime(review.created_at, tz)}
+    return {
+        "rating": review.rating,
+        "text": review.text,
+        "created_at": _datetime(review.created_at, tz),
+        "published_at": _datetime(review.published_at, tz),
+    }
 
 
 class ReviewSerializer(Rendered, serializers.ModelSerializer):
     class Meta:
         model = Review
-        fields = ["rating", "text", "created_at"]
+        fields = ["rating", "text", "created_at", "published_at"]
         list_serializer_class = RenderedList
 
     def render(self, review: Review, tz) -> dict:
@@ -994,17 +999,39 @@ class EngagementSerializer(Rendered, serializers.ModelSerializer):
         )
 
 
+def _party_id(engagement, party: str) -> int:
+    return getattr(engagement, f"{party}_id", None) or getattr(engagement, party).id
+
+
 class EngagementDetailSerializer(EngagementSerializer):
+    """`review` is the client's of the engineer, `client_review` the engineer's of the client; each shows
+    to the other party (and on profiles) only once published: both have rated, or the window closed."""
+
     milestones = MilestoneDetailSerializer(many=True, read_only=True)
     review = serializers.SerializerMethodField()
+    client_review = serializers.SerializerMethodField()
 
     class Meta(EngagementSerializer.Meta):
-        fields = [*EngagementSerializer.Meta.fields, "consultation", "proposal", "review"]
+        fields = [*EngagementSerializer.Meta.fields, "consultation", "proposal", "review", "client_review"]
+
+    def _visible(self, engagement, attr: str, author: str) -> dict | None:
+        review = getattr(engagement, attr, None)  # The reverse one-to-one raises when absent.
+        if review is None:
+            return None
+        user = getattr(self.context.get("request"), "user", None)
+        if review.published_at is None and not (
+            user is not None and (user.is_staff or user.pk == _party_id(engagement, author))
+        ):
+            return None
+        return _review(review, timezone.get_current_timezone())
 
     @extend_schema_field(ReviewSerializer(allow_null=True))
     def get_review(self, engagement: Engagement) -> dict | None:
-        review = getattr(engagement, "review", None)  # The reverse one-to-one raises when absent.
-        return _review(review, timezone.get_current_timezone()) if review is not None else None
+        return self._visible(engagement, "review", "client")
+
+    @extend_schema_field(ReviewSerializer(allow_null=True))
+    def get_client_review(self, engagement: Engagement) -> dict | None:
+        return self._visible(engagement, "client_review", "engineer")
 
     def render(self, engagement: Engagement, tz) -> dict:
         request = self.context.get("request")
@@ -1013,6 +1040,7 @@ class EngagementDetailSerializer(EngagementSerializer):
         data["consultation"] = engagement.consultation_id
         data["proposal"] = engagement.proposal_id
         data["review"] = self.get_review(engagement)
+        data["client_review"] = self.get_client_review(engagement)
         return data
 
 

@@ -8,7 +8,14 @@ from marketplace.models.consultations import (
     ProposalMilestone,
 )
 from marketplace.models.disputes import Dispute, DisputeEvidence, DisputeStatement
-from marketplace.models.engagements import Delivery, DeliveryAttachment, Engagement, Milestone, Review
+from marketplace.models.engagements import (
+    ClientReview,
+    Delivery,
+    DeliveryAttachment,
+    Engagement,
+    Milestone,
+    Review,
+)
 from marketplace.models.invite_requests import InviteRequest
 from marketplace.models.notifications import Notification, NotificationPreference
 from marketplace.models.requests import READINESS_QUESTIONS, HiringRequest, Readiness
@@ -18,6 +25,7 @@ __all__ = [
     "READINESS_QUESTIONS",
     "ChangeOrder",
     "ChangeOrderItem",
+    "ClientReview",
     "Consultation",
     "ConversationRead",
     "Delivery",

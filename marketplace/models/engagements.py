@@ -199,16 +199,34 @@ class DeliveryAttachment(Attachment):
     file = models.FileField(upload_to="deliveries/%Y/%m/")
 
 
-class Review(models.Model):
-    engagement = models.OneToOneField(Engagement, on_delete=models.CASCADE, related_name="review")
-    client = models.ForeignKey(User, on_delete=models.PROTECT, related_name="reviews_given")
-    engineer = models.ForeignKey(User, on_delete=models.PROTECT, related_name="reviews_received")
+class Rating(models.Model):
+    """What both directions of a review share: a 1-5 rating and words, editable for a while after they
+    are written, published (shown to others, counted in averages) once both parties have rated or the
+    review window has closed, so that neither rating answers the other."""
+
     rating = models.PositiveSmallIntegerField()
     text = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    published_at = models.DateTimeField(null=True, blank=True, db_index=True)
 
     class Meta:
+        abstract = True
         ordering = ["-created_at", "-id"]
+
+    @property
+    def is_published(self) -> bool:
+        return self.published_at is not None
+
+
+class Review(Rating):
+    """The client's review of the engineer."""
+
+    engagement = models.OneToOneField(Engagement, on_delete=models.CASCADE, related_name="review")
+    client = models.ForeignKey(User, on_delete=models.PROTECT, related_name="reviews_given")
+    engineer = models.ForeignKey(User, on_delete=models.PROTECT, related_name="reviews_received")
+
+    class Meta(Rating.Meta):
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(rating__gte=1, rating__lte=5), name="review_rating_range"
@@ -217,3 +235,21 @@ class Review(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rating}/5 for engagement {self.engagement_id}"
+
+
+class ClientReview(Rating):
+    """The engineer's review of the client."""
+
+    engagement = models.OneToOneField(Engagement, on_delete=models.CASCADE, related_name="client_review")
+    engineer = models.ForeignKey(User, on_delete=models.PROTECT, related_name="client_reviews_given")
+    client = models.ForeignKey(User, on_delete=models.PROTECT, related_name="client_reviews_received")
+
+    class Meta(Rating.Meta):
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(rating__gte=1, rating__lte=5), name="client_review_rating_range"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rating}/5 for the client of engagement {self.engagement_id}"

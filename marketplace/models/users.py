@@ -142,7 +142,7 @@ class EngineerProfile(TimeStampedModel):
     )
     languages = models.JSONField(default=list, blank=True, validators=[validate_languages])
     portfolio_links = models.JSONField(default=list, blank=True, validators=[validate_portfolio_links])
-    # Kept by review_create; read by matching without an aggregate per row.
+    # Kept by marketplace.services.reviews as reviews publish; read by matching without an aggregate per row.
     rating_count = models.PositiveIntegerField(default=0)
     rating_sum = models.PositiveIntegerField(default=0, validators=[MinValueValidator(0)])
 

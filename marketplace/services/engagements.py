@@ -15,7 +15,6 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.core.validators import URLValidator
 from django.db import transaction
-from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
@@ -28,9 +27,7 @@ from marketplace.models import (
     DisputeEvidence,
     DisputeStatement,
     Engagement,
-    EngineerProfile,
     Milestone,
-    Review,
     User,
 )
 from marketplace.models.disputes import PARTY_CATEGORIES
@@ -583,41 +580,3 @@ def milestone_set_auto_approval(*, milestone_id: int, at: datetime | None) -> Mi
 
 
 # --- Reviews --------------------------------------------------------------------------------------
-
-
-@transaction.atomic
-def review_create(*, actor: User, engagement_id: int, rating: int, text: str = "") -> Review:
-    engagement = Engagement.objects.select_for_update().filter(pk=engagement_id).first()
-    if engagement is None or not (
-        actor.is_staff or actor.pk in (engagement.client_id, engagement.engineer_id)
-    ):
-        raise NotFoundError("Engagement not found.")
-    if actor.pk != engagement.client_id:
-        raise PermissionDeniedError("Only the client rates the engineer.")
-    if engagement.state != Engagement.State.COMPLETED:
-        raise InvalidTransitionError(
-            "You can rate the engineer once the engagement is complete.", details={"state": engagement.state}
-        )
-    if Review.objects.filter(engagement=engagement).exists():
-        raise InvalidTransitionError("You already rated this engagement.", code="already_reviewed")
-    if not isinstance(rating, int) or isinstance(rating, bool) or not 1 <= rating <= 5:
-        raise ValidationError("rating: Choose a rating from 1 to 5.", details={"rating": ["Must be 1 to 5."]})
-    if len(text) > 5000:
-        raise ValidationError("text: Keep reviews under 5,000 characters.", details={"text": ["Too long."]})
-    review = Review.objects.create(
-        engagement=engagement,
-        client=actor,
-        engineer_id=engagement.engineer_id,
-        rating=rating,
-        text=text.strip(),
-    )
-    EngineerProfile.objects.filter(user_id=engagement.engineer_id).update(
-        rating_count=F("rating_count") + 1, rating_sum=F("rating_sum") + rating
-    )
-    notify(
-        user=engagement.engineer,
-        kind="review_received",
-        message=f"{actor.display_name} rated your work on “{engagement.title}” {rating}/5.",
-        url=reverse("engineer-detail", args=[engagement.engineer.username]),
-    )
-    return review

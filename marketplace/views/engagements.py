@@ -10,6 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from core.errors import ApplicationError, ValidationError
@@ -26,9 +27,10 @@ from marketplace.forms import (
     ReviewForm,
     RevisionForm,
 )
-from marketplace.models import ChangeOrder, Engagement, Milestone, Review
+from marketplace.models import ChangeOrder, ClientReview, Engagement, Milestone, Review
 from marketplace.services import change_orders as change_order_services
 from marketplace.services import engagements as engagement_services
+from marketplace.services import reviews as review_services
 
 # What a party may do from the page: URL action -> (fsm transition, form class).
 ACTIONS = {
@@ -136,19 +138,14 @@ def _render_engagement(
                 statement[1] if bound_here else DisputeStatementForm(prefix=f"d{milestone.pk}")
             )
         panels.append(panel)
-    try:
-        review = engagement.review
-    except Review.DoesNotExist:
-        review = None
-    can_review = is_client and engagement.state == Engagement.State.COMPLETED and review is None
+    reviews = _reviews(engagement, user, review_form)
     context = {
         "engagement": engagement,
         "panels": panels,
         "is_client": is_client,
         "is_engineer": is_engineer,
         "timeline": _timeline(engagement, milestones),
-        "review": review,
-        "review_form": review_form or (ReviewForm() if can_review else None),
+        **reviews,
         "milestones": milestones,  # the payments app's summary and panels read their money (payments_tags)
         "change_orders": list(selectors.change_orders_of(engagement=engagement)),
         "can_propose_change": (is_client or is_engineer)
@@ -161,6 +158,42 @@ def _render_engagement(
         ),
     }
     return render(request, "marketplace/engagements/detail.html", context, status=status)
+
+
+def _review_of(engagement: Engagement, attr: str):
+    try:
+        return getattr(engagement, attr)
+    except (Review.DoesNotExist, ClientReview.DoesNotExist):
+        return None
+
+
+def _reviews(engagement: Engagement, user, bound: ReviewForm | None) -> dict:
+    """Each party's own review (theirs to write or edit while the window allows) and the other's, shown
+    once published; staff read both."""
+    client_review, engineer_review = _review_of(engagement, "review"), _review_of(engagement, "client_review")
+    is_client, is_engineer = user.pk == engagement.client_id, user.pk == engagement.engineer_id
+    if not (is_client or is_engineer):
+        return {"review": client_review, "client_review": engineer_review, "review_staff": True}
+    own, other = (client_review, engineer_review) if is_client else (engineer_review, client_review)
+    now = timezone.now()
+    closes = review_services.review_window_closes(engagement)
+    can_write = engagement.state == Engagement.State.COMPLETED and own is None and closes and now <= closes
+    can_edit = own is not None and now <= own.created_at + review_services.window()
+    form = bound
+    if form is None and can_write:
+        form = ReviewForm()
+    elif form is None and can_edit:
+        form = ReviewForm(initial={"rating": own.rating, "text": own.text})
+    return {
+        "own_review": own,
+        "other_review": other if other is not None and other.is_published else None,
+        "other_rated": other is not None,
+        "review_form": form if (can_write or can_edit) else None,
+        "review_editing": own is not None,
+        "review_window_closes": closes,
+        "review_edit_until": own.created_at + review_services.window() if own else None,
+        "review_subject": engagement.engineer if is_client else engagement.client,
+    }
 
 
 def _engagement(request, pk: int) -> Engagement:
@@ -286,19 +319,21 @@ def dispute_evidence_download(request, pk: int):
     return download(evidence.file, evidence.original_name)
 
 
-@role_required("client")
+@role_required("client", "engineer")
 @require_POST
 def engagement_review(request, pk: int):
+    """Write your review of the other party, or edit it while the window allows."""
     engagement = _engagement(request, pk)
     form = ReviewForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Please choose a rating from 1 to 5.")
+        messages.error(request, "Please correct the fields marked below.")
         return _render_engagement(request, engagement, review_form=form, status=400)
+    own = _review_of(engagement, "review" if request.user.pk == engagement.client_id else "client_review")
+    service = review_services.review_update if own is not None else review_services.review_create
     review = attempt(
         request,
-        engagement_services.review_create,
+        service,
         form=form,
-        done="Thank you! Your review is on the engineer's profile.",
         actor=request.user,
         engagement_id=pk,
         rating=form.cleaned_data["rating"],
@@ -306,6 +341,16 @@ def engagement_review(request, pk: int):
     )
     if isinstance(review, Failed):
         return _render_engagement(request, _engagement(request, pk), review_form=form, status=review.status)
+    if own is not None:
+        messages.success(request, "Your review is updated.")
+    elif review.is_published:
+        messages.success(request, "Thank you! Both reviews are now published.")
+    else:
+        messages.success(
+            request,
+            "Thank you! Your review is published when the other party rates you too, or when the review "
+            "window closes.",
+        )
     return redirect(reverse("engagement-detail", args=[pk]) + "#review")
 
 

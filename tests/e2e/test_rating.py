@@ -1,5 +1,5 @@
 """The rating control in a real browser: five labelled stars in their natural order, chosen with the
-keyboard, lit up to the one chosen."""
+keyboard, lit up to the one chosen; two-way reviews, hidden from each other until both have rated."""
 
 import pytest
 from playwright.sync_api import expect
@@ -41,6 +41,30 @@ def test_a_client_rates_with_the_keyboard(new_page, screenshot):
     assert lit != dim  # the fourth is lit, the fifth is not
     screenshot(page, "rating-control")
     page.get_by_label("Your review").fill("Clear reports, on time.")
-    page.get_by_role("button", name="Publish review").click()
-    expect(page.locator("#review")).to_contain_text("4/5")
+    page.get_by_role("button", name="Save review").click()
+    card = page.locator("#review")
+    expect(card).to_contain_text("Your review of")
+    expect(card).to_contain_text("4/5")
+    expect(card).to_contain_text("Not published yet")
     assert Review.objects.get(engagement=eng).rating == 4
+
+    engineer_page = new_page()
+    log_in(engineer_page, eng.engineer.username)
+    engineer_page.goto(f"/engagements/{eng.pk}/#review")
+    theirs = engineer_page.locator("#review")
+    expect(theirs).to_contain_text("has rated you. You will see it once you rate them too")
+    expect(theirs).not_to_contain_text("Clear reports, on time.")
+    engineer_page.get_by_role("radio", name="5 stars", exact=True).check()
+    engineer_page.get_by_label("Your review").fill("Quick answers, clear brief.")
+    engineer_page.get_by_role("button", name="Save review").click()
+    expect(engineer_page.locator(".messages, .alert").first).to_contain_text("Both reviews are now published")
+    expect(theirs).to_contain_text("Clear reports, on time.")
+    screenshot(engineer_page, "reviews-both")
+
+    page.reload()
+    expect(card).to_contain_text("Quick answers, clear brief.")
+    page.get_by_text("Edit your review").click()
+    page.get_by_role("radio", name="5 stars", exact=True).check()
+    page.get_by_role("button", name="Save changes").click()
+    expect(card).to_contain_text("5/5")
+    assert Review.objects.get(engagement=eng).rating == 5

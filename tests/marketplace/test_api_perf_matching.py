@@ -19,7 +19,7 @@ from marketplace.models import EngineerProfile, HiringRequest, Skill, User
 from marketplace.services import engagements as engagement_services
 from marketplace.services import requests as request_services
 from marketplace.services.users import skills_resolve
-from tests.factories import EngineerFactory, engagement, open_request
+from tests.factories import EngineerFactory, engagement, open_request, reviewed
 from vetting.models import Badge
 
 pytestmark = pytest.mark.django_db
@@ -156,7 +156,7 @@ def test_every_change_to_the_engineers_side_shows_at_once(world, change):
         engagement_services.milestone_start(actor=engineer, milestone_id=milestone.pk)
         engagement_services.milestone_submit(actor=engineer, milestone_id=milestone.pk, message="Done.")
         engagement_services.milestone_approve(actor=done.client, milestone_id=milestone.pk)
-        engagement_services.review_create(actor=done.client, engagement_id=done.pk, rating=5)
+        reviewed(done, rating=5)
     after = _served(world)
     assert after != before, "the change should have changed the ranking"
     assert after == _fresh(world)

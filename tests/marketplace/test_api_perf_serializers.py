@@ -24,7 +24,7 @@ from marketplace.models import EngineerProfile
 from marketplace.services import engagements as engagement_services
 from marketplace.services import requests as request_services
 from marketplace.services.users import skills_resolve
-from tests.factories import EngineerFactory, HiringRequestFactory, engagement, open_request
+from tests.factories import EngineerFactory, HiringRequestFactory, engagement, open_request, reviewed
 from vetting.models import Badge
 
 pytestmark = pytest.mark.django_db
@@ -47,12 +47,16 @@ def _generic(serializer, instance):
     return data
 
 
-def _assert_same(serializer_class, instances, rows=None) -> None:
-    """Each instance rendered the generic way is what the serializer makes of it, or of its row."""
+def _assert_same(serializer_class, instances, rows=None, user=None) -> None:
+    """Each instance rendered the generic way is what the serializer makes of it, or of its row (as
+    `user` sees it, where that matters)."""
     instances = list(instances)
     rows = instances if rows is None else list(rows)
     assert instances and len(rows) == len(instances)
-    context = {"request": APIRequestFactory().get("/api/v1/")}
+    request = APIRequestFactory().get("/api/v1/")
+    if user is not None:
+        request.user = user
+    context = {"request": request}
     many = serializer_class(rows, many=True, context=context).data
     for index, (instance, row) in enumerate(zip(instances, rows, strict=True)):
         fast = serializer_class(row, context=context).data
@@ -71,9 +75,7 @@ def world():
     engagement_services.milestone_start(actor=done.engineer, milestone_id=milestone.pk)
     engagement_services.milestone_submit(actor=done.engineer, milestone_id=milestone.pk, message="Here.")
     engagement_services.milestone_approve(actor=done.client, milestone_id=milestone.pk)
-    engagement_services.review_create(
-        actor=done.client, engagement_id=done.pk, rating=4, text="Good <b>work</b>"
-    )
+    reviewed(done, rating=4, text="Good <b>work</b>")
 
     active = engagement(amounts=(1000, 2500, 700))
     first, second, _ = active.milestones.order_by("position")
@@ -152,9 +154,9 @@ def test_engagements(world, staff_user):
         for user in (world[key].client, world[key].engineer, staff_user):
             _assert_same(s.EngagementSerializer, selectors.engagement_list(user=user))
             detail = selectors.engagement_get(user=user, engagement_id=world[key].pk)
-            _assert_same(s.EngagementDetailSerializer, [detail])
+            _assert_same(s.EngagementDetailSerializer, [detail], user=user)
             row = selectors.engagement_detail(user=user, engagement_id=world[key].pk)
-            _assert_same(s.EngagementDetailSerializer, [detail], [row])
+            _assert_same(s.EngagementDetailSerializer, [detail], [row], user=user)
             milestones = list(detail.milestones.all())
             _assert_same(s.MilestoneSerializer, milestones)
             _assert_same(s.MilestoneDetailSerializer, milestones)

@@ -20,6 +20,7 @@ from marketplace.services import engagements as engagement_services
 from marketplace.services import invite_requests as invite_request_services
 from marketplace.services import notifications as notification_services
 from marketplace.services import requests as request_services
+from marketplace.services import reviews as review_services
 from tests.api_matrix import Call, answer, assert_status, cells, routes_and_methods, rows
 from tests.factories import (
     PASSWORD,
@@ -356,6 +357,19 @@ def engagement_review():
     )
 
 
+def engagement_review_edit():
+    """The client's review, written: the client edits it; the engineer has none of their own to edit."""
+    _, engagement = _milestone(S.APPROVED)
+    review_services.review_create(actor=engagement.client, engagement_id=engagement.pk, rating=4)
+    return Call(
+        "put",
+        f"/api/v1/engagements/{engagement.pk}/review/",
+        engagement.client,
+        engagement.engineer,
+        data={"rating": 5, "text": "Better than I first said."},
+    )
+
+
 def milestone_detail():
     milestone, engagement = _milestone(S.FUNDED)
     return Call("get", f"/api/v1/milestones/{milestone.pk}/", engagement.client, engagement.engineer)
@@ -577,7 +591,8 @@ MATRIX = [
     ("api-engagement-list", "get", engagement_list, (401, 200, 200, 200, 200, 200)),
     ("api-engagement-detail", "get", engagement_detail, (401, 200, 404, 200, 404, 200)),
     ("api-engagement-timeline", "get", engagement_timeline, (401, 200, 404, 200, 404, 200)),
-    ("api-engagement-review", "post", engagement_review, (401, 201, 404, 403, 404, 403)),
+    ("api-engagement-review", "post", engagement_review, (401, 201, 404, 201, 404, 403)),
+    ("api-engagement-review", "put", engagement_review_edit, (401, 200, 404, 404, 404, 403)),
     ("api-milestone-detail", "get", milestone_detail, (401, 200, 404, 200, 404, 200)),
     ("api-milestone-start", "post", _milestone_action(S.FUNDED, "start"), (401, 403, 404, 200, 404, 403)),
     (

@@ -179,6 +179,9 @@ def test_hiring_workflow_end_to_end():
     assert review["rating"] == 5
     assert _ok(as_client.get(f"/api/v1/engagements/{engagement_id}/"))["review"]["text"] == "Clear, fast."
     profile = _ok(as_bystander.get(f"/api/v1/engineers/{engineer.username}/"))
+    assert (profile["rating_average"], profile["rating_count"]) == (None, 0)  # until both have rated
+    _ok(as_engineer.post(f"/api/v1/engagements/{engagement_id}/review/", {"rating": 5}), 201)
+    profile = _ok(as_bystander.get(f"/api/v1/engineers/{engineer.username}/"))
     assert (profile["rating_average"], profile["rating_count"]) == (5.0, 1)
     assert profile["reviews"][0]["text"] == "Clear, fast."
 

@@ -4,12 +4,13 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from core.errors import InvalidTransitionError, PermissionDeniedError, ValidationError
+from core.errors import InvalidTransitionError, NotFoundError, PermissionDeniedError, ValidationError
 from core.models import TransitionLog
 from marketplace.matching import engineer_match
-from marketplace.models import Engagement, EngineerProfile, Milestone, Notification
+from marketplace.models import ClientReview, Engagement, EngineerProfile, Milestone, Notification, Review
 from marketplace.services import engagements as services
-from marketplace.tasks import milestones_auto_approve
+from marketplace.services import reviews
+from marketplace.tasks import milestones_auto_approve, reviews_publish_due
 from tests.factories import EngineerFactory, SkillFactory, milestone_in_state, open_request
 
 pytestmark = pytest.mark.django_db
@@ -61,29 +62,67 @@ def test_beat_task_runs_the_sweep():
 
 
 class TestReviews:
-    def test_client_rates_after_completion_once(self):
+    def test_both_rate_and_both_reviews_publish_together(self):
         milestone = milestone_in_state(Milestone.State.APPROVED)
         engagement = Engagement.objects.get(pk=milestone.engagement_id)
-        review = services.review_create(
+        review = reviews.review_create(
             actor=engagement.client, engagement_id=engagement.pk, rating=4, text="Good"
         )
-        assert review.rating == 4
+        assert (review.rating, review.is_published) == (4, False)
         profile = EngineerProfile.objects.get(user=engagement.engineer)
-        assert (profile.rating_count, profile.rating_average) == (1, 4.0)
+        assert (profile.rating_count, profile.rating_average) == (0, None)  # not counted before publication
+        told = Notification.objects.get(user=engagement.engineer, kind="review_received")
+        assert "4" not in told.message  # the rating waits for the engineer's own
         with pytest.raises(InvalidTransitionError):
-            services.review_create(actor=engagement.client, engagement_id=engagement.pk, rating=5)
+            reviews.review_create(actor=engagement.client, engagement_id=engagement.pk, rating=5)
 
-    def test_not_before_completion_not_by_engineer_not_out_of_range(self):
+        theirs = reviews.review_create(actor=engagement.engineer, engagement_id=engagement.pk, rating=5)
+        assert theirs.is_published and isinstance(theirs, ClientReview)
+        assert Review.objects.get(pk=review.pk).is_published
+        profile.refresh_from_db()
+        assert (profile.rating_count, profile.rating_average) == (1, 4.0)
+        assert Notification.objects.filter(kind="review_published").count() == 2
+
+        reviews.review_update(actor=engagement.client, engagement_id=engagement.pk, rating=2, text="Late.")
+        profile.refresh_from_db()
+        assert (profile.rating_count, profile.rating_sum) == (1, 2)  # a published edit moves the average
+
+    def test_the_window_publishes_a_lone_review_and_closes_writing_and_editing(self, settings):
+        settings.REVIEW_WINDOW_DAYS = 14
+        milestone = milestone_in_state(Milestone.State.APPROVED)
+        engagement = Engagement.objects.get(pk=milestone.engagement_id)
+        reviews.review_create(actor=engagement.client, engagement_id=engagement.pk, rating=5)
+        assert reviews.reviews_publish_due() == {"published": 0}
+        later = timezone.now() + timedelta(days=15)
+        assert reviews.reviews_publish_due(now=later) == {"published": 1}
+        assert EngineerProfile.objects.get(user=engagement.engineer).rating_count == 1
+        assert reviews.reviews_publish_due(now=later) == {"published": 0}
+
+        Engagement.objects.filter(pk=engagement.pk).update(completed_at=timezone.now() - timedelta(days=15))
+        Review.objects.filter(engagement=engagement).update(created_at=timezone.now() - timedelta(days=15))
+        with pytest.raises(InvalidTransitionError) as closed:
+            reviews.review_create(actor=engagement.engineer, engagement_id=engagement.pk, rating=3)
+        assert closed.value.code == "review_window_closed"
+        with pytest.raises(InvalidTransitionError) as closed:
+            reviews.review_update(actor=engagement.client, engagement_id=engagement.pk, rating=1)
+        assert closed.value.code == "review_edit_closed"
+
+    def test_not_before_completion_not_by_staff_not_out_of_range(self, staff_user):
         milestone = milestone_in_state(Milestone.State.SUBMITTED)
         engagement = milestone.engagement
         with pytest.raises(InvalidTransitionError):
-            services.review_create(actor=engagement.client, engagement_id=engagement.pk, rating=5)
+            reviews.review_create(actor=engagement.client, engagement_id=engagement.pk, rating=5)
         services.milestone_approve(actor=engagement.client, milestone_id=milestone.pk)
         with pytest.raises(PermissionDeniedError):
-            services.review_create(actor=engagement.engineer, engagement_id=engagement.pk, rating=5)
+            reviews.review_create(actor=staff_user, engagement_id=engagement.pk, rating=5)
         for bad in (0, 6, "5", 4.5):
             with pytest.raises(ValidationError):
-                services.review_create(actor=engagement.client, engagement_id=engagement.pk, rating=bad)
+                reviews.review_create(actor=engagement.client, engagement_id=engagement.pk, rating=bad)
+        with pytest.raises(NotFoundError):
+            reviews.review_update(actor=engagement.engineer, engagement_id=engagement.pk, rating=3)
+
+    def test_the_beat_task_publishes(self):
+        assert reviews_publish_due.delay().get() == {"published": 0}
 
 
 class TestMatching:
@@ -156,3 +195,29 @@ def test_matches_name_near_skills_and_the_rate():
     assert "Has 1 of 2 requested skills: Evaluation" in match.reasons[0]
     assert "Near skills: Structured extraction ≈ JSON extraction" in match.reasons
     assert f"Rate {120:,.2f} USD per hour" in match.reasons
+
+
+def test_the_api_hides_a_review_from_the_other_party_until_it_is_published():
+    from rest_framework.test import APIClient
+
+    milestone = milestone_in_state(Milestone.State.APPROVED)
+    engagement = Engagement.objects.get(pk=milestone.engagement_id)
+    client_api, engineer_api = APIClient(), APIClient()
+    client_api.force_authenticate(engagement.client)
+    engineer_api.force_authenticate(engagement.engineer)
+    url = f"/api/v1/engagements/{engagement.pk}/"
+    response = client_api.post(f"{url}review/", {"rating": 2, "text": "Slow."}, format="json")
+    assert response.status_code == 201 and response.json()["published_at"] is None
+    assert client_api.get(url).json()["review"]["rating"] == 2
+    assert engineer_api.get(url).json()["review"] is None
+    profile = engineer_api.get(f"/api/v1/engineers/{engagement.engineer.username}/").json()
+    assert profile["reviews"] == [] and profile["rating_count"] == 0
+
+    response = engineer_api.post(f"{url}review/", {"rating": 4}, format="json")
+    assert response.status_code == 201 and response.json()["published_at"] is not None
+    assert engineer_api.get(url).json()["review"]["text"] == "Slow."
+    assert client_api.get(url).json()["client_review"]["rating"] == 4
+    edited = client_api.put(f"{url}review/", {"rating": 3, "text": "Slow, but good."}, format="json")
+    assert edited.status_code == 200 and edited.json()["rating"] == 3
+    again = engineer_api.post(f"{url}review/", {"rating": 1}, format="json")
+    assert (again.status_code, again.json()["error"]["code"]) == (409, "already_reviewed")

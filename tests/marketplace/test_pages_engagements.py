@@ -10,7 +10,7 @@ from django.urls import reverse
 from core.money import format_money
 from marketplace.models import Delivery, Engagement, Milestone, Review
 from marketplace.services import engagements as engagement_services
-from tests.factories import ClientFactory, EngineerFactory, engagement, milestone_in_state
+from tests.factories import ClientFactory, EngineerFactory, StaffFactory, engagement, milestone_in_state
 
 pytestmark = pytest.mark.django_db
 S = Milestone.State
@@ -277,32 +277,48 @@ def test_timeline_lists_every_transition(client):
     assert f"Milestone 1: {milestone.title}" in content
 
 
-def test_client_reviews_after_completion(client):
+def test_both_parties_review_after_completion_and_see_each_other_once_both_have(client):
     milestone = milestone_in_state(S.APPROVED)
     eng = milestone.engagement
     eng.refresh_from_db()
     assert eng.state == Engagement.State.COMPLETED
-    client.force_login(eng.engineer)
-    assert client.get(detail_url(milestone)).context["review_form"] is None
-    assert client.post(reverse("engagement-review", args=[eng.pk]), {"rating": "5"}).status_code == 403
     client.force_login(eng.client)
     assert client.get(detail_url(milestone)).context["review_form"] is not None
     response = client.post(reverse("engagement-review", args=[eng.pk]), {"rating": "9", "text": "x"})
     assert response.status_code == 400
     assert "Select a valid choice." in response.context["review_form"].errors["rating"][0]
+    assert response.context["review_form"]["text"].value() == "x"
     response = client.post(
         reverse("engagement-review", args=[eng.pk]), {"rating": "4", "text": "Solid <work>"}
     )
     assert response.status_code == 302
     review = Review.objects.get(engagement=eng)
-    assert (review.rating, review.text) == (4, "Solid <work>")
+    assert (review.rating, review.text, review.is_published) == (4, "Solid <work>", False)
     content = client.get(detail_url(milestone)).content.decode()
-    assert "Solid &lt;work&gt;" in content
-    response = client.post(reverse("engagement-review", args=[eng.pk]), {"rating": "5"})
-    assert response.status_code == 409
-    assert b"You already rated this engagement." in response.content
+    assert "Solid &lt;work&gt;" in content and "Not published yet" in content
+    profile = client.get(reverse("engineer-detail", args=[eng.engineer.username])).content.decode()
+    assert "Solid &lt;work&gt;" not in profile
+
+    client.force_login(eng.engineer)
+    page = client.get(detail_url(milestone))
+    assert page.context["review_form"] is not None and page.context["other_review"] is None
+    assert "Solid &lt;work&gt;" not in page.content.decode()
+    response = client.post(
+        reverse("engagement-review", args=[eng.pk]), {"rating": "5", "text": "Clear brief."}
+    )
+    assert response.status_code == 302
+    assert "Solid &lt;work&gt;" in client.get(detail_url(milestone)).content.decode()
     profile = client.get(reverse("engineer-detail", args=[eng.engineer.username])).content.decode()
     assert "Solid &lt;work&gt;" in profile
+
+    client.force_login(eng.client)
+    response = client.post(
+        reverse("engagement-review", args=[eng.pk]), {"rating": "5", "text": "Even better."}
+    )
+    assert response.status_code == 302  # an edit, within the window
+    assert Review.objects.get(engagement=eng).rating == 5
+    client.force_login(StaffFactory())
+    assert client.post(reverse("engagement-review", args=[eng.pk]), {"rating": "5"}).status_code == 403
 
 
 def test_review_not_offered_before_completion(client):

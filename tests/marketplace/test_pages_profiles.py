@@ -11,7 +11,7 @@ from django.utils import timezone
 from marketplace import selectors
 from marketplace.models import EngineerProfile, Message, Notification
 from marketplace.services import engagements as engagement_services
-from tests.factories import ClientFactory, EngineerFactory, engagement, milestone_in_state
+from tests.factories import ClientFactory, EngineerFactory, engagement, milestone_in_state, reviewed
 from vetting.models import Badge
 
 pytestmark = pytest.mark.django_db
@@ -32,9 +32,7 @@ def _badge(engineer, title, **kwargs):
 def test_public_profile_shows_badges_reviews_and_rating(client):
     milestone = milestone_in_state("approved")
     eng = milestone.engagement
-    engagement_services.review_create(
-        actor=eng.client, engagement_id=eng.pk, rating=4, text="Clear <reports>."
-    )
+    reviewed(eng, rating=4, text="Clear <reports>.")
     _badge(eng.engineer, "Ticket to JSON", band="exceptional", score=0.97)
     _badge(eng.engineer, "Old challenge", revoked_at=timezone.now())
     response = client.get(reverse("engineer-detail", args=[eng.engineer.username]))
@@ -65,7 +63,7 @@ def test_profile_query_count_does_not_grow_with_reviews(client):
         return len(queries)
 
     few = milestone_in_state("approved").engagement
-    engagement_services.review_create(actor=few.client, engagement_id=few.pk, rating=5)
+    reviewed(few, rating=5)
     many = EngineerFactory()
     for _ in range(5):
         eng = engagement(engineer=many, amounts=(10_000,))
@@ -74,7 +72,7 @@ def test_profile_query_count_does_not_grow_with_reviews(client):
         engagement_services.milestone_start(actor=many, milestone_id=milestone.pk)
         engagement_services.milestone_submit(actor=many, milestone_id=milestone.pk, message="Done")
         engagement_services.milestone_approve(actor=eng.client, milestone_id=milestone.pk)
-        engagement_services.review_create(actor=eng.client, engagement_id=eng.pk, rating=4)
+        reviewed(eng, rating=4)
     assert profile_queries(few.engineer) == profile_queries(many)
 
 

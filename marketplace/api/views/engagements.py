@@ -12,6 +12,7 @@ from marketplace import selectors
 from marketplace.api import serializers as s
 from marketplace.services import change_orders as change_order_services
 from marketplace.services import engagements as services
+from marketplace.services import reviews as review_services
 
 
 class EngagementListApi(ApiView):
@@ -52,11 +53,27 @@ class EngagementReviewApi(ApiView):
         tags=["engagements"],
         request=s.ReviewInput,
         responses={201: s.ReviewSerializer, **errors(400, 403, 404, 409)},
-        description="The client rates the engineer (1-5) once the engagement is complete; once only.",
+        description="Once the engagement is complete, the client rates the engineer and the engineer rates the "
+        "client (1-5), once each, within REVIEW_WINDOW_DAYS. Both reviews are published together when the "
+        "second is written, or when the window closes; until then only their author sees them.",
     )
     def post(self, request, pk: int):
-        review = services.review_create(actor=request.user, engagement_id=pk, **self.parse(s.ReviewInput))
+        review = review_services.review_create(
+            actor=request.user, engagement_id=pk, **self.parse(s.ReviewInput)
+        )
         return self.created(s.ReviewSerializer, review)
+
+    @extend_schema(
+        tags=["engagements"],
+        request=s.ReviewInput,
+        responses={200: s.ReviewSerializer, **errors(400, 403, 404, 409)},
+        description="Edit your review within REVIEW_WINDOW_DAYS of writing it (409 `review_edit_closed` after).",
+    )
+    def put(self, request, pk: int):
+        review = review_services.review_update(
+            actor=request.user, engagement_id=pk, **self.parse(s.ReviewInput)
+        )
+        return self.render(s.ReviewSerializer, review)
 
 
 MILESTONE_ERRORS = errors(400, 403, 404, 409)
