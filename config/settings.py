@@ -477,6 +477,15 @@ PLATFORM_FEE_BPS = env.int("PLATFORM_FEE_BPS", default=1000)
 # Who issues receipts and payout statements (name, address, contact), lines separated by ";".
 RECEIPT_ISSUER = env.str("RECEIPT_ISSUER", default="Tunehire")
 DEFAULT_CURRENCY = env.str("DEFAULT_CURRENCY", default="usd")
+# Indicative exchange rates (units of each currency per US dollar) for comparing an engineer's rate with a
+# request's budget in another currency; shown as "≈", never used to move money. Set EXCHANGE_RATES
+# ("usd=1,eur=0.86,gbp=0.75,jpy=155") to keep them current.
+EXCHANGE_RATES = {
+    code: float(rate)
+    for code, rate in env.dict(
+        "EXCHANGE_RATES", default={"usd": 1, "eur": 0.86, "gbp": 0.75, "jpy": 155}
+    ).items()
+}
 ATTACHMENT_MAX_BYTES = env.int("ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
 ATTACHMENT_MAX_FILES = env.int("ATTACHMENT_MAX_FILES", default=10)
 ATTACHMENT_EXTENSIONS = env.list(

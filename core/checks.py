@@ -36,3 +36,21 @@ def _without_password(url: str) -> str:
     from kombu.utils.url import maybe_sanitize_url
 
     return maybe_sanitize_url(url)
+
+
+@register()
+def check_exchange_rates(app_configs=None, **kwargs) -> list:
+    """Every supported currency has a positive indicative rate (matching compares rates with budgets)."""
+    from core.money import CURRENCY_EXPONENTS
+
+    rates = settings.EXCHANGE_RATES
+    missing = [code for code in CURRENCY_EXPONENTS if not rates.get(code, 0) > 0]
+    if missing:
+        return [
+            Error(
+                f"EXCHANGE_RATES has no positive rate for {', '.join(sorted(missing))}.",
+                hint='Set EXCHANGE_RATES to "usd=1,eur=0.86,gbp=0.75,jpy=155" (units per US dollar).',
+                id="core.E002",
+            )
+        ]
+    return []

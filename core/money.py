@@ -46,3 +46,16 @@ def fee_for(amount_minor: int, fee_bps: int) -> int:
     """Platform fee in minor units, rounded half up, never more than the amount."""
     fee = (Decimal(amount_minor) * fee_bps / Decimal(10_000)).to_integral_value(rounding=ROUND_HALF_UP)
     return min(int(fee), amount_minor)
+
+
+def convert(amount_minor: int, from_currency: str, to_currency: str) -> int:
+    """An indicative conversion through settings.EXCHANGE_RATES (units of each currency per US dollar),
+    for comparing a rate with a budget; never for moving money."""
+    from django.conf import settings
+
+    if from_currency == to_currency:
+        return amount_minor
+    rates = settings.EXCHANGE_RATES
+    major = Decimal(amount_minor).scaleb(-CURRENCY_EXPONENTS[from_currency])
+    converted = major / Decimal(str(rates[from_currency])) * Decimal(str(rates[to_currency]))
+    return int(converted.scaleb(CURRENCY_EXPONENTS[to_currency]).to_integral_value(rounding=ROUND_HALF_UP))

@@ -37,7 +37,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Cast, Coalesce
 
-from core.money import format_money
+from core.money import CURRENCY_EXPONENTS, convert, format_money
 from marketplace.models import Consultation, EngineerProfile, HiringRequest, Skill
 from marketplace.verified_skills import active_badges_prefetch, verified_skills
 
@@ -180,7 +180,8 @@ def cached_ranking(
     was rendered for a request with the same skills. `invited` in what comes back is as it was then:
     the caller sets it afresh. `hiring_request` carries `skill_ids` (selectors.request_for_matching)."""
     version = matching_version()  # Read first: what is rendered below is at least this recent.
-    key = f"matches:{version}:{limit}:{','.join(map(str, hiring_request.skill_ids))}"
+    budget = f"{hiring_request.currency}:{hiring_request.budget_min}-{hiring_request.budget_max}"
+    key = f"matches:{version}:{limit}:{budget}:{','.join(map(str, hiring_request.skill_ids))}"
     rows = django_cache.get(key) if version is not None else None
     if rows is None:
         rows = render(engineer_match(hiring_request=hiring_request, limit=limit))
@@ -260,7 +261,9 @@ def engineer_match(*, hiring_request: HiringRequest, limit: int = 20) -> list[Ma
                 profile=profile,
                 score=round(profile.shown_score, 1),
                 matched_skills=matched,
-                reasons=_reasons(profile, matched, len(skill_ids), _near(profile, wanted_skills)),
+                reasons=_reasons(
+                    profile, matched, len(skill_ids), _near(profile, wanted_skills), hiring_request
+                ),
                 invited=profile.invited,
             )
         )
@@ -282,7 +285,9 @@ def _near(profile: EngineerProfile, wanted: list[Skill]) -> list[str]:
     return pairs
 
 
-def _reasons(profile: EngineerProfile, matched: list[str], wanted: int, near: list[str]) -> list[str]:
+def _reasons(
+    profile: EngineerProfile, matched: list[str], wanted: int, near: list[str], hiring_request
+) -> list[str]:
     reasons = []
     if wanted:
         if matched:
@@ -305,7 +310,29 @@ def _reasons(profile: EngineerProfile, matched: list[str], wanted: int, near: li
         reasons.append("No reviews yet")
     reasons.append(profile.get_availability_display())
     if profile.rate_amount:
-        rate = format_money(profile.rate_amount, profile.currency)
-        per = "per hour" if profile.rate_type == EngineerProfile.RateType.HOURLY else "for a typical project"
-        reasons.append(f"Rate {rate} {per}")
+        reasons.append(rate_vs_budget(profile, hiring_request))
     return reasons
+
+
+def rate_vs_budget(profile: EngineerProfile, hiring_request) -> str:
+    """The engineer's rate next to the request's budget, in the request's currency (an indicative
+    conversion, marked ≈, when the two differ): "Rate 120.00 USD per hour (≈ 103.20 EUR): the maximum
+    budget buys about 77 hours"; "Rate 4,000.00 USD for a typical project: within the budget"."""
+    rate = format_money(profile.rate_amount, profile.currency)
+    hourly = profile.rate_type == EngineerProfile.RateType.HOURLY
+    text = f"Rate {rate} {'per hour' if hourly else 'for a typical project'}"
+    currency = getattr(hiring_request, "currency", None)
+    low, high = getattr(hiring_request, "budget_min", None), getattr(hiring_request, "budget_max", None)
+    if currency not in CURRENCY_EXPONENTS or not high or profile.currency not in CURRENCY_EXPONENTS:
+        return text
+    in_budget_currency = convert(profile.rate_amount, profile.currency, currency)
+    if currency != profile.currency:
+        text += f" (≈ {format_money(in_budget_currency, currency)})"
+    if hourly:
+        hours = high // max(in_budget_currency, 1)
+        return f"{text}: the maximum budget buys about {hours:,} hour{'s' if hours != 1 else ''}"
+    if in_budget_currency > high:
+        return f"{text}: above the maximum budget ({format_money(high, currency)})"
+    if low and in_budget_currency < low:
+        return f"{text}: below the budget's range"
+    return f"{text}: within the budget"

@@ -168,6 +168,9 @@ def _for_matching(role: str) -> PreparedQuery:
             .values(
                 "id",
                 "client_id",
+                "currency",
+                "budget_min",
+                "budget_max",
                 skill_ids=ListOf(links.values(item=F("skill_id"))),
                 invited_ids=ListOf(invited.values(item=F("engineer_id"))),
             )
@@ -180,7 +183,8 @@ _FOR_MATCHING = {role: _for_matching(role) for role in ("staff", "client", "engi
 
 def request_for_matching(*, user: User, request_id: int) -> Row:
     """The request whose matches its client asks for (others who see the request get 403), with the
-    inputs of its ranking, in one query: `skill_ids` and the engineers already invited (`invited_ids`)."""
+    inputs of its ranking, in one query: `skill_ids`, the budget and the engineers already invited
+    (`invited_ids`)."""
     hiring_request = one(_FOR_MATCHING[_role(user)], "Request", user=user.pk, request=request_id)
     if hiring_request.client_id != user.pk:
         raise PermissionDeniedError("Only the request's client sees its matches.")

@@ -194,7 +194,39 @@ def test_matches_name_near_skills_and_the_rate():
     [match] = [m for m in engineer_match(hiring_request=hiring_request) if m.profile.user_id == near.pk]
     assert "Has 1 of 2 requested skills: Evaluation" in match.reasons[0]
     assert "Near skills: Structured extraction ≈ JSON extraction" in match.reasons
-    assert f"Rate {120:,.2f} USD per hour" in match.reasons
+    # The factory's request budget is 2,000-5,000 USD (minor units 200,000-500,000).
+    assert f"Rate {120:,.2f} USD per hour: the maximum budget buys about 41 hours" in match.reasons
+
+
+def test_a_rate_is_compared_with_the_budget_in_the_requests_currency(settings):
+    from marketplace.matching import rate_vs_budget
+    from marketplace.services.users import engineer_profile_update
+
+    settings.EXCHANGE_RATES = {"usd": 1, "eur": 0.8, "gbp": 0.75, "jpy": 150}
+    engineer = EngineerFactory()
+    profile = engineer_profile_update(
+        actor=engineer, rate_type="project", rate_amount=400_000, currency="usd"
+    )
+    request = open_request(skills=["LoRA"])
+    request.currency, request.budget_min, request.budget_max = "eur", 200_000, 300_000
+    assert rate_vs_budget(profile, request) == (
+        "Rate 4,000.00 USD for a typical project (≈ 3,200.00 EUR): above the maximum budget (3,000.00 EUR)"
+    )
+    request.budget_max = 350_000
+    assert rate_vs_budget(profile, request).endswith("(≈ 3,200.00 EUR): within the budget")
+    request.currency, request.budget_min, request.budget_max = "jpy", 600_000, 900_000
+    assert rate_vs_budget(profile, request).endswith("(≈ 600,000 JPY): within the budget")
+    request.budget_min = 700_000
+    assert rate_vs_budget(profile, request).endswith(": below the budget's range")
+
+
+def test_exchange_rates_must_cover_every_currency(settings):
+    from core.checks import check_exchange_rates
+
+    assert check_exchange_rates() == []
+    settings.EXCHANGE_RATES = {"usd": 1, "eur": 0.9}
+    [error] = check_exchange_rates()
+    assert error.id == "core.E002" and "gbp, jpy" in error.msg
 
 
 def test_the_api_hides_a_review_from_the_other_party_until_it_is_published():
