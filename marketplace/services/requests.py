@@ -154,6 +154,22 @@ def request_withdraw(*, actor: User, request_id: int, reason: str = "") -> Hirin
 
 
 def _close_other_consultations(*, hiring_request: HiringRequest, keep_id: int | None, notice: str) -> None:
+    """Close the request's other open consultations (their proposals declined) and its pending asks to
+    be invited, telling each engineer `notice`."""
+    asks = InviteRequest.objects.select_for_update().filter(
+        request=hiring_request, state=InviteRequest.State.REQUESTED
+    )
+    for ask in asks.select_related("engineer").order_by("pk"):
+        transition_apply(
+            instance=ask,
+            transition="decline",
+            actor=None,
+            timeline_key=hiring_request.timeline_key,
+            note=notice,
+        )
+        ask.decided_at = timezone.now()
+        ask.save(update_fields=["decided_at", "updated_at"])
+        notify(user=ask.engineer, kind="invite_request_declined", message=notice, url=reverse("job-board"))
     others = (
         Consultation.objects.select_for_update()
         .filter(request=hiring_request, state=Consultation.State.OPEN)

@@ -15,6 +15,7 @@ from tests.factories import (
     StaffFactory,
     listed_engineer,
     open_request,
+    proposal_for,
 )
 
 pytestmark = pytest.mark.django_db
@@ -174,6 +175,22 @@ def test_declining_notifies_the_engineer_and_an_answered_ask_stays_answered():
         with pytest.raises(InvalidTransitionError) as error:
             answer(actor=ask.request.client, invite_request_id=ask.pk)
         assert error.value.code == "already_answered"
+
+
+def test_pending_asks_close_when_the_request_is_withdrawn_or_filled():
+    withdrawn = _ask()
+    request_services.request_withdraw(actor=withdrawn.request.client, request_id=withdrawn.request_id)
+    withdrawn.refresh_from_db()
+    assert withdrawn.state == InviteRequest.State.DECLINED and withdrawn.decided_at is not None
+    told = Notification.objects.get(user=withdrawn.engineer, kind="invite_request_declined")
+    assert "withdrew the request" in told.message
+
+    hiring_request = open_request()
+    waiting = _ask(hiring_request=hiring_request)
+    _, proposal = proposal_for(hiring_request=hiring_request)
+    request_services.proposal_accept(actor=hiring_request.client, proposal_id=proposal.pk)
+    waiting.refresh_from_db()
+    assert waiting.state == InviteRequest.State.DECLINED
 
 
 def test_someone_elses_request_does_not_exist_for_them_and_parties_keep_to_their_side():
