@@ -4,6 +4,8 @@ axe-core's own script (bundled by axe-playwright-python) is injected into each p
 realistic data: a request in consultation, an engagement with a funded, a delivered and a disputed
 milestone, a conversation, notifications, the challenges."""
 
+from datetime import date
+
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from django.core.management import call_command
@@ -12,6 +14,7 @@ from django.urls import reverse
 from marketplace.services import conversations as conversation_services
 from marketplace.services import engagements as engagement_services
 from marketplace.services import requests as request_services
+from marketplace.services.change_orders import change_order_propose
 from marketplace.services.invite_requests import invite_request_create
 from marketplace.services.users import engineer_profile_update
 from tests.e2e.test_hiring_flow import log_in
@@ -52,6 +55,14 @@ def world(settings, monkeypatch):
     conversation_services.message_post(
         actor=client, consultation_id=eng.consultation_id, body="How is it going?"
     )
+    change_order_propose(  # a change order awaiting the client's answer on the engagement page
+        actor=engineer,
+        engagement_id=eng.pk,
+        changes=[
+            {"action": "add", "title": "Evaluation report", "amount": 50_000, "due_date": date(2099, 1, 31)}
+        ],
+        note="The report is its own piece of work.",
+    )
     consulting = open_request(client=client)
     consultation = request_services.consultation_invite(
         actor=client, request_id=consulting.pk, engineer_id=engineer.pk, message="Could you look at this?"
@@ -88,6 +99,7 @@ def pages(world) -> dict[str, list[str]]:
             "/dashboard/",
             "/jobs/",
             "/profile/",
+            f"/engagements/{eng.pk}/changes/new/",
             "/engineers/maya/",
             f"/consultations/{eng.consultation_id}/",
             f"/engagements/{eng.pk}/",
