@@ -23,6 +23,30 @@ class PartySerializer(serializers.ModelSerializer):
         ref_name = "PaymentsParty"
 
 
+class WithReference(serializers.ModelSerializer):
+    """A money record as people name it (`reference`: PAY-/OUT-/REF-…); the processor's ids in
+    `staff_only` are for staff, null for anyone else (the parties have the reference)."""
+
+    staff_only: tuple[str, ...] = ()
+
+    reference = serializers.CharField(read_only=True, help_text="The platform's reference.")
+
+    def get_fields(self):
+        fields = super().get_fields()
+        for name in self.staff_only:
+            fields[name].allow_null = True
+            fields[name].help_text = "Stripe's id, for staff; null for others."
+        return fields
+
+    def to_representation(self, instance) -> dict:
+        data = super().to_representation(instance)
+        user = getattr(self.context.get("request"), "user", None)
+        if not getattr(user, "is_staff", False):
+            for name in self.staff_only:
+                data[name] = None
+        return data
+
+
 # --- Funding ------------------------------------------------------------------------------------------
 
 
@@ -41,11 +65,14 @@ class FundingCheckoutSerializer(serializers.Serializer):
     js_url = serializers.CharField(help_text="Load Stripe.js from here.")
 
 
-class FundingSerializer(serializers.ModelSerializer):
+class FundingSerializer(WithReference):
+    staff_only = ("payment_intent_id", "charge_id")
+
     class Meta:
         model = Funding
         fields = [
             "id",
+            "reference",
             "attempt",
             "state",
             "payment_intent_id",
@@ -143,7 +170,8 @@ class EligibilitySerializer(serializers.Serializer):
     missing = serializers.ListField(child=serializers.CharField(), source="reasons")
 
 
-class PayoutSerializer(serializers.ModelSerializer):
+class PayoutSerializer(WithReference):
+    staff_only = ("transfer_id",)
     milestone = MilestoneBriefSerializer(read_only=True)
     engineer = PartySerializer(read_only=True)
     engineer_eligibility = serializers.SerializerMethodField()
@@ -153,6 +181,7 @@ class PayoutSerializer(serializers.ModelSerializer):
         model = Payout
         fields = [
             "id",
+            "reference",
             "milestone",
             "engineer",
             "kind",
@@ -184,11 +213,14 @@ class PayoutSerializer(serializers.ModelSerializer):
         return any(c.is_open for c in payout.funding.chargebacks.all())
 
 
-class RefundSerializer(serializers.ModelSerializer):
+class RefundSerializer(WithReference):
+    staff_only = ("stripe_refund_id",)
+
     class Meta:
         model = Refund
         fields = [
             "id",
+            "reference",
             "milestone",
             "kind",
             "state",

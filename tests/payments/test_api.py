@@ -119,7 +119,9 @@ def test_engineer_onboards_and_staff_approve_the_payout(
         fee,
     )
     assert body["engineer_eligibility"] == {"ready": True, "missing": []}
-    assert engineer_api.get(f"/api/v1/payments/payouts/{payout.pk}/").json()["state"] == "paid"
+    mine = engineer_api.get(f"/api/v1/payments/payouts/{payout.pk}/").json()
+    assert (mine["state"], mine["reference"], mine["transfer_id"]) == ("paid", payout.reference, None)
+    assert body["reference"] == payout.reference
     again = staff_api.post(f"/api/v1/payments/payouts/{payout.pk}/retry/")
     assert again.status_code == 409 and len(transfers_at_stripe()) == 1
 
