@@ -115,17 +115,18 @@ def is_prepared(name: str) -> bool:
 
 
 def base_model_dir(name: str) -> Path:
-    """The checkpoint folder the engines load; raises if the model has not been prepared."""
+    """The checkpoint folder the engines load, with links resolved (a job's sandbox binds that very path,
+    so a cache reached through a symbolic link is found inside it too); raises if not prepared."""
     model = get(name)
     if model.local_dir is not None:
         folder = model.local_dir
         if not (folder / "config.json").is_file():
             raise BaseModelError(f"base model {name!r}: {folder} holds no checkpoint (no config.json)")
-        return folder
+        return folder.resolve()
     folder = cache_dir() / name
     if not (folder / PREPARED_MARKER).is_file():
         raise BaseModelError(f"base model {name!r} is not prepared; run `python manage.py prepare_models`")
-    return folder
+    return folder.resolve()
 
 
 # --- preparing ------------------------------------------------------------------------------------

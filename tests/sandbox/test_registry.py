@@ -47,6 +47,13 @@ def test_local_folders_are_registered_by_setting(cache, settings, tiny_model_dir
         registry.base_model_dir("missing")
 
 
+def test_a_model_reached_through_a_link_is_given_by_its_real_path(settings, tiny_model_dir, tmp_path):
+    # A job's sandbox binds the folder it is given; a link's own path would not exist inside it.
+    (tmp_path / "linked").symlink_to(tiny_model_dir, target_is_directory=True)
+    settings.BASE_MODELS_EXTRA = {"linked": str(tmp_path / "linked")}
+    assert registry.base_model_dir("linked") == tiny_model_dir.resolve()
+
+
 def test_linear_layers_come_from_the_config_alone(tiny_model_dir):
     layers = registry.linear_layers(tiny_model_dir)
     assert layers["model.layers.0.self_attn.q_proj"] == (64, 64)

@@ -272,7 +272,7 @@ class ChangeOrderListApi(ApiView):
     @extend_schema(
         tags=["engagements"],
         request=s.ChangeOrderInput,
-        responses={201: s.ChangeOrderSerializer, **errors(400, 404, 409)},
+        responses={201: s.ChangeOrderSerializer, **errors(400, 403, 404, 409)},
         description="Either party proposes adding, editing or removing milestones not funded yet; the other "
         "party accepts or declines. 409 while another change order awaits an answer "
         "(`change_order_open`) or once the engagement is finished (`engagement_finished`).",
