@@ -47,6 +47,18 @@ def client_trust(client):
     return selectors.client_trust(client=client)
 
 
+@register.simple_tag
+def clients_trust(rows):
+    """`{% clients_trust requests as trusts %}`: client_trust for every row's client at once; read one
+    with `trusts|trust_of:row.client_id`."""
+    return selectors.clients_trust(clients=[row.client for row in rows])
+
+
+@register.filter
+def trust_of(trusts, client_id):
+    return trusts.get(client_id)
+
+
 @register.filter
 def payments_of(money, milestone):
     """`money|payments_of:milestone`: that milestone's funding, payout, refunds and disputes."""

@@ -214,6 +214,25 @@ def test_someone_elses_request_does_not_exist_for_them_and_parties_keep_to_their
 # --- Pages -------------------------------------------------------------------------------------------
 
 
+def test_the_board_reads_clients_trust_in_the_same_queries_for_one_row_or_many(client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    engineer = listed_engineer(skills=["LoRA"])
+    client.force_login(engineer)
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get("/jobs/").status_code == 200
+        return len(captured)
+
+    open_request(skills=["LoRA"])
+    one = queries()
+    for _ in range(4):
+        open_request(skills=["LoRA"])  # each from another client
+    assert queries() == one
+
+
 def test_the_board_page_highlights_matched_skills_and_asks_with_htmx(client):
     engineer = listed_engineer(skills=["LoRA"])
     hiring_request = open_request(skills=["LoRA", "Evaluation"])
