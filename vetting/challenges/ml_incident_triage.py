@@ -294,7 +294,12 @@ the right label, else 0.
     prompt=PublishedPrompt(system=SYSTEM, user_template="Incident report:\n{input}\n\nLabel:"),
     metric=LabelMetric("ml_incident_label", LABELS),
     generate=generate,
-    pass_threshold=0.80,
+    # Calibrated (vetting/calibration/results/ml-incident-triage.short-replay50.json): the careful
+    # reference (with the base model's own one-word answers replayed) 0.445 keeping general ability
+    # (change -0.0875 to 0.000), naive 0.745 losing it (-0.7125 to -0.500), mislabelled 0.130; README
+    # "Calibrating pass marks".
+    pass_threshold=0.31,
+    forgetting_margin=0.161,
     band_strong=0.90,
     band_exceptional=0.96,
     max_new_tokens=12,
