@@ -8,6 +8,7 @@ urlpatterns = [
     path("stripe/webhook/", views.stripe_webhook, name="stripe-webhook"),
     # The client pays a milestone into escrow.
     path("milestones/<int:pk>/fund/", funding.funding_page, name="fund"),
+    path("engagements/<int:pk>/fund-all/", funding.funding_all_page, name="fund-all"),
     path("milestones/<int:pk>/fund/status/", funding.funding_status_partial, name="fund-status"),
     # Cancelling a funded milestone (parties agree, or staff decide) and settling a dispute (staff).
     path(

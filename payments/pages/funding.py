@@ -4,11 +4,15 @@ polling) until Stripe's webhook has marked it funded."""
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from core.errors import ApplicationError, InvalidTransitionError
 from core.pages import fetch, report
+from marketplace import selectors as marketplace_selectors
+from marketplace.models import Milestone
 from payments import selectors
 from payments.pages.common import back_to_milestone
 from payments.services.funding import funding_checkout, funding_checkout_open, funding_sync
@@ -84,3 +88,62 @@ def funding_status_partial(request, pk: int):
         "state_pill_oob": True,  # the heading's state follows the status (htmx out-of-band swap)
     }
     return render(request, "payments/_funding_status.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def funding_all_page(request, pk: int):
+    """Fund every milestone still awaiting funding at once, for clients who fund up front: one card typed
+    once, one payment per milestone (each its own PaymentIntent, so each is funded, refunded and paid
+    out exactly as when funded alone). GET continues the payments already started and creates nothing;
+    POST starts the rest and comes back here."""
+    engagement = fetch(marketplace_selectors.engagement_get, user=request.user, engagement_id=pk)
+    if engagement.client_id != request.user.pk:
+        raise PermissionDenied("Only the client funds milestones.")
+    engagement_url = reverse("engagement-detail", args=[engagement.pk])
+    pending = [m for m in engagement.milestones.all() if m.state == Milestone.State.PENDING_FUNDING]
+    if request.method == "POST":
+        for milestone in pending:
+            try:
+                funding_checkout(actor=request.user, milestone_id=milestone.pk)
+            except ApplicationError as exc:
+                messages.error(request, f"“{milestone.title}”: {exc.message}")
+        return redirect("payments:fund-all", engagement.pk)
+    if not pending:
+        messages.info(request, "Every milestone is funded or settled: nothing is waiting for a payment.")
+        return redirect(engagement_url)
+    rows, unavailable, checkout = [], False, None
+    for milestone in pending:
+        row = {"milestone": milestone, "checkout": None, "processing": False}
+        try:
+            row["checkout"] = funding_checkout_open(milestone_id=milestone.pk)
+        except ApplicationError as exc:
+            report(request, exc)
+            unavailable = True
+        if row["checkout"] is not None:
+            checkout = row["checkout"]
+            row["processing"] = checkout.status in PAID_AT_STRIPE
+        rows.append(row)
+    payable = [
+        row for row in rows if row["checkout"] and row["checkout"].client_secret and not row["processing"]
+    ]
+    context = {
+        "engagement": engagement,
+        "rows": rows,
+        "total": sum(row["milestone"].amount for row in rows),
+        "payable_total": sum(row["milestone"].amount for row in payable),
+        "payments": [
+            {
+                "milestone": row["milestone"].pk,
+                "title": row["milestone"].title,
+                "secret": row["checkout"].client_secret,
+            }
+            for row in payable
+        ],
+        "to_start": [row for row in rows if row["checkout"] is None],
+        "checkout": checkout,
+        "test_mode": checkout is not None and checkout.publishable_key.startswith("pk_test"),
+        "unavailable": unavailable,
+        "fee_percent": _fee_percent(),
+    }
+    return render(request, "payments/funding_all.html", context, status=503 if unavailable else 200)

@@ -109,6 +109,14 @@
     if (message && !window.confirm(message)) event.preventDefault();
   });
 
+  // A page waiting on something the server will know shortly (a payment being confirmed) reads itself again.
+  document.addEventListener("DOMContentLoaded", function () {
+    var waiting = document.querySelector("[data-reload-after]");
+    if (waiting) {
+      window.setTimeout(function () { window.location.reload(); }, parseInt(waiting.getAttribute("data-reload-after"), 10) || 2000);
+    }
+  });
+
   // Close an open popover when clicking elsewhere.
   document.addEventListener("click", function (event) {
     document.querySelectorAll("details.popover[open]").forEach(function (details) {

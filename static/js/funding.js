@@ -37,6 +37,57 @@
     showError(event && event.error ? event.error.message : "");
   });
 
+  var batch = form.getAttribute("data-batch");
+  if (batch) {
+    // Several milestones at once: confirm each payment in turn with the same card; one declined stops
+    // the run (those paid stay paid) and the button pays the rest.
+    var payments = JSON.parse(document.getElementById(batch).textContent);
+    var paid = {};
+    var rowStatus = function (milestone, text) {
+      var cell = document.querySelector('[data-row="' + milestone + '"] [data-row-status]');
+      if (cell) cell.textContent = text;
+    };
+    var payNext = function (index) {
+      if (index >= payments.length) {
+        button.textContent = "Paid — confirming…";
+        window.setTimeout(function () { window.location.assign(form.getAttribute("data-done-url")); }, 1500);
+        return;
+      }
+      var payment = payments[index];
+      if (paid[payment.milestone]) return payNext(index + 1);
+      rowStatus(payment.milestone, "Paying…");
+      stripe
+        .confirmCardPayment(payment.secret, {
+          payment_method: { card: card, billing_details: { name: form.elements.name.value } },
+        })
+        .then(function (result) {
+          if (result.error) {
+            rowStatus(payment.milestone, "Declined");
+            showError("“" + payment.title + "”: " + (result.error.message || "the payment did not go through."));
+            button.disabled = false;
+            button.textContent = buttonText;
+            return;
+          }
+          paid[payment.milestone] = true;
+          rowStatus(payment.milestone, "Paid, confirming…");
+          payNext(index + 1);
+        })
+        .catch(function () {
+          showError("Stripe could not be reached. Check your connection and try again.");
+          button.disabled = false;
+          button.textContent = buttonText;
+        });
+    };
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      showError("");
+      button.disabled = true;
+      button.textContent = "Paying…";
+      payNext(0);
+    });
+    return;
+  }
+
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     showError("");

@@ -280,3 +280,32 @@ def test_staff_settle_a_dispute_with_a_split_on_the_engagement_page(
     screenshot(staff_page, "payments_engagement_after_dispute")
     client_page.goto("/engagements/")
     expect(client_page.locator(".list-row").first).to_contain_text("1 milestone: 1 settled by dispute")
+
+
+def test_the_client_funds_every_remaining_milestone_with_one_card(stripe_server, new_page, screenshot):
+    client = ClientFactory(username="clara", first_name="Clara", last_name="Client")
+    eng = engagement(amounts=(100_000, 250_000, 150_000), client=client)
+    page = new_page()
+    log_in(page, "clara")
+    page.goto(reverse("engagement-detail", args=[eng.pk]))
+    page.get_by_role("link", name="Fund all remaining (5,000.00 USD)").click()
+    page.get_by_role("button", name="Continue to card payment").click()
+    expect(page.locator("#fund-all-rows tbody tr")).to_have_count(3)
+    _type_card(page, "4000000000000341")  # declined: the first payment is refused, nothing paid
+    page.get_by_role("button", name="Pay 5,000.00 USD (3 payments)").click()
+    expect(page.locator("#card-error")).to_contain_text("Your card was declined.")
+    assert not Milestone.objects.filter(engagement=eng, state=Milestone.State.FUNDED).exists()
+    _type_card(page, "4242424242424242")
+    screenshot(page, "payments_fund_all")
+    page.get_by_role("button", name="Pay 5,000.00 USD (3 payments)").click()
+    wait_for(
+        lambda: Milestone.objects.filter(engagement=eng, state=Milestone.State.FUNDED).count() == 3,
+        timeout=30,
+        what="the three milestones funded by their webhooks",
+    )
+    expect(page).to_have_url(re.compile(rf"/engagements/{eng.pk}/$"), timeout=20_000)
+    expect(page.locator("#money-summary")).to_contain_text("In escrow5,000.00 USD")
+    fundings = Funding.objects.filter(milestone__engagement=eng, state=Funding.State.SUCCEEDED)
+    assert sorted(f.amount for f in fundings) == [100_000, 150_000, 250_000]
+    assert len({f.payment_intent_id for f in fundings}) == 3
+    assert ledger_violations() == []
