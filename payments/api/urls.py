@@ -11,6 +11,11 @@ urlpatterns = [
         name="api-payments-funding",
     ),
     path(
+        "payments/engagements/<int:pk>/funding/checkout/",
+        views.FundingCheckoutRemainingApi.as_view(),
+        name="api-payments-funding-checkout-remaining",
+    ),
+    path(
         "payments/milestones/<int:pk>/funding/checkout/",
         views.FundingCheckoutApi.as_view(),
         name="api-payments-funding-checkout",

@@ -17,7 +17,7 @@ from payments.api import serializers as s
 from payments.models import Payout
 from payments.services.accounts import connected_account_onboarding_link
 from payments.services.disputes import dispute_resolve
-from payments.services.funding import funding_checkout
+from payments.services.funding import funding_checkout, funding_checkout_remaining
 from payments.services.payouts import payout_approve, payout_retry
 from payments.services.refunds import (
     cancellation_accept,
@@ -59,6 +59,20 @@ class FundingCheckoutApi(ApiView):
     )
     def post(self, request, pk: int):
         return self.render(s.FundingCheckoutSerializer, funding_checkout(actor=request.user, milestone_id=pk))
+
+
+class FundingCheckoutRemainingApi(ApiView):
+    @extend_schema(
+        tags=TAG,
+        request=None,
+        responses={200: s.FundingCheckoutSerializer(many=True), **_provider_errors(403, 404, 409)},
+        description="The client funds every remaining milestone up front: a PaymentIntent for each milestone "
+        "still awaiting funding, in order. Confirm each with Stripe.js and the same card; each milestone "
+        "is funded by its own webhook. Calling again reuses them (409 `nothing_to_fund` when none waits).",
+    )
+    def post(self, request, pk: int):
+        checkouts = funding_checkout_remaining(actor=request.user, engagement_id=pk)
+        return self.render_many(s.FundingCheckoutSerializer, checkouts)
 
 
 class FundingStatusApi(ApiView):

@@ -15,7 +15,12 @@ from marketplace import selectors as marketplace_selectors
 from marketplace.models import Milestone
 from payments import selectors
 from payments.pages.common import back_to_milestone
-from payments.services.funding import funding_checkout, funding_checkout_open, funding_sync
+from payments.services.funding import (
+    funding_checkout,
+    funding_checkout_open,
+    funding_checkout_remaining,
+    funding_sync,
+)
 
 # Stripe PaymentIntent statuses after the card was accepted, while the webhook is on its way.
 PAID_AT_STRIPE = ("processing", "succeeded", "requires_capture")
@@ -103,11 +108,10 @@ def funding_all_page(request, pk: int):
     engagement_url = reverse("engagement-detail", args=[engagement.pk])
     pending = [m for m in engagement.milestones.all() if m.state == Milestone.State.PENDING_FUNDING]
     if request.method == "POST":
-        for milestone in pending:
-            try:
-                funding_checkout(actor=request.user, milestone_id=milestone.pk)
-            except ApplicationError as exc:
-                messages.error(request, f"“{milestone.title}”: {exc.message}")
+        try:
+            funding_checkout_remaining(actor=request.user, engagement_id=engagement.pk)
+        except ApplicationError as exc:
+            report(request, exc)
         return redirect("payments:fund-all", engagement.pk)
     if not pending:
         messages.info(request, "Every milestone is funded or settled: nothing is waiting for a payment.")

@@ -21,7 +21,7 @@ from core.errors import (
 )
 from core.money import format_money
 from core.transitions import transition_apply
-from marketplace.models import Milestone, User
+from marketplace.models import Engagement, Milestone, User
 from marketplace.services.engagements import milestone_mark_funded
 from marketplace.services.notifications import notify
 from payments import stripe_client
@@ -92,6 +92,25 @@ def funding_checkout(*, actor: User, milestone_id: int) -> FundingCheckout:
         if funding.state != Funding.State.CANCELED:
             break
     return _checkout(funding, intent)
+
+
+def funding_checkout_remaining(*, actor: User, engagement_id: int) -> list[FundingCheckout]:
+    """Start (or resume) the payment of every milestone of the engagement still awaiting funding, for a
+    client who funds up front: one PaymentIntent per milestone (each then funded, refunded and paid out
+    as when funded alone), confirmed in turn with the same card. Calling again reuses them."""
+    engagement = Engagement.objects.filter(pk=engagement_id).first()
+    if engagement is None or not (
+        actor.is_staff or actor.pk in (engagement.client_id, engagement.engineer_id)
+    ):
+        raise NotFoundError("Engagement not found.")
+    if actor.pk != engagement.client_id:
+        raise PermissionDeniedError("Only the client funds milestones.")
+    pending = engagement.milestones.filter(state=Milestone.State.PENDING_FUNDING).order_by("position")
+    if not pending:
+        raise InvalidTransitionError(
+            "Every milestone is funded or settled: nothing is waiting for a payment.", code="nothing_to_fund"
+        )
+    return [funding_checkout(actor=actor, milestone_id=milestone.pk) for milestone in pending]
 
 
 def funding_cancel_open(*, milestone: Milestone) -> None:

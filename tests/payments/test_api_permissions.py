@@ -76,6 +76,11 @@ def funding_checkout(world):
     return _call("post", f"milestones/{milestone.pk}/funding/checkout/", milestone)
 
 
+def funding_checkout_remaining(world):
+    milestone = _pending(world)
+    return _call("post", f"engagements/{milestone.engagement_id}/funding/checkout/", milestone)
+
+
 def cancellation_request_(world):
     milestone = _funded(world)
     return _call("post", f"milestones/{milestone.pk}/cancellation/", milestone, {"reason": "No data came."})
@@ -173,6 +178,12 @@ def statement(world):
 MATRIX = [
     ("api-payments-funding", "get", funding_status, (401, 200, 404, 200, 404, 200)),
     ("api-payments-funding-checkout", "post", funding_checkout, (401, 200, 404, 403, 404, 403)),
+    (
+        "api-payments-funding-checkout-remaining",
+        "post",
+        funding_checkout_remaining,
+        (401, 200, 404, 403, 404, 403),
+    ),
     ("api-payments-cancellation-request", "post", cancellation_request_, (401, 201, 404, 201, 404, 403)),
     # Requested by the engineer: the client answers; the requester and staff may not.
     ("api-payments-cancellation-accept", "post", cancellation_accept, (401, 200, 404, 403, 404, 403)),

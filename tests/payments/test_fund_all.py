@@ -73,3 +73,25 @@ def test_only_the_client_funds_up_front(client, stripe_app):
         assert client.get(url).status_code == status
         assert client.post(url).status_code == status
     assert not Funding.objects.exists()
+
+
+def test_the_api_starts_every_remaining_payment_once(stripe_app):
+    from rest_framework.test import APIClient
+
+    eng = engagement(amounts=(100_000, 200_000))
+    api = APIClient()
+    api.force_authenticate(eng.client)
+    url = f"/api/v1/payments/engagements/{eng.pk}/funding/checkout/"
+    first = api.post(url)
+    assert first.status_code == 200
+    body = first.json()
+    assert [c["amount"] for c in body] == [100_000, 200_000] and all(c["client_secret"] for c in body)
+    again = api.post(url).json()
+    assert [c["payment_intent"] for c in again] == [c["payment_intent"] for c in body]
+    assert len(stripe.PaymentIntent.list().data) == 2
+    for milestone in eng.milestones.all():
+        engagement_services.milestone_cancel(actor=eng.client, milestone_id=milestone.pk)
+    done = engagement(amounts=(100_000,), client=eng.client)
+    engagement_services.milestone_cancel(actor=eng.client, milestone_id=done.milestones.get().pk)
+    refused = api.post(f"/api/v1/payments/engagements/{done.pk}/funding/checkout/")
+    assert (refused.status_code, refused.json()["error"]["code"]) == (409, "nothing_to_fund")
