@@ -165,7 +165,7 @@ def change_order_propose(*, actor: User, engagement_id: int, changes: list[dict]
     """`changes`: [{"action": "add", "title", "amount", "due_date"}, {"action": "edit", "milestone": id,
     and any of "title", "amount", "due_date"}, {"action": "remove", "milestone": id}]."""
     engagement = _engagement_locked(actor=actor, engagement_id=engagement_id)
-    note = " ".join(str(note or "").split(" ")).strip()
+    note = str(note or "").strip()
     if not note:
         raise ValidationError(
             "note: Say why the plan changes.", details={"note": ["Say why the plan changes."]}
@@ -226,7 +226,7 @@ def _apply(change_order: ChangeOrder, actor: User) -> None:
     them has moved on since (funded, cancelled) or changed under it, or a receiver of
     `milestone_changing` refuses."""
     engagement = change_order.engagement
-    items = list(change_order.items.select_related(None))
+    items = list(change_order.items.all())
     ids = [item.milestone_id for item in items if item.milestone_id]
     locked = {m.pk: m for m in Milestone.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
     for item in items:
@@ -327,9 +327,3 @@ def change_order_decline(*, actor: User, change_order_id: int, note: str = "") -
 @transaction.atomic
 def change_order_withdraw(*, actor: User, change_order_id: int) -> ChangeOrder:
     return _answer(actor=actor, change_order_id=change_order_id, transition="withdraw")
-
-
-def change_orders_of(engagement: Engagement) -> list[ChangeOrder]:
-    return list(
-        engagement.change_orders.select_related("proposed_by", "answered_by").prefetch_related("items")
-    )
