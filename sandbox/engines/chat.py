@@ -96,6 +96,26 @@ def length_bucketed_batches(
     return batches
 
 
+class LengthBucketedSampler:
+    """`length_bucketed_batches` as the flat index order a data loader cuts into batches of
+    `batch_size`: each epoch a new order from the same seeded generator, with the one short batch
+    (when the count is not a multiple of the batch size) moved to the end so that no batch straddles
+    two buckets."""
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int) -> None:
+        self.lengths = list(lengths)
+        self.batch_size = batch_size
+        self.rng = random.Random(seed)  # noqa: S311 - a shuffle, not a secret
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __iter__(self):
+        batches = length_bucketed_batches(self.lengths, self.batch_size, self.rng)
+        batches.sort(key=lambda batch: len(batch) < self.batch_size)  # stable: full batches keep their order
+        return iter([index for batch in batches for index in batch])
+
+
 def right_padded(
     examples: Sequence[EncodedChat], pad_id: int, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -4,20 +4,21 @@ SPEC.json: {"base_model_dir", "dataset_path" (chat JSONL), "hyperparameters": {.
 Writes OUTPUT_DIR/adapter/ (PEFT: adapter_model.safetensors + adapter_config.json) and
 OUTPUT_DIR/metrics.json, and prints JSON-lines events (progress, log, done or error) on stdout.
 
-The loop is written by hand rather than with `transformers.Trainer` because the speed comes from
-what a generic trainer cannot assume about this data: batches of similar lengths padded only to
-their own longest example, no attention mask (right padding under a causal mask needs none), and
-the output layer run only on the positions whose next token is scored (assistant tokens), which
-spares most of the 49k-wide vocabulary projection and its softmax.
+The loop is `transformers.Trainer`'s. The engine adds what a generic trainer cannot assume about
+this data: batches of similar lengths padded only to their own longest example (a sampler that sorts
+the whole set within wide windows), no attention mask (right padding under a causal mask needs none),
+and the output layer run only on the positions whose next token is scored (assistant tokens), which
+spares most of the 49k-wide vocabulary projection and its softmax. `python -m bench.train_throughput`
+measures the engine against the stock Trainer at its best.
 """
 
 from __future__ import annotations
 
+import functools
 import math
-import random
 import sys
+import tempfile
 import time
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,9 +26,9 @@ from typing import TYPE_CHECKING, Any
 from sandbox.engines import hyperparameters
 from sandbox.engines.chat import (
     EncodedChat,
+    LengthBucketedSampler,
     describe_lengths,
     encode_chat,
-    length_bucketed_batches,
     right_padded,
 )
 from sandbox.engines.common import (
@@ -217,19 +218,24 @@ def attach_lora(model: PreTrainedModel, hp: Hyperparameters) -> PeftModel:
 # --- the loop ------------------------------------------------------------------------------------
 
 
-def plan_steps(lengths: list[int], hp: Hyperparameters) -> list[list[list[int]]]:
-    """Every optimizer step of the run, each a list of micro-batches of example indices.
+@dataclass
+class LoopResult:
+    steps: int
+    losses: list[float]
+    trained_tokens: int
+    loss_tokens: int
+    padding_tokens: int
+    train_seconds: float
 
-    Planned up front so that the total is known for progress and the schedule, and so that each step's
-    count of scored tokens is known before its first backward pass (the loss is a mean over them).
-    """
-    rng = random.Random(hp.seed)  # noqa: S311 - a shuffle, not a secret
-    steps: list[list[list[int]]] = []
-    for _ in range(hp.epochs):
-        batches = length_bucketed_batches(lengths, hp.batch_size, rng)
-        accumulation = hp.gradient_accumulation
-        steps.extend(batches[k : k + accumulation] for k in range(0, len(batches), accumulation))
-    return steps
+
+def collate(examples: list[EncodedChat], pad_id: int) -> dict[str, torch.Tensor]:
+    """A batch padded on the right to its own longest example (no attention mask: see right_padded),
+    with each example's length, so that the step can count its real tokens."""
+    import torch
+
+    input_ids, labels = right_padded(examples, pad_id, torch.device("cpu"))
+    lengths = torch.tensor([len(example.input_ids) for example in examples])
+    return {"input_ids": input_ids, "labels": labels, "lengths": lengths}
 
 
 def summed_loss(
@@ -245,72 +251,119 @@ def summed_loss(
     return F.cross_entropy(logits.float(), targets[scored], reduction="sum")
 
 
-def autocast_for(device: torch.device) -> AbstractContextManager:
-    import torch
+def training_arguments(hp: Hyperparameters, steps: int, scratch: Path, device: torch.device) -> Any:
+    from transformers import TrainingArguments
 
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return nullcontext()
-
-
-@dataclass
-class LoopResult:
-    steps: int
-    losses: list[float]
-    trained_tokens: int
-    loss_tokens: int
-    padding_tokens: int
-    train_seconds: float
+    return TrainingArguments(
+        output_dir=str(scratch),
+        per_device_train_batch_size=hp.batch_size,
+        gradient_accumulation_steps=hp.gradient_accumulation,
+        num_train_epochs=hp.epochs,
+        learning_rate=hp.learning_rate,
+        lr_scheduler_type=HF_SCHEDULERS[hp.lr_scheduler],
+        warmup_steps=math.ceil(hp.warmup_ratio * steps),
+        optim="adamw_torch",
+        weight_decay=0.0,
+        max_grad_norm=MAX_GRAD_NORM,
+        seed=hp.seed,
+        bf16=device.type == "cuda",
+        use_cpu=device.type == "cpu",
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        logging_strategy="no",
+        save_strategy="no",
+        report_to="none",
+        disable_tqdm=True,
+    )
 
 
 def train_loop(
     model: PeftModel, data: list[EncodedChat], hp: Hyperparameters, pad_id: int, device: torch.device
 ) -> LoopResult:
-    import torch
-    from transformers import get_scheduler
+    """`transformers.Trainer` runs the loop (optimizer, schedule, accumulation, clipping, bf16
+    autocast on CUDA, seeding). The engine gives it three things: the length-bucketed sampler (the
+    whole dataset sorted within windows of 64 batches; the Trainer's own `group_by_length` sorts within
+    four mega-batches and pads ten times more on small sets), the loss over scored positions only
+    (`summed_loss`), and the sandbox's progress events with the divergence check."""
+    import shutil
 
-    plan = plan_steps([len(example.input_ids) for example in data], hp)
-    trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
-    optimizer = torch.optim.AdamW(
-        trainable, lr=hp.learning_rate, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0
-    )
-    scheduler = get_scheduler(
-        HF_SCHEDULERS[hp.lr_scheduler],
-        optimizer,
-        num_warmup_steps=math.ceil(hp.warmup_ratio * len(plan)),
-        num_training_steps=len(plan),
-    )
+    import torch
+    from transformers import PrinterCallback, Trainer, TrainerCallback
+
     inner = model.get_base_model()
     backbone, head = inner.get_decoder(), inner.get_output_embeddings()
-    model.train()
-    progress = Progress(total_steps=len(plan))
     losses: list[float] = []
-    loss_tokens = padding_tokens = 0
-    for number, step in enumerate(plan, start=1):
-        batches = [[data[index] for index in batch] for batch in step]
-        scored = sum(example.loss_tokens for batch in batches for example in batch)
-        real = sum(len(example.input_ids) for batch in batches for example in batch)
-        total = torch.zeros((), device=device)
-        for batch in batches:
-            input_ids, labels = right_padded(batch, pad_id, device)
-            padding_tokens += input_ids.numel() - sum(len(example.input_ids) for example in batch)
-            with autocast_for(device):
-                loss_sum = summed_loss(backbone, head, input_ids, labels)
-            (loss_sum / scored).backward()
-            total += loss_sum.detach()
-        torch.nn.utils.clip_grad_norm_(trainable, MAX_GRAD_NORM)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        loss = total.item() / scored  # one device sync per step, not per micro-batch
-        if not math.isfinite(loss):
-            raise EngineError(
-                f"training diverged: the loss is not finite at step {number}; lower learning_rate"
-            )
-        losses.append(loss)
-        loss_tokens += scored
-        progress.step(number, tokens=real, loss=round(loss, 6))
-    return LoopResult(len(plan), losses, progress.tokens, loss_tokens, padding_tokens, progress.elapsed)
+    totals = {"tokens": 0, "loss_tokens": 0, "padding": 0}
+
+    def zero() -> torch.Tensor:
+        return torch.zeros((), dtype=torch.float64, device=device)
+
+    # This step's sums, kept on the device (the data loader runs a batch ahead, so they are counted
+    # where each batch is used, not where it is collated): loss, scored, real and padded tokens.
+    step = {"loss": zero(), "scored": zero(), "real": zero(), "padded": zero()}
+
+    class ScoredLossTrainer(Trainer):
+        loss_is_scaled_for_ga = True  # the loss below is already a mean over the whole step
+
+        def _get_train_sampler(self, train_dataset=None):
+            return LengthBucketedSampler(lengths, hp.batch_size, hp.seed)
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            input_ids, labels = inputs["input_ids"], inputs["labels"]
+            loss_sum = summed_loss(backbone, head, input_ids, labels)
+            step["loss"] += loss_sum.detach()
+            step["scored"] += (labels[:, 1:] != IGNORE_INDEX).sum()
+            step["real"] += inputs["lengths"].sum()
+            step["padded"] += input_ids.numel()
+            return loss_sum / num_items_in_batch
+
+    class Events(TrainerCallback):
+        progress: Progress
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.progress = Progress(total_steps=state.max_steps)
+
+        def on_step_end(self, args, state, control, **kwargs):
+            loss_sum, scored, real, padded = torch.stack(list(step.values())).tolist()  # one sync
+            loss = loss_sum / max(scored, 1)
+            if not math.isfinite(loss):
+                raise EngineError(
+                    f"training diverged: the loss is not finite at step {state.global_step}; "
+                    "lower learning_rate"
+                )
+            losses.append(loss)
+            totals["loss_tokens"] += int(scored)
+            totals["padding"] += int(padded - real)
+            self.progress.step(state.global_step, tokens=int(real), loss=round(loss, 6))
+            totals["tokens"] = self.progress.tokens
+            for value in step.values():
+                value.zero_()
+
+    lengths = [len(example.input_ids) for example in data]
+    batches = math.ceil(len(data) / hp.batch_size)
+    steps = math.ceil(batches / hp.gradient_accumulation) * hp.epochs
+    scratch = Path(tempfile.mkdtemp(prefix="trainer-"))
+    events = Events()
+    try:
+        trainer = ScoredLossTrainer(
+            model=model,
+            args=training_arguments(hp, steps, scratch, device),
+            train_dataset=data,
+            data_collator=functools.partial(collate, pad_id=pad_id),
+            callbacks=[events],
+        )
+        trainer.remove_callback(PrinterCallback)  # its log lines are not events
+        trainer.train()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return LoopResult(
+        len(losses),
+        losses,
+        totals["tokens"],
+        totals["loss_tokens"],
+        totals["padding"],
+        events.progress.elapsed,
+    )
 
 
 # --- the engine ----------------------------------------------------------------------------------

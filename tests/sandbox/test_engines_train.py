@@ -15,7 +15,12 @@ from peft import PeftModel
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from sandbox.engines.chat import encode_chat, length_bucketed_batches, right_padded
+from sandbox.engines.chat import (
+    LengthBucketedSampler,
+    encode_chat,
+    length_bucketed_batches,
+    right_padded,
+)
 from sandbox.engines.common import IGNORE_INDEX, EngineError
 from sandbox.engines.train import parse_hyperparameters, run_training, summed_loss
 from tests.sandbox.engine_fixtures import (
@@ -131,6 +136,24 @@ def test_length_bucketed_batches_cover_everything_and_waste_little_padding():
     assert padding(batches) * 10 < padding(unsorted)
     assert batches == length_bucketed_batches(lengths, 8, random.Random(1))
     assert batches != length_bucketed_batches(lengths, 8, random.Random(2))
+
+
+def test_the_sampler_gives_the_trainer_whole_buckets_in_a_new_order_each_epoch():
+    rng = random.Random(0)
+    lengths = [rng.randint(30, 400) for _ in range(203)]  # not a multiple of the batch: one short batch
+    sampler = LengthBucketedSampler(lengths, 8, seed=3)
+    epochs = [list(sampler) for _ in range(2)]
+    assert len(sampler) == 203
+    for order in epochs:
+        assert sorted(order) == list(range(203))
+        # Cut as the data loader cuts it, every batch is one of the bucketed batches, the short last.
+        cut = [order[k : k + 8] for k in range(0, 203, 8)]
+        assert len(cut[-1]) == 3 and all(len(batch) == 8 for batch in cut[:-1])
+        spread = [max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in cut[:-1]]
+        assert max(spread) < 60
+    assert epochs[0] != epochs[1]
+    again = LengthBucketedSampler(lengths, 8, seed=3)
+    assert [list(again) for _ in range(2)] == epochs
 
 
 def test_hyperparameters_are_validated_by_name():
