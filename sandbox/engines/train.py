@@ -283,7 +283,7 @@ def train_loop(
     """`transformers.Trainer` runs the loop (optimizer, schedule, accumulation, clipping, bf16
     autocast on CUDA, seeding). The engine gives it three things: the length-bucketed sampler (the
     whole dataset sorted within windows of 64 batches; the Trainer's own `group_by_length` sorts within
-    four mega-batches and pads ten times more on small sets), the loss over scored positions only
+    four mega-batches: ten times the padding on the tests' 64-example task), the loss over scored positions only
     (`summed_loss`), and the sandbox's progress events with the divergence check."""
     import shutil
 
