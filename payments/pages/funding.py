@@ -113,9 +113,6 @@ def funding_all_page(request, pk: int):
         except ApplicationError as exc:
             report(request, exc)
         return redirect("payments:fund-all", engagement.pk)
-    if not pending:
-        messages.info(request, "Every milestone is funded or settled: nothing is waiting for a payment.")
-        return redirect(engagement_url)
     rows, unavailable, checkout = [], False, None
     for milestone in pending:
         row = {"milestone": milestone, "checkout": None, "processing": False}
@@ -128,6 +125,17 @@ def funding_all_page(request, pk: int):
             checkout = row["checkout"]
             row["processing"] = checkout.status in PAID_AT_STRIPE
         rows.append(row)
+    # A milestone paid while this page was being read (its webhook, or the read-back above) has no
+    # open checkout any more and would show as not started: read the states again and leave it out.
+    still_pending = set(
+        Milestone.objects.filter(
+            pk__in=[row["milestone"].pk for row in rows], state=Milestone.State.PENDING_FUNDING
+        ).values_list("pk", flat=True)
+    )
+    rows = [row for row in rows if row["milestone"].pk in still_pending]
+    if not rows:
+        messages.info(request, "Every milestone is funded or settled: nothing is waiting for a payment.")
+        return redirect(engagement_url)
     payable = [
         row for row in rows if row["checkout"] and row["checkout"].client_secret and not row["processing"]
     ]
