@@ -251,7 +251,7 @@ def summed_loss(
     return F.cross_entropy(logits.float(), targets[scored], reduction="sum")
 
 
-def training_arguments(hp: Hyperparameters, steps: int, scratch: Path, device: torch.device) -> Any:
+def training_arguments(hp: Hyperparameters, scratch: Path, device: torch.device) -> Any:
     from transformers import TrainingArguments
 
     return TrainingArguments(
@@ -261,7 +261,7 @@ def training_arguments(hp: Hyperparameters, steps: int, scratch: Path, device: t
         num_train_epochs=hp.epochs,
         learning_rate=hp.learning_rate,
         lr_scheduler_type=HF_SCHEDULERS[hp.lr_scheduler],
-        warmup_steps=math.ceil(hp.warmup_ratio * steps),
+        warmup_steps=hp.warmup_ratio,  # a float below 1: that share of the steps, rounded up
         optim="adamw_torch",
         weight_decay=0.0,
         max_grad_norm=MAX_GRAD_NORM,
@@ -340,14 +340,12 @@ def train_loop(
                 value.zero_()
 
     lengths = [len(example.input_ids) for example in data]
-    batches = math.ceil(len(data) / hp.batch_size)
-    steps = math.ceil(batches / hp.gradient_accumulation) * hp.epochs
     scratch = Path(tempfile.mkdtemp(prefix="trainer-"))
     events = Events()
     try:
         trainer = ScoredLossTrainer(
             model=model,
-            args=training_arguments(hp, steps, scratch, device),
+            args=training_arguments(hp, scratch, device),
             train_dataset=data,
             data_collator=functools.partial(collate, pad_id=pad_id),
             callbacks=[events],
