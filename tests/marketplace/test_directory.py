@@ -43,12 +43,29 @@ def test_only_listed_profiles_appear():
 
 
 def test_search_words_match_name_headline_bio_and_skills_all_of_them():
-    listed_engineer(username="ana", first_name="Ana", skills=["QLoRA"], profile__headline="Speech models")
-    listed_engineer(username="ben", skills=["RAG"], profile__headline="Retrieval and QLoRA adapters")
+    # Fixed names: a generated one ("Diana", "Santana") would match the search for "ana" too.
     listed_engineer(
-        username="cy", skills=["DPO"], profile__bio="Preference tuning with QLoRA on one GPU, for years now."
+        username="ana",
+        first_name="Ana",
+        last_name="Silva",
+        skills=["QLoRA"],
+        profile__headline="Speech models",
     )
-    listed_engineer(username="dee", skills=["Evaluation"])
+    listed_engineer(
+        username="ben",
+        first_name="Ben",
+        last_name="Okafor",
+        skills=["RAG"],
+        profile__headline="Retrieval and QLoRA adapters",
+    )
+    listed_engineer(
+        username="cy",
+        first_name="Cy",
+        last_name="Lindqvist",
+        skills=["DPO"],
+        profile__bio="Preference tuning with QLoRA on one GPU, for years now.",
+    )
+    listed_engineer(username="dee", first_name="Dee", last_name="Moreau", skills=["Evaluation"])
     assert set(_names(q="qlora")) == {"ana", "ben", "cy"}
     assert _names(q="ana") == ["ana"]
     assert _names(q="qlora speech") == ["ana"]  # every word must match somewhere
