@@ -285,15 +285,13 @@ def train_loop(
     whole dataset sorted within windows of 64 batches; the Trainer's own `group_by_length` sorts within
     four mega-batches: ten times the padding on the tests' 64-example task), the loss over scored positions only
     (`summed_loss`), and the sandbox's progress events with the divergence check."""
-    import shutil
-
     import torch
     from transformers import PrinterCallback, Trainer, TrainerCallback
 
     inner = model.get_base_model()
     backbone, head = inner.get_decoder(), inner.get_output_embeddings()
     losses: list[float] = []
-    totals = {"tokens": 0, "loss_tokens": 0, "padding": 0}
+    totals = {"loss_tokens": 0, "padding": 0}
 
     def zero() -> torch.Tensor:
         return torch.zeros((), dtype=torch.float64, device=device)
@@ -335,29 +333,25 @@ def train_loop(
             totals["loss_tokens"] += int(scored)
             totals["padding"] += int(padded - real)
             self.progress.step(state.global_step, tokens=int(real), loss=round(loss, 6))
-            totals["tokens"] = self.progress.tokens
             for value in step.values():
                 value.zero_()
 
     lengths = [len(example.input_ids) for example in data]
-    scratch = Path(tempfile.mkdtemp(prefix="trainer-"))
     events = Events()
-    try:
+    with tempfile.TemporaryDirectory(prefix="trainer-") as scratch:  # it saves nothing there
         trainer = ScoredLossTrainer(
             model=model,
-            args=training_arguments(hp, scratch, device),
+            args=training_arguments(hp, Path(scratch), device),
             train_dataset=data,
             data_collator=functools.partial(collate, pad_id=pad_id),
             callbacks=[events],
         )
         trainer.remove_callback(PrinterCallback)  # its log lines are not events
         trainer.train()
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
     return LoopResult(
         len(losses),
         losses,
-        totals["tokens"],
+        events.progress.tokens,
         totals["loss_tokens"],
         totals["padding"],
         events.progress.elapsed,
