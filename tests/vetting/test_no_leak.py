@@ -149,7 +149,7 @@ def test_no_hidden_item_leaves_the_server(
         dataset=dataset,
         hyperparameters={"rank": 4, "epochs": 1, "batch_size": 8, "learning_rate": 1e-2},
     )
-    scored = finished_submission(scored.pk, worker=worker)
+    scored = finished_submission(scored.pk, workers=[worker])
     assert scored.state in (Submission.State.PASSED, Submission.State.FAILED), (
         scored.failure_message,
         worker.log(),
@@ -162,7 +162,7 @@ def test_no_hidden_item_leaves_the_server(
         kind="adapter",
         adapter_files=tiny_adapter_files(tiny_model_dir, tmp_path / "adapter"),
     )
-    crashed = finished_submission(crashed.pk, worker=worker)
+    crashed = finished_submission(crashed.pk, workers=[worker])
     assert (crashed.state, crashed.failure_step) == (Submission.State.ERRORED, "evaluate")
 
     public_text = dataset.decode() + json.dumps(

@@ -8,7 +8,7 @@ Import the fixtures by name into a test module.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -92,11 +92,12 @@ def start_pipeline_worker(transactional_db, pipeline_settings, start_celery_work
 
 
 def finished_submission(
-    submission_id: int, *, timeout: float = 900, worker: Worker | None = None
+    submission_id: int, *, timeout: float = 900, workers: Sequence[Worker] = ()
 ) -> Submission:
     def done():
-        if worker is not None and not worker.alive:
-            raise AssertionError(f"the worker died: {worker.log()}")
+        for worker in workers:
+            if not worker.alive:
+                raise AssertionError(f"the worker died: {worker.log()}")
         submission = Submission.objects.get(pk=submission_id)
         return submission if submission.is_finished else None
 

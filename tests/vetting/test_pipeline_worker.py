@@ -48,7 +48,7 @@ def test_dataset_then_adapter_through_a_real_worker(
         actor=engineer_user, challenge_id=challenge.pk, kind="dataset", dataset=b"not json\n"
     )
     assert rejected.state == Submission.State.VALIDATING  # the worker validates, not this process
-    rejected = finished_submission(rejected.pk, worker=worker)
+    rejected = finished_submission(rejected.pk, workers=[worker])
     assert rejected.state == Submission.State.REJECTED and not rejected.dataset
 
     submission = pipeline.submission_submit(
@@ -59,7 +59,7 @@ def test_dataset_then_adapter_through_a_real_worker(
         hyperparameters=HYPERPARAMETERS,
     )
     assert submission.state == Submission.State.VALIDATING
-    submission = finished_submission(submission.pk, worker=worker)
+    submission = finished_submission(submission.pk, workers=[worker])
     assert submission.state in (Submission.State.PASSED, Submission.State.FAILED), (
         submission.failure_message,
         worker.log(),
@@ -99,7 +99,7 @@ def test_dataset_then_adapter_through_a_real_worker(
         actor=engineer_user, challenge_id=challenge.pk, kind="adapter", adapter_files=files
     )
     assert uploaded.state == Submission.State.VALIDATING
-    uploaded = finished_submission(uploaded.pk, worker=worker)
+    uploaded = finished_submission(uploaded.pk, workers=[worker])
     assert uploaded.state in (Submission.State.PASSED, Submission.State.FAILED), uploaded.failure_message
     assert uploaded.steps["train"]["status"] == "skipped"
     assert set(uploaded.job_ids) == {pipeline.TUNED_TASK, pipeline.TUNED_GENERAL}
@@ -126,7 +126,7 @@ def test_sandbox_failures_surface_as_errored_with_a_reason(
         dataset=task_dataset(challenge, 24),
         hyperparameters={**HYPERPARAMETERS, "qlora": True},
     )
-    submission = finished_submission(submission.pk, worker=worker)
+    submission = finished_submission(submission.pk, workers=[worker])
     assert (submission.state, submission.failure_step) == (Submission.State.ERRORED, "train"), worker.log()
     assert submission.failure_message.startswith("Training failed: ")
     assert "QLoRA needs a CUDA GPU" in submission.failure_message
@@ -142,7 +142,7 @@ def test_sandbox_failures_surface_as_errored_with_a_reason(
         kind="adapter",
         adapter_files=tiny_adapter_files(tiny_model_dir, tmp_path / "adapter"),
     )
-    submission = finished_submission(submission.pk, worker=worker)
+    submission = finished_submission(submission.pk, workers=[worker])
     assert (submission.state, submission.failure_step) == (Submission.State.ERRORED, "evaluate"), worker.log()
     # The baseline jobs fail too (the same generation length): the platform's fault, the attempt returned.
     assert submission.failure_message == "An evaluation job failed on the platform's side (crashed)."
