@@ -1,40 +1,15 @@
 """Concurrent writers on PostgreSQL: exactly one wins, the other gets 409, nothing is half-written."""
 
-import threading
-
 import pytest
-from django.db import connection
 
-from core.errors import ApplicationError
 from core.models import TransitionLog
 from marketplace.models import Consultation, Delivery, Engagement, HiringRequest, Milestone, Proposal
 from marketplace.services import engagements as engagement_services
 from marketplace.services import requests as request_services
+from tests.concurrency import run_together
 from tests.factories import milestone_in_state, open_request, proposal_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def _race(*calls):
-    """Run the calls at the same moment in separate threads (separate connections)."""
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-
-    def run(index, call):
-        try:
-            barrier.wait()
-            results[index] = ("ok", call())
-        except ApplicationError as exc:
-            results[index] = ("error", exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    return results
 
 
 def _outcome(results):
@@ -50,12 +25,12 @@ def test_two_concurrent_accepts_on_one_request(attempt):
     _, proposal_b = proposal_for(hiring_request=hiring_request, amounts=(50_000, 70_000))
     client = hiring_request.client
 
-    results = _race(
+    results = run_together(
         lambda: request_services.proposal_accept(actor=client, proposal_id=proposal_a.pk),
         lambda: request_services.proposal_accept(actor=client, proposal_id=proposal_b.pk),
     )
     wins, losses = _outcome(results)
-    assert len(wins) == 1 and len(losses) == 1
+    assert len(wins) == 1 and len(losses) == 1, results
     assert losses[0].status == 409
     engagement = Engagement.objects.get()
     assert engagement == wins[0]
@@ -72,12 +47,12 @@ def test_two_concurrent_accepts_on_one_request(attempt):
 def test_two_concurrent_approvals_of_one_milestone(attempt):
     milestone = milestone_in_state(Milestone.State.SUBMITTED)
     client = milestone.engagement.client
-    results = _race(
+    results = run_together(
         lambda: engagement_services.milestone_approve(actor=client, milestone_id=milestone.pk),
         lambda: engagement_services.milestone_approve(actor=client, milestone_id=milestone.pk),
     )
     wins, losses = _outcome(results)
-    assert len(wins) == 1 and len(losses) == 1
+    assert len(wins) == 1 and len(losses) == 1, results
     assert losses[0].status == 409
     milestone.refresh_from_db()
     assert milestone.state == Milestone.State.APPROVED

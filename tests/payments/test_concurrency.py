@@ -4,15 +4,15 @@ import threading
 
 import pytest
 import stripe
-from django.db import connection
 from django.test import Client
 
-from core.errors import ApplicationError, InvalidTransitionError
+from core.errors import InvalidTransitionError
 from marketplace.models import Milestone
 from payments.ledger import milestone_money
 from payments.models import LedgerPosting, Payout, WebhookEvent
 from payments.services.funding import funding_checkout
 from payments.services.payouts import payout_approve
+from tests.concurrency import run_together
 from tests.factories import StaffFactory, engagement
 from tests.payments.conftest import onboard, pay, transfers_at_stripe, work_and_approve
 
@@ -23,26 +23,7 @@ AMOUNT = 75_000
 
 def race(call, times: int = 8) -> list:
     """Run `call` in `times` threads (separate connections) released at the same moment."""
-    barrier = threading.Barrier(times)
-    results: list = [None] * times
-
-    def run(index: int) -> None:
-        try:
-            barrier.wait()
-            results[index] = ("ok", call())
-        except ApplicationError as exc:
-            results[index] = ("error", exc)
-        except Exception as exc:  # a crash, reported by the assertions that follow
-            results[index] = ("crash", exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(times)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
+    return run_together(*[call] * times)
 
 
 def test_eight_concurrent_approvals_of_one_payout_make_one_transfer(

@@ -3,12 +3,10 @@ the base model's jobs are started once, and both submissions wait on the same on
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from django.db import connection
 
 from sandbox.models import Job
+from tests.concurrency import run_together
 from tests.vetting import test_pipeline_support as support
 from tests.vetting.test_pipeline_support import tiny_adapter_files
 from vetting import pipeline
@@ -19,28 +17,6 @@ pipeline_settings = support.pipeline_settings
 tiny_model_dir = support.tiny_model_dir
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def _together(*calls):
-    """Run the calls at the same moment in separate threads (separate connections); their results."""
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-
-    def run(index, call):
-        try:
-            barrier.wait()
-            results[index] = call()
-        except Exception as exc:  # reported by the assertion below, with the others' results
-            results[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
 
 
 @pytest.mark.parametrize("attempt", range(3))
@@ -60,9 +36,11 @@ def test_two_submissions_starting_evaluation_together_share_one_set_of_baseline_
         assert submission.state == Submission.State.QUEUED, submission.validation_report
         submissions.append(submission)
 
-    results = _together(*(lambda pk=s.pk: pipeline.submission_advance(submission_id=pk) for s in submissions))
+    results = run_together(
+        *(lambda pk=s.pk: pipeline.submission_advance(submission_id=pk) for s in submissions)
+    )
 
-    assert all(isinstance(result, str) and result.startswith("evaluating") for result in results), results
+    assert all(kind == "ok" and value.startswith("evaluating") for kind, value in results), results
     baselines = Job.objects.filter(kind=Job.Kind.EVALUATE, spec__has_key="vetting_baseline")
     assert baselines.count() == 2, list(baselines.values_list("pk", "spec__vetting_baseline"))
     first, second = (Submission.objects.get(pk=s.pk).job_ids for s in submissions)
