@@ -487,10 +487,10 @@ def _start_evaluation(submission: Submission, adapter_dir: Path) -> str:
         return _error(submission, "evaluate", BASE_MODEL_MISSING)
     eval_set, challenge = submission.eval_set, submission.challenge
     jobs: dict[str, int] = {}
-    # The eval set's row lock makes the base model's jobs one decision: two submissions reaching
-    # evaluation together (on two workers) would otherwise both find none and both start them.
-    EvalSetVersion.objects.select_for_update().filter(pk=eval_set.pk).first()
     if not baselines_stored(eval_set, challenge.base_model):
+        # The eval set's row lock makes the base model's jobs one decision: two submissions reaching
+        # evaluation together (on two workers) would otherwise both find none and both start them.
+        EvalSetVersion.objects.select_for_update().filter(pk=eval_set.pk).first()
         for key, part in ((BASE_TASK, "task"), (BASE_GENERAL, "general")):
             job = _baseline_job(
                 eval_set=eval_set, base_model=challenge.base_model, base_dir=base_dir, part=part
