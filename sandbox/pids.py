@@ -117,6 +117,14 @@ class PidsCgroup:
         finally:
             os.close(fd)
 
+    def pids(self) -> list[int]:
+        """The processes in the cgroup: the run's whole tree, every descendant included, read from one
+        file (finding a tree by parent links reads every process on the host)."""
+        try:
+            return [int(pid) for pid in (self.path / "cgroup.procs").read_text().split()]
+        except (OSError, ValueError):
+            return []
+
     def current(self) -> int:
         try:
             return int((self.path / "pids.current").read_text())

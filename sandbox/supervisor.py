@@ -111,21 +111,31 @@ def _confine_child(max_file_bytes: int, cgroup: PidsCgroup | None) -> Callable[[
     return apply
 
 
-def _tree_usage(root: psutil.Process, *, count_tasks: bool) -> tuple[int, int]:
-    """(resident bytes, tasks) of the process tree under root; tasks 0 unless `count_tasks`."""
+def _tree_usage(root: psutil.Process, cgroup: PidsCgroup | None) -> tuple[int, int]:
+    """(resident bytes, tasks) of the process tree under root. With a pids cgroup, the tree is the
+    cgroup's processes and the cgroup counts the tasks; without one, the tree is found by parent links
+    (psutil reads every process on the host for that, milliseconds a poll) and its threads counted."""
+    if cgroup is not None:
+        processes = []
+        for pid in cgroup.pids():
+            try:
+                processes.append(psutil.Process(pid))
+            except psutil.Error:
+                continue  # exited between listing and reading
+    else:
+        try:
+            processes = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return 0, 0
     rss = tasks = 0
-    try:
-        processes = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return 0, 0
     for process in processes:
         try:
             rss += process.memory_info().rss
-            if count_tasks:
+            if cgroup is None:
                 tasks += process.num_threads()
         except psutil.Error:
             continue  # exited between listing and reading
-    return rss, tasks
+    return rss, cgroup.current() if cgroup is not None else tasks
 
 
 @dataclass
@@ -351,10 +361,7 @@ def _supervise(
             now = time.monotonic()
             if capture:
                 drain()
-            # The cgroup counts the tasks itself; reading every process's threads is the fallback.
-            rss, tasks = _tree_usage(watched, count_tasks=cgroup is None)
-            if cgroup is not None:
-                tasks = cgroup.current()
+            rss, tasks = _tree_usage(watched, cgroup)
             in_tmpfs, tmpfs_inodes = private_mounts.usage() if private_mounts else (0, 0)
             peak = max(peak, rss + in_tmpfs)
             if rss + in_tmpfs > limits.memory_mb * MB:
