@@ -8,7 +8,9 @@ events like the training engine (one progress event per batch). Scoring is not d
 Prompts are sorted by length and batched, so that a batch pays for little padding. The decode loop
 is written by hand to save what `generate` spends on a generic path: the prompts' pass runs without
 an attention mask (see `greedy_generate`), and on a CPU in groups of near-equal length so that it
-computes almost no padding (a third of an evaluation's arithmetic there); keys and values go into
+computes almost no padding (a third of an evaluation's arithmetic there); the prompts' longest common
+prefix (the system message and, for the few-shot baseline, every example turn: about nine tenths of
+its tokens) is computed once and its keys and values shared by every row; keys and values go into
 buffers allocated once for the whole batch instead of being concatenated (copied) at every step,
 rows that have ended are dropped from the batch (on a CPU once an eighth of it has ended, on a GPU
 once half has), and the loop stops when every row has ended.
@@ -127,6 +129,7 @@ class Generated:
     passes: int  # forward passes run: 1 (the prompts) + decoding steps
     compactions: int  # times ended rows were dropped from the batch
     padding: int  # pad tokens the prompts' pass computed
+    shared: int  # leading tokens common to every prompt, computed once for the batch
 
 
 def prompt_batch(
@@ -169,7 +172,8 @@ def greedy_generate(
     layers = model.config.get_text_config().num_hidden_layers
     cache = preallocated_cache(layers, width + max_new_tokens)
     on_cpu = device.type == "cpu"
-    logits, padding = prompts_pass(model, cache, input_ids, lengths, grouped=on_cpu)
+    shared = shared_prefix(prompts)
+    logits, padding = prompts_pass(model, cache, input_ids, lengths, grouped=on_cpu, prefix=shared)
     # A CPU's step costs about in proportion to its rows, and copying the cache costs a fraction of a
     # step: drop ended rows early. A GPU's step costs about the same for any number of rows.
     compact_share = COMPACT_SHARE_CPU if on_cpu else COMPACT_SHARE_GPU
@@ -200,7 +204,23 @@ def greedy_generate(
         ).logits[:, -1]
         next_position = next_position + 1
         passes += 1
-    return Generated(outputs, passes, compactions, padding)
+    return Generated(outputs, passes, compactions, padding, shared)
+
+
+# A common prefix shorter than this is computed with each row: one more pass costs more than it saves.
+MIN_SHARED_PREFIX = 16
+
+
+def shared_prefix(prompts: list[list[int]]) -> int:
+    """How many leading tokens every prompt has in common, leaving each at least one of its own (its
+    next-token logits come from its own last token); 0 when that is too short to be worth a pass."""
+    if len(prompts) < 2:
+        return 0
+    first, limit = prompts[0], min(len(prompt) for prompt in prompts) - 1
+    length = 0
+    while length < limit and all(prompt[length] == first[length] for prompt in prompts):
+        length += 1
+    return length if length >= MIN_SHARED_PREFIX else 0
 
 
 # Prompts' pass in groups (CPU): a group ends where padding its next row would cost more than this
@@ -228,23 +248,52 @@ def prompt_groups(lengths: list[int]) -> list[list[int]]:
 
 
 def prompts_pass(
-    model: PreTrainedModel, cache: Any, input_ids: torch.Tensor, lengths: torch.Tensor, *, grouped: bool
+    model: PreTrainedModel,
+    cache: Any,
+    input_ids: torch.Tensor,
+    lengths: torch.Tensor,
+    *,
+    grouped: bool,
+    prefix: int = 0,
 ) -> tuple[torch.Tensor, int]:
     """Run the prompts (padded on the right) into `cache`; returns each row's next-token logits and
     the pad tokens computed.
 
     `grouped`: in groups of near-equal length (`prompt_groups`), each padded only to its own longest,
     their keys and values copied into the batch's buffers; otherwise one pass over the whole batch
-    (on a GPU padding costs little and one launch beats several).
+    (on a GPU padding costs little and one launch beats several). `prefix`: the first `prefix` tokens
+    are the same in every row (`shared_prefix`): they are computed once, as one row, and each row's
+    own tokens then attend to their keys and values.
     """
     import torch
     from transformers.cache_utils import DynamicCache
 
     batch, width = input_ids.shape
     decoder, head = model.get_decoder(), model.get_output_embeddings()
+    common = DynamicCache()
+    if prefix:
+        decoder(input_ids=input_ids[:1, :prefix], past_key_values=common, use_cache=True)
+
+    def continuing(rows: int) -> DynamicCache:
+        """A cache holding the common prefix for `rows` rows (views, not copies)."""
+        seeded = DynamicCache()
+        for index, layer in enumerate(common.layers):
+            seeded.update(layer.keys.expand(rows, -1, -1, -1), layer.values.expand(rows, -1, -1, -1), index)
+        return seeded
+
     if not grouped:
-        hidden = decoder(input_ids=input_ids, past_key_values=cache, use_cache=True).last_hidden_state
-        logits = head(hidden[torch.arange(batch, device=input_ids.device), lengths - 1])
+        if prefix:
+            every_row = torch.arange(batch, device=input_ids.device)
+            for mine, computed in zip(cache.layers, common.layers, strict=True):
+                keys, values = (
+                    tensor.expand(batch, -1, -1, -1) for tensor in (computed.keys, computed.values)
+                )
+                mine.write_rows(every_row, keys, values, batch)
+                mine.set_length(prefix)
+        hidden = decoder(
+            input_ids=input_ids[:, prefix:], past_key_values=cache, use_cache=True
+        ).last_hidden_state
+        logits = head(hidden[torch.arange(batch, device=input_ids.device), lengths - 1 - prefix])
         return logits, batch * width - int(lengths.sum())
     logits, padding = None, 0
     for group in prompt_groups(lengths.tolist()):
@@ -252,11 +301,11 @@ def prompts_pass(
         group_lengths = lengths[rows]
         group_width = int(group_lengths.max())
         padding += len(group) * group_width - int(group_lengths.sum())
-        group_cache = DynamicCache()
+        group_cache = continuing(len(group)) if prefix else DynamicCache()
         hidden = decoder(
-            input_ids=input_ids[rows, :group_width], past_key_values=group_cache, use_cache=True
+            input_ids=input_ids[rows, prefix:group_width], past_key_values=group_cache, use_cache=True
         ).last_hidden_state
-        group_logits = head(hidden[torch.arange(len(group), device=rows.device), group_lengths - 1])
+        group_logits = head(hidden[torch.arange(len(group), device=rows.device), group_lengths - 1 - prefix])
         if logits is None:
             logits = group_logits.new_empty((batch, group_logits.shape[-1]))
         logits[rows] = group_logits

@@ -25,6 +25,7 @@ from sandbox.engines.evaluate import (
     prompt_groups,
     prompts_pass,
     run_evaluation,
+    shared_prefix,
 )
 from tests.sandbox.engine_fixtures import (
     COLOURS,
@@ -215,6 +216,70 @@ def test_grouped_prompts_pass_computes_what_one_padded_pass_does(tiny_model_dir)
             assert mine.get_seq_length() == theirs.get_seq_length() == input_ids.shape[1]
             torch.testing.assert_close(mine.keys[row, :, :length], theirs.keys[row, :, :length])
             torch.testing.assert_close(mine.values[row, :, :length], theirs.values[row, :, :length])
+
+
+def few_shot_prompts(count: int) -> list[dict]:
+    """Prompts as the few-shot baseline sends them: the same system turn and example turns first,
+    then each its own question."""
+    examples = []
+    for thing in ("sky", "grass", "snow"):
+        examples += [*colour_question(thing), {"role": "assistant", "content": COLOURS[thing]}]
+    system = {"role": "system", "content": "Answer with one word."}
+    return [
+        {"id": f"f{index}", "messages": [system, *examples, *prompt["messages"]]}
+        for index, prompt in enumerate(varied_prompts(count, seed=3))
+    ]
+
+
+def test_the_common_prefix_is_found_and_leaves_each_prompt_a_token_of_its_own():
+    head = list(range(100, 120))
+    short = head[:10]
+    assert shared_prefix([[*head, 1, 2], [*head, 1, 3, 4], [*head, 1]]) == 20  # the shortest keeps one
+    assert shared_prefix([[*head, 1, 2], [*head, 5]]) == 20
+    assert shared_prefix([[*short, 1], [*short, 2]]) == 0  # too short to be worth a pass
+    assert shared_prefix([[*head, 1]]) == 0  # one prompt: nothing to share
+    assert shared_prefix([head, head]) == 19
+
+
+def test_a_common_prefix_computed_once_gives_what_every_row_computing_it_gives(tiny_model_dir):
+    """The few-shot prompts' shared turns, computed once as one row, give every row the same logits
+    and keys and values as computing them in each row, grouped and in one pass; generation then
+    matches one prompt at a time."""
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    prompts = few_shot_prompts(9)
+    ids = [
+        tokenizer.apply_chat_template(p["messages"], add_generation_prompt=True, return_dict=False)
+        for p in prompts
+    ]
+    prefix = shared_prefix(ids)
+    assert prefix > 0.6 * min(map(len, ids))  # most of each prompt
+    input_ids, lengths = prompt_batch(ids, tokenizer.pad_token_id, torch.device("cpu"))
+    layers = model.config.num_hidden_layers
+    with torch.inference_mode():
+        for grouped in (False, True):
+            results = []
+            for shared in (0, prefix):
+                cache = preallocated_cache(layers, input_ids.shape[1] + 4)
+                logits, _ = prompts_pass(model, cache, input_ids, lengths, grouped=grouped, prefix=shared)
+                results.append((logits, cache))
+            (logits, cache), (shared_logits, shared_cache) = results
+            torch.testing.assert_close(shared_logits, logits, rtol=1e-4, atol=1e-5)
+            for row, length in enumerate(lengths.tolist()):
+                for mine, theirs in zip(shared_cache.layers, cache.layers, strict=True):
+                    assert mine.get_seq_length() == theirs.get_seq_length() == input_ids.shape[1]
+                    torch.testing.assert_close(mine.keys[row, :, :length], theirs.keys[row, :, :length])
+                    torch.testing.assert_close(mine.values[row, :, :length], theirs.values[row, :, :length])
+        generated = greedy_generate(
+            model,
+            ids,
+            pad_id=tokenizer.pad_token_id,
+            end_ids={tokenizer.eos_token_id},
+            max_new_tokens=8,
+            device=torch.device("cpu"),
+        )
+    assert generated.shared == prefix
+    assert generated.outputs == one_at_a_time(model, tokenizer, prompts, 8)
 
 
 def test_prompts_are_checked(tiny_model_dir, tmp_path):
