@@ -80,6 +80,34 @@ def one_at_a_time(model, tokenizer, prompts: list[dict], max_new_tokens: int) ->
     return outputs
 
 
+def prompt_ids(tokenizer, prompts: list[dict]) -> list[list[int]]:
+    return [
+        tokenizer.apply_chat_template(p["messages"], add_generation_prompt=True, return_dict=False)
+        for p in prompts
+    ]
+
+
+def generate_greedily(model, tokenizer, ids: list[list[int]], max_new_tokens: int):
+    """The engine's decode loop on the CPU, as a job runs it."""
+    return greedy_generate(
+        model,
+        ids,
+        pad_id=tokenizer.pad_token_id,
+        end_ids={tokenizer.eos_token_id},
+        max_new_tokens=max_new_tokens,
+        device=torch.device("cpu"),
+    )
+
+
+def assert_same_cache(mine, theirs, lengths: torch.Tensor, width: int) -> None:
+    """Every row's keys and values agree up to its own length, in every layer."""
+    for row, length in enumerate(lengths.tolist()):
+        for layer, other in zip(mine.layers, theirs.layers, strict=True):
+            assert layer.get_seq_length() == other.get_seq_length() == width
+            torch.testing.assert_close(layer.keys[row, :, :length], other.keys[row, :, :length])
+            torch.testing.assert_close(layer.values[row, :, :length], other.values[row, :, :length])
+
+
 def eval_spec(model_dir: Path, prompts_path: Path, adapter: Path | None = None, **overrides) -> dict:
     return {
         "base_model_dir": str(model_dir),
@@ -159,19 +187,9 @@ def test_rows_that_end_are_dropped_and_the_rest_still_match(adapter_dir, tiny_mo
     merged = load_model(tiny_model_dir, adapter_dir, torch.device("cpu"), merge=True)
     prompts = [{"messages": colour_question(thing)} for thing in ("sky", "grass", "snow")]
     prompts.append({"messages": COUNT_QUESTION})
-    ids = [
-        tokenizer.apply_chat_template(p["messages"], add_generation_prompt=True, return_dict=False)
-        for p in prompts
-    ]
+    ids = prompt_ids(tokenizer, prompts)
     with torch.inference_mode():
-        generated = greedy_generate(
-            merged,
-            ids,
-            pad_id=tokenizer.pad_token_id,
-            end_ids={tokenizer.eos_token_id},
-            max_new_tokens=30,
-            device=torch.device("cpu"),
-        )
+        generated = generate_greedily(merged, tokenizer, ids, 30)
     assert generated.outputs == one_at_a_time(merged, tokenizer, prompts, 30)
     assert tokenizer.decode(generated.outputs[3], skip_special_tokens=True) == COUNT_ANSWER
     assert generated.compactions >= 1
@@ -196,10 +214,7 @@ def test_grouped_prompts_pass_computes_what_one_padded_pass_does(tiny_model_dir)
     and the same keys and values as one pass over the whole right-padded batch, with less padding."""
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
-    ids = [
-        tokenizer.apply_chat_template(p["messages"], add_generation_prompt=True, return_dict=False)
-        for p in varied_prompts(12, seed=5)
-    ]
+    ids = prompt_ids(tokenizer, varied_prompts(12, seed=5))
     input_ids, lengths = prompt_batch(ids, tokenizer.pad_token_id, torch.device("cpu"))
     layers = model.config.num_hidden_layers
     results = {}
@@ -211,11 +226,7 @@ def test_grouped_prompts_pass_computes_what_one_padded_pass_does(tiny_model_dir)
     (whole, whole_padding, whole_cache), (parts, part_padding, part_cache) = results[False], results[True]
     torch.testing.assert_close(parts, whole, rtol=1e-4, atol=1e-5)
     assert part_padding < whole_padding
-    for row, length in enumerate(lengths.tolist()):
-        for mine, theirs in zip(part_cache.layers, whole_cache.layers, strict=True):
-            assert mine.get_seq_length() == theirs.get_seq_length() == input_ids.shape[1]
-            torch.testing.assert_close(mine.keys[row, :, :length], theirs.keys[row, :, :length])
-            torch.testing.assert_close(mine.values[row, :, :length], theirs.values[row, :, :length])
+    assert_same_cache(part_cache, whole_cache, lengths, input_ids.shape[1])
 
 
 def few_shot_prompts(count: int) -> list[dict]:
@@ -248,10 +259,7 @@ def test_a_common_prefix_computed_once_gives_what_every_row_computing_it_gives(t
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
     prompts = few_shot_prompts(9)
-    ids = [
-        tokenizer.apply_chat_template(p["messages"], add_generation_prompt=True, return_dict=False)
-        for p in prompts
-    ]
+    ids = prompt_ids(tokenizer, prompts)
     prefix = shared_prefix(ids)
     assert prefix > 0.6 * min(map(len, ids))  # most of each prompt
     input_ids, lengths = prompt_batch(ids, tokenizer.pad_token_id, torch.device("cpu"))
@@ -265,19 +273,8 @@ def test_a_common_prefix_computed_once_gives_what_every_row_computing_it_gives(t
                 results.append((logits, cache))
             (logits, cache), (shared_logits, shared_cache) = results
             torch.testing.assert_close(shared_logits, logits, rtol=1e-4, atol=1e-5)
-            for row, length in enumerate(lengths.tolist()):
-                for mine, theirs in zip(shared_cache.layers, cache.layers, strict=True):
-                    assert mine.get_seq_length() == theirs.get_seq_length() == input_ids.shape[1]
-                    torch.testing.assert_close(mine.keys[row, :, :length], theirs.keys[row, :, :length])
-                    torch.testing.assert_close(mine.values[row, :, :length], theirs.values[row, :, :length])
-        generated = greedy_generate(
-            model,
-            ids,
-            pad_id=tokenizer.pad_token_id,
-            end_ids={tokenizer.eos_token_id},
-            max_new_tokens=8,
-            device=torch.device("cpu"),
-        )
+            assert_same_cache(shared_cache, cache, lengths, input_ids.shape[1])
+        generated = generate_greedily(model, tokenizer, ids, 8)
     assert generated.shared == prefix
     assert generated.outputs == one_at_a_time(model, tokenizer, prompts, 8)
 
