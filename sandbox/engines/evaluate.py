@@ -275,7 +275,8 @@ def prompts_pass(
         decoder(input_ids=input_ids[:1, :prefix], past_key_values=common, use_cache=True)
 
     def continuing(rows: int) -> DynamicCache:
-        """A cache holding the common prefix for `rows` rows (views, not copies)."""
+        """A cache that holds the common prefix's keys and values once per row (a copy each; the
+        arithmetic is what is saved)."""
         seeded = DynamicCache()
         for index, layer in enumerate(common.layers):
             seeded.update(layer.keys.expand(rows, -1, -1, -1), layer.values.expand(rows, -1, -1, -1), index)
