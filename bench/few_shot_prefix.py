@@ -27,7 +27,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 from bench.train_throughput import prepared_base_model, report
 
 ITEMS = 20
-BATCH_SIZE = 20
 
 
 def main() -> None:
