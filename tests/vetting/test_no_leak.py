@@ -220,6 +220,8 @@ def test_no_hidden_item_leaves_the_server(
     # Final-split figures made distinctive, so that any surface showing one is caught.
     final_figures = seal_final_figures(scored)
     assert figure_leaks({"probe": "<td>final 61.4%</td>"}, final_figures)  # the search can fail
+    assert figure_leaks({"probe": '{"score": 57.91, "at": "02:37:10"}'}, final_figures)
+    assert not figure_leaks({"probe": '{"created_at": "2026-12-05T02:37:57.912345Z"}'}, final_figures)
 
     # The engineer-facing vetting pages and API, wherever they are.
     routes = [route for route in engineer_routes() if "vetting" in route]
@@ -287,14 +289,19 @@ def seal_final_figures(submission: Submission) -> list[str]:
     return figures
 
 
+# A time of day, as timestamps print it: its seconds are no figure ("57.91" in "02:37:57.912345").
+TIME_OF_DAY = re.compile(r"\d{2}:\d{2}:\d{2}(?:\.\d+)?")
+
+
 def figure_leaks(surfaces: dict[str, str], figures: list[str]) -> list[str]:
     """Where a figure is printed: as a number of its own or the start of a longer one ("0.3371" in
-    "0.33710"), not inside another number's integer part ("0.337" in a duration of "10.337" s)."""
+    "0.33710"), not inside another number's integer part ("0.337" in a duration of "10.337" s) nor as
+    a timestamp's seconds."""
     return [
         f"{where}: {figure}"
         for where, body in surfaces.items()
         for figure in figures
-        if re.search(rf"(?<!\d){re.escape(figure)}", readable(body))
+        if re.search(rf"(?<!\d){re.escape(figure)}", TIME_OF_DAY.sub(" ", readable(body)))
     ]
 
 
