@@ -16,6 +16,7 @@ import torch
 from peft import PeftModel
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from sandbox.engines.chat import template_ids
 from sandbox.engines.common import EngineError
 from sandbox.engines.evaluate import (
     greedy_generate,
@@ -81,10 +82,8 @@ def one_at_a_time(model, tokenizer, prompts: list[dict], max_new_tokens: int) ->
 
 
 def prompt_ids(tokenizer, prompts: list[dict]) -> list[list[int]]:
-    return [
-        tokenizer.apply_chat_template(p["messages"], add_generation_prompt=True, return_dict=False)
-        for p in prompts
-    ]
+    """Each prompt's token ids, as the engine builds them."""
+    return [template_ids(tokenizer, p["messages"], add_generation_prompt=True) for p in prompts]
 
 
 def generate_greedily(model, tokenizer, ids: list[list[int]], max_new_tokens: int):
@@ -140,15 +139,12 @@ def test_command_line_batched_generation_equals_one_at_a_time(tiny_model_dir, tm
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
     expected = one_at_a_time(model, tokenizer, prompts, 12)
     lengths = set()
-    for generation, tokens, prompt in zip(generations, expected, prompts, strict=True):
+    for generation, tokens, ids in zip(generations, expected, prompt_ids(tokenizer, prompts), strict=True):
         text_tokens = tokens[:-1] if tokens and tokens[-1] == tokenizer.eos_token_id else tokens
         assert generation["output"] == tokenizer.decode(text_tokens, skip_special_tokens=True)
         assert generation["output_tokens"] == len(tokens)
-        prompt_ids = tokenizer.apply_chat_template(
-            prompt["messages"], add_generation_prompt=True, return_dict=False
-        )
-        assert generation["prompt_tokens"] == len(prompt_ids)
-        lengths.add(len(prompt_ids))
+        assert generation["prompt_tokens"] == len(ids)
+        lengths.add(len(ids))
     assert len(lengths) >= 8  # the batches really were left-padded
 
 
