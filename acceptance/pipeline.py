@@ -1,12 +1,10 @@
-"""An acceptance run: a delivered adapter through four sandbox evaluations to a pass or a fail.
+"""An acceptance run: a delivered adapter through two sandbox evaluations to a pass or a fail.
 
-    queued  -> `run_advance` starts the evaluate jobs (owned by nobody: no page or API shows them to
-               the engineer, and the private items are only in their prompts files):
-                 base               the base model zero-shot and few-shot (the public sample as
-                                    earlier turns) on the private items
-                 delivered          the base model with the adapter on the private items
-                 general_base       the base model on the platform's general set
-                 general_delivered  the adapter on the general set
+    queued  -> `run_advance` starts the evaluate jobs, one per model (owned by nobody: no page or API
+               shows them to the engineer, and the private items are only in their prompts files):
+                 base       the base model zero-shot and few-shot (the public sample as earlier
+                            turns) on the private items, and on the platform's general set
+                 delivered  the base model with the adapter on the private items and the general set
     running -> once every job has finished, the scores (95% bootstrap intervals, the paired difference
                against few-shot, the general ratio) and the verdict against the terms: passed/failed.
                A job that failed makes the run `errored`, naming the step, never quoting output.
@@ -70,8 +68,11 @@ from vetting.scoring import bootstrap_ci, forgetting_ratio, general_messages, me
 logger = logging.getLogger(__name__)
 
 TRAIN = "train"  # a training delivery's job, before the evaluations
-BASE, DELIVERED, GENERAL_BASE, GENERAL_DELIVERED = "base", "delivered", "general_base", "general_delivered"
-ROLES = (BASE, DELIVERED, GENERAL_BASE, GENERAL_DELIVERED)
+BASE, DELIVERED = "base", "delivered"  # the evaluations' roles, and their configurations on the items
+GENERAL_BASE, GENERAL_DELIVERED = "general_base", "general_delivered"  # theirs on the general set
+ROLES = (BASE, DELIVERED)
+# Runs that started when the general set had jobs of its own finish on those four.
+EARLIER_ROLES = (BASE, DELIVERED, GENERAL_BASE, GENERAL_DELIVERED)
 # States in which a run waits on its jobs (training, then the evaluations).
 WAITING_STATES = (AcceptanceRun.State.TRAINING, AcceptanceRun.State.RUNNING)
 STEP_NAMES = {
@@ -219,8 +220,8 @@ def general_items() -> list[tuple[str, Any]]:
     return generate_general(derive_rng("acceptance-general", secret_seed()), GENERAL_SIZE)
 
 
-def _prompt(config: str, key: Any, messages: list[dict[str, str]]) -> dict[str, Any]:
-    return {"id": f"{config}{ID_SEPARATOR}{key}", "messages": messages}
+def _prompt(config: str, key: Any, messages: list[dict[str, str]], room: int) -> dict[str, Any]:
+    return {"id": f"{config}{ID_SEPARATOR}{key}", "messages": messages, "max_new_tokens": room}
 
 
 def _start_training(run: AcceptanceRun) -> str:
@@ -301,29 +302,31 @@ def _start(run: AcceptanceRun, adapter_dir: Path) -> str:
     sample = [item for item in items if item.is_public]
     room = max_new_tokens(test, items)
     questions = [general_messages(question) for question, _ in general_items()]
-    base_prompts = [_prompt("base", item.position, item.messages) for item in private] + [
-        _prompt("few_shot", item.position, few_shot_messages(test, sample, item.messages)) for item in private
+
+    def general(config: str) -> list[dict[str, Any]]:
+        return [
+            _prompt(config, index, messages, GENERAL_MAX_NEW_TOKENS)
+            for index, messages in enumerate(questions)
+        ]
+
+    base_prompts = [
+        *(_prompt(BASE, item.position, item.messages, room) for item in private),
+        *(
+            _prompt("few_shot", item.position, few_shot_messages(test, sample, item.messages), room)
+            for item in private
+        ),
+        *general(GENERAL_BASE),
+    ]
+    delivered_prompts = [
+        *(_prompt(DELIVERED, item.position, item.messages, room) for item in private),
+        *general(GENERAL_DELIVERED),
     ]
     jobs = {
         # What the base model does depends on the items and the model only: one job serves every run
         # that needs the same (a re-delivery, or another test on the same items and model).
         BASE: _shared_job(base_dir=base_dir, prompts=base_prompts, max_new_tokens=room),
         DELIVERED: evaluate_job(
-            base_dir=base_dir,
-            adapter_dir=adapter_dir,
-            prompts=[_prompt("delivered", item.position, item.messages) for item in private],
-            max_new_tokens=room,
-        ),
-        GENERAL_BASE: _shared_job(
-            base_dir=base_dir,
-            prompts=[_prompt(GENERAL_BASE, index, messages) for index, messages in enumerate(questions)],
-            max_new_tokens=GENERAL_MAX_NEW_TOKENS,
-        ),
-        GENERAL_DELIVERED: evaluate_job(
-            base_dir=base_dir,
-            adapter_dir=adapter_dir,
-            prompts=[_prompt(GENERAL_DELIVERED, index, messages) for index, messages in enumerate(questions)],
-            max_new_tokens=GENERAL_MAX_NEW_TOKENS,
+            base_dir=base_dir, adapter_dir=adapter_dir, prompts=delivered_prompts, max_new_tokens=room
         ),
     }
     AcceptanceRunJob.objects.bulk_create(
@@ -384,12 +387,14 @@ def _jobs(run: AcceptanceRun) -> dict[str, Job]:
 
 def _after_jobs(run: AcceptanceRun) -> str:
     jobs = _jobs(run)
-    if set(jobs) != set(ROLES):
+    if set(jobs) not in (set(ROLES), set(EARLIER_ROLES)):
         return _error(run, "Its evaluations were not all started; the platform will look into it.")
     if not all(job.is_finished for job in jobs.values()):
         return "waiting"
-    for role in ROLES:
-        job = jobs[role]
+    for role in EARLIER_ROLES:
+        job = jobs.get(role)
+        if job is None:
+            continue
         if job.state != Job.State.SUCCEEDED:
             reason = job.get_failure_reason_display() or job.get_state_display()
             return _error(run, f"{STEP_NAMES[role].capitalize()} did not finish ({reason.lower()}).")

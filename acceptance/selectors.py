@@ -63,8 +63,8 @@ def acceptance_run_get(*, user: User, run_id: int) -> AcceptanceRun:
 
 
 def run_progress(run: AcceptanceRun) -> float:
-    """How far the run is, 0-1: each of its four evaluations counts a quarter (after training, where
-    the platform trains)."""
+    """How far the run is, 0-1: its evaluations count alike (after training, where the platform
+    trains); none started yet is 0."""
     if run.is_finished:
         return 1.0
 
@@ -76,7 +76,8 @@ def run_progress(run: AcceptanceRun) -> float:
         )
 
     links = list(run.job_links.all())
-    evaluations = sum(share(link.job) for link in links if link.role != "train") / 4
+    shares = [share(link.job) for link in links if link.role != "train"]
+    evaluations = sum(shares) / len(shares) if shares else 0.0
     train = [share(link.job) for link in links if link.role == "train"]
     # A training delivery: training is the first half of the way.
     return round((train[0] + evaluations) / 2 if train else evaluations, 3)

@@ -3,9 +3,9 @@
 A client's 200-item acceptance set for a support-ticket-to-JSON task (metric `json_fields`), made by the
 `support-ticket-json` challenge's public generator in a seed space of its own; an adapter the platform
 trains first (one train job in the sandbox on 300 examples from another seed space: the engineer's
-work, not timed); then the engineer's delivery through the real service, the run's four evaluate jobs
-(base zero-shot + few-shot on the private items, the adapter on them, the general set before and
-after) and the report. As production runs it: a real Celery worker (queues gpu + default) on a broker
+work, not timed); then the engineer's delivery through the real service, the run's evaluate jobs
+(one per model: the base model zero-shot + few-shot on the private items and the general set; the
+adapter on both) and the report. As production runs it: a real Celery worker (queues gpu + default) on a broker
 folder of its own, the bubblewrap sandbox, a database of its own (made afresh).
 
 Reported: the run's wall time from the delivery to the report, and the share of it spent outside the

@@ -4,10 +4,11 @@
                 real tokenizer; the web process only stores the upload, `submission_receive`)
     -> train    one train job on the submission's dataset (owned by the engineer: its page shows
                 progress); an uploaded adapter skips it
-    -> evaluate evaluate jobs, owned by nobody (no page or API shows them to the engineer):
-                the fine-tuned model on the task items and on the general set, and, once per
-                eval-set version and base model, the base model zero-shot + few-shot on the task
-                items and on the general set (EvalBaseline keeps them for every later submission)
+    -> evaluate evaluate jobs, owned by nobody (no page or API shows them to the engineer), one
+                per model, each loading its model once for every set of prompts it answers: the
+                fine-tuned model on the task items and on the general set, and, once per eval-set
+                version and base model, the base model zero-shot + few-shot on the task items and on
+                the general set (EvalBaseline keeps them for every later submission)
     -> score, verdict (`submission_record_results`)
 
 Chaining. `submission_advance` looks at the submission and the jobs it waits on and takes the next
@@ -56,11 +57,13 @@ from vetting.selectors import evaluation_prompts
 logger = logging.getLogger(__name__)
 
 # Keys of Submission.job_ids (besides "train").
-BASE_TASK = "evaluate:base_task"  # zero_shot + few_shot, base model
-BASE_GENERAL = "evaluate:base_general"  # general_base
-TUNED_TASK = "evaluate:tuned_task"  # fine_tuned
-TUNED_GENERAL = "evaluate:tuned_general"  # general_fine_tuned
-EVALUATE_KEYS = (BASE_TASK, BASE_GENERAL, TUNED_TASK, TUNED_GENERAL)
+BASE = "evaluate:base"  # the base model: zero_shot + few_shot on the task items, general_base
+TUNED = "evaluate:tuned"  # the fine-tuned model: fine_tuned, general_fine_tuned
+EVALUATE_KEYS = (BASE, TUNED)
+# Submissions that started evaluating when each model had two jobs (task items, general set) finish
+# on those.
+EARLIER_BASE_KEYS = ("evaluate:base_task", "evaluate:base_general")
+EARLIER_TUNED_KEYS = ("evaluate:tuned_task", "evaluate:tuned_general")
 # Generation ids in a prompts file: "<configuration>|<item key>".
 ID_SEPARATOR = "|"
 ACTIVE_STATES = (Submission.State.QUEUED, Submission.State.TRAINING, Submission.State.EVALUATING)
@@ -408,11 +411,32 @@ def baselines_stored(eval_set: EvalSetVersion, base_model: str) -> bool:
 
 @sensitive_variables()
 def _prompts(eval_set: EvalSetVersion, config: str, source: str) -> list[dict[str, Any]]:
-    """`source` prompts of evaluation_prompts, their ids tagged with the configuration they score."""
+    """`source` prompts of evaluation_prompts, their ids tagged with the configuration they score, each
+    with its generation length (the challenge's for task items, the general set's for its questions)."""
+    limit = GENERAL_MAX_NEW_TOKENS if source == "general" else eval_set.challenge.max_new_tokens
     return [
-        {"id": f"{config}{ID_SEPARATOR}{prompt['id']}", "messages": prompt["messages"]}
+        {
+            "id": f"{config}{ID_SEPARATOR}{prompt['id']}",
+            "messages": prompt["messages"],
+            "max_new_tokens": limit,
+        }
         for prompt in evaluation_prompts(eval_set=eval_set, config=source)
     ]
+
+
+@sensitive_variables()
+def _model_prompts(eval_set: EvalSetVersion, *, tuned: bool) -> list[dict[str, Any]]:
+    """Everything one model answers: the base model zero-shot and few-shot on the task items and the
+    general set; the fine-tuned model the task items and the general set."""
+    if tuned:
+        return _prompts(eval_set, "fine_tuned", "fine_tuned") + _prompts(
+            eval_set, "general_fine_tuned", "general"
+        )
+    return (
+        _prompts(eval_set, "zero_shot", "zero_shot")
+        + _prompts(eval_set, "few_shot", "few_shot")
+        + _prompts(eval_set, "general_base", "general")
+    )
 
 
 @sensitive_variables()
@@ -457,10 +481,10 @@ def evaluate_job(
 
 
 @sensitive_variables()
-def _baseline_job(*, eval_set: EvalSetVersion, base_model: str, base_dir: Path, part: str) -> Job:
-    """The base model's job for `part` ("task": zero-shot + few-shot; "general"), shared by every
+def _baseline_job(*, eval_set: EvalSetVersion, base_model: str, base_dir: Path) -> Job:
+    """The base model's job (zero-shot + few-shot on the task items, the general set), shared by every
     submission that needs it while it is queued, running, or done but not yet stored."""
-    key = f"{eval_set.pk}:{base_model}:{part}"
+    key = f"{eval_set.pk}:{base_model}:base"
     running = (
         Job.objects.filter(kind=Job.Kind.EVALUATE, owner=None, spec__vetting_baseline=key)
         .exclude(state__in=FAILED_JOB_STATES)
@@ -469,14 +493,12 @@ def _baseline_job(*, eval_set: EvalSetVersion, base_model: str, base_dir: Path, 
     )
     if running is not None and (not running.is_finished or generations_path(running).is_file()):
         return running
-    if part == "task":
-        prompts = _prompts(eval_set, "zero_shot", "zero_shot") + _prompts(eval_set, "few_shot", "few_shot")
-        max_new_tokens = eval_set.challenge.max_new_tokens
-    else:
-        prompts = _prompts(eval_set, "general_base", "general")
-        max_new_tokens = GENERAL_MAX_NEW_TOKENS
     return evaluate_job(
-        base_dir=base_dir, adapter_dir=None, prompts=prompts, max_new_tokens=max_new_tokens, baseline_key=key
+        base_dir=base_dir,
+        adapter_dir=None,
+        prompts=_model_prompts(eval_set, tuned=False),
+        max_new_tokens=eval_set.challenge.max_new_tokens,
+        baseline_key=key,
     )
 
 
@@ -491,22 +513,12 @@ def _start_evaluation(submission: Submission, adapter_dir: Path) -> str:
         # The eval set's row lock makes the base model's jobs one decision: two submissions reaching
         # evaluation together (on two workers) would otherwise both find none and both start them.
         EvalSetVersion.objects.select_for_update().filter(pk=eval_set.pk).first()
-        for key, part in ((BASE_TASK, "task"), (BASE_GENERAL, "general")):
-            job = _baseline_job(
-                eval_set=eval_set, base_model=challenge.base_model, base_dir=base_dir, part=part
-            )
-            jobs[key] = job.pk
-    jobs[TUNED_TASK] = evaluate_job(
+        jobs[BASE] = _baseline_job(eval_set=eval_set, base_model=challenge.base_model, base_dir=base_dir).pk
+    jobs[TUNED] = evaluate_job(
         base_dir=base_dir,
         adapter_dir=adapter_dir,
-        prompts=_prompts(eval_set, "fine_tuned", "fine_tuned"),
+        prompts=_model_prompts(eval_set, tuned=True),
         max_new_tokens=challenge.max_new_tokens,
-    ).pk
-    jobs[TUNED_GENERAL] = evaluate_job(
-        base_dir=base_dir,
-        adapter_dir=adapter_dir,
-        prompts=_prompts(eval_set, "general_fine_tuned", "general"),
-        max_new_tokens=GENERAL_MAX_NEW_TOKENS,
     ).pk
     services.submissions.submission_start_evaluation(submission_id=submission.pk, job_ids=jobs)
     return "evaluating (jobs " + ", ".join(str(pk) for pk in jobs.values()) + ")"
@@ -578,9 +590,10 @@ def _cost(submission: Submission) -> dict[str, Any]:
 
 def _after_evaluation(submission: Submission) -> str:
     job_ids = submission.job_ids
-    keys = [key for key in EVALUATE_KEYS if key in job_ids]
-    jobs = Job.objects.in_bulk([job_ids[key] for key in keys])
-    if len(jobs) != len(keys) or TUNED_TASK not in keys or TUNED_GENERAL not in keys:
+    tuned_keys = [TUNED] if TUNED in job_ids else list(EARLIER_TUNED_KEYS)
+    keys = [key for key in (BASE, *EARLIER_BASE_KEYS) if key in job_ids] + tuned_keys
+    jobs = Job.objects.in_bulk([job_ids[key] for key in keys if key in job_ids])
+    if any(job_ids.get(key) not in jobs for key in keys):
         return _error(submission, "evaluate", "An evaluation job is missing.")
     failed = [jobs[job_ids[key]] for key in keys if jobs[job_ids[key]].state in FAILED_JOB_STATES]
     if failed:
@@ -588,10 +601,10 @@ def _after_evaluation(submission: Submission) -> str:
         logger.warning(
             "Submission %s: evaluation job(s) %s failed.", submission.pk, ", ".join(str(j.pk) for j in failed)
         )
-        # The engineer's adapter is on trial only in the fine-tuned jobs: when one of those crashed,
+        # The engineer's adapter is on trial only in the fine-tuned model's job: when it crashed,
         # stalled or ran out of memory, the adapter did it and the attempt is used. A baseline job's
         # failure, or an infrastructure one, is the platform's.
-        tuned_ids = {job_ids[key] for key in (TUNED_TASK, TUNED_GENERAL)}
+        tuned_ids = {job_ids[key] for key in tuned_keys}
         platform_fault = any(
             job.pk not in tuned_ids or job.failure_reason in PLATFORM_JOB_FAILURES for job in failed
         )

@@ -91,7 +91,8 @@ class RunScoresSerializer(serializers.Serializer):
 class RunCostSerializer(serializers.Serializer):
     device_seconds = serializers.FloatField(allow_null=True)
     tokens = serializers.IntegerField(
-        allow_null=True, help_text="Prompt and generated tokens of the four evaluations."
+        allow_null=True,
+        help_text="Prompt and generated tokens of the run's evaluations (and its training, where the platform trained).",
     )
 
 

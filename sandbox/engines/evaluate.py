@@ -1,11 +1,15 @@
 """Batched greedy generation engine: `python -m sandbox.engines.evaluate SPEC.json OUTPUT_DIR`.
 
-SPEC.json: {"base_model_dir", "adapter_dir" (or null), "prompts_path" (JSONL of {"id", "messages"}),
-"max_new_tokens", "batch_size", "device"}. Writes OUTPUT_DIR/generations.jsonl ({"id", "output",
-"prompt_tokens", "output_tokens"}, in input order) and OUTPUT_DIR/metrics.json, and prints JSON-lines
-events like the training engine (one progress event per batch). Scoring is not done here.
+SPEC.json: {"base_model_dir", "adapter_dir" (or null), "prompts_path" (JSONL of {"id", "messages"} and,
+optionally, the prompt's own "max_new_tokens"), "max_new_tokens" (for prompts that name none),
+"batch_size", "device"}. Writes OUTPUT_DIR/generations.jsonl ({"id", "output", "prompt_tokens",
+"output_tokens"}, in input order) and OUTPUT_DIR/metrics.json, and prints JSON-lines events like the
+training engine (one progress event per batch). Scoring is not done here.
 
-Prompts are sorted by length and batched, so that a batch pays for little padding. The decode loop
+One job can answer several sets of prompts with different generation lengths (a model's task items
+and its general-knowledge questions): the model is loaded once, and each batch holds prompts of one
+length limit. Within a limit, prompts are sorted by length and batched, so that a batch pays for
+little padding. The decode loop
 is written by hand to save what `generate` spends on a generic path: the prompts' pass runs without
 an attention mask (see `greedy_generate`), and on a CPU in groups of near-equal length so that it
 computes almost no padding (a third of an evaluation's arithmetic there); the prompts' longest common
@@ -324,9 +328,11 @@ def prompts_pass(
 class Prompt:
     id: Any
     ids: list[int]
+    max_new_tokens: int
 
 
 def load_prompts(path: Path, tokenizer: Any, max_positions: int, max_new_tokens: int) -> list[Prompt]:
+    """The prompts file's prompts, tokenized; `max_new_tokens` is the limit of those that name none."""
     prompts: list[Prompt] = []
     seen: set[str] = set()
     problems: list[str] = []
@@ -339,18 +345,40 @@ def load_prompts(path: Path, tokenizer: Any, max_positions: int, max_new_tokens:
             if key in seen:
                 raise EngineError(f"{where}: duplicate id {record['id']!r}")
             seen.add(key)
+            try:
+                limit = spec_int(record, "max_new_tokens", 1, MAX_NEW_TOKENS, default=max_new_tokens)
+            except EngineError as exc:
+                raise EngineError(f"{where}: {exc}") from None
             messages = check_messages(record.get("messages"), where)
             ids = template_ids(tokenizer, messages, add_generation_prompt=True)
-            if len(ids) + max_new_tokens > max_positions:
+            if len(ids) + limit > max_positions:
                 raise EngineError(
                     f"{where}: {len(ids)} prompt tokens + max_new_tokens exceed the model's {max_positions}"
                 )
         except EngineError as exc:
             problems.append(str(exc))
             continue
-        prompts.append(Prompt(record["id"], ids))
+        prompts.append(Prompt(record["id"], ids, limit))
     raise_problems("invalid prompts", problems)
     return prompts
+
+
+def prompt_batches(prompts: list[Prompt], batch_size: int) -> list[list[int]]:
+    """Prompt indices in batches of at most `batch_size`, each of one length limit and sorted by prompt
+    length; the batch that needs the most room (prompt + limit) first, so that one too big for memory
+    fails at once rather than at the end."""
+    by_limit: dict[int, list[int]] = {}
+    for index, prompt in enumerate(prompts):
+        by_limit.setdefault(prompt.max_new_tokens, []).append(index)
+    batches: list[list[int]] = []
+    for indices in by_limit.values():
+        order = sorted(indices, key=lambda index: len(prompts[index].ids), reverse=True)
+        batches += [order[begin : begin + batch_size] for begin in range(0, len(order), batch_size)]
+
+    def room(batch: list[int]) -> int:
+        return len(prompts[batch[0]].ids) + prompts[batch[0]].max_new_tokens
+
+    return sorted(batches, key=room, reverse=True)
 
 
 def load_model(
@@ -409,9 +437,7 @@ def run_evaluation(spec: dict[str, Any], output_dir: Path) -> dict[str, Any]:
     end_ids = eos_token_ids(tokenizer, model)
     log(f"{len(prompts)} prompts; model loaded on {device} in {time.perf_counter() - started:.1f}s")
 
-    # Longest first: a batch too big for memory fails at once rather than at the end.
-    order = sorted(range(len(prompts)), key=lambda index: len(prompts[index].ids), reverse=True)
-    batches = [order[begin : begin + batch_size] for begin in range(0, len(order), batch_size)]
+    batches = prompt_batches(prompts, batch_size)
     outputs: list[list[int]] = [[] for _ in prompts]
     progress = Progress(total_steps=len(batches))
     passes = padding = compactions = 0
@@ -423,7 +449,7 @@ def run_evaluation(spec: dict[str, Any], output_dir: Path) -> dict[str, Any]:
                 batch_prompts,
                 pad_id=int(tokenizer.pad_token_id),
                 end_ids=end_ids,
-                max_new_tokens=max_new_tokens,
+                max_new_tokens=prompts[batch[0]].max_new_tokens,
                 device=device,
             )
             for index, tokens in zip(batch, generated.outputs, strict=True):
@@ -436,7 +462,7 @@ def run_evaluation(spec: dict[str, Any], output_dir: Path) -> dict[str, Any]:
         "prompts": len(prompts),
         "batches": len(batches),
         "batch_size": batch_size,
-        "max_new_tokens": max_new_tokens,
+        "max_new_tokens": max((prompt.max_new_tokens for prompt in prompts), default=max_new_tokens),
         "forward_passes": passes,
         "compactions": compactions,
         "prompt_padding_tokens": padding,

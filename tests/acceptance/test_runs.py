@@ -1,5 +1,5 @@
 """Acceptance runs: a delivery on a milestone with a test must carry an adapter that fits; it starts
-four evaluations (owned by nobody); their results give a pass or a fail against the terms; approval
+two evaluations, one per model (owned by nobody); their results give a pass or a fail against the terms; approval
 shows the evidence and needs "approve anyway" with a reason when the test did not pass. The engines
 are played here (their outputs written for the prompts the jobs received); test_runs_worker.py runs
 the real ones."""
@@ -17,6 +17,7 @@ from rest_framework.test import APIClient
 
 from acceptance import pipeline
 from acceptance.models import AcceptanceRun
+from acceptance.selectors import run_progress
 from core.errors import ValidationError
 from core.models import TransitionLog
 from marketplace.models import Delivery, Milestone, Notification
@@ -33,6 +34,8 @@ from tests.acceptance.support import (
 )
 from tests.factories import StaffFactory, engagement
 from tests.vetting.test_pipeline_support import end_job
+from vetting.challenges.general import GENERAL_MAX_NEW_TOKENS
+from vetting.pipeline import evaluate_job
 
 pytestmark = pytest.mark.django_db
 
@@ -118,11 +121,11 @@ def test_a_passing_run_scores_against_the_terms_and_shortens_the_review(
     assert run.scores["base"] == 0.0 and run.scores["few_shot"] == 0.0 and run.scores["delivered"] == 1.0
     assert run.scores["delivered_ci"] == [1.0, 1.0] and run.scores["delta_vs_few_shot_ci"] == [1.0, 1.0]
     assert run.scores["forgetting_ratio"] == 1.0
-    assert run.cost == {"device_seconds": 0.0, "tokens": 4400, "device": ["cpu"]}
+    assert run.cost == {"device_seconds": 0.0, "tokens": 2200, "device": ["cpu"]}  # 1,100 a job
     assert run.adapter["rank"] == 4 and len(run.outcomes) == 20
-    # The four evaluations are the platform's: no owner, so no page or API shows them to anyone but staff.
+    # The two evaluations are the platform's: no owner, so no page or API shows them to anyone but staff.
     jobs = _run_jobs(run)
-    assert set(jobs) == {"base", "delivered", "general_base", "general_delivered"}
+    assert set(jobs) == {"base", "delivered"}
     assert all(job.owner_id is None for job in jobs.values())
     assert (
         jobs["delivered"].spec["adapter_dir"] == run.adapter_dir and jobs["base"].spec["adapter_dir"] is None
@@ -154,7 +157,12 @@ def test_few_shot_prompts_carry_the_public_sample(
     ]
     few_shot = [prompt for prompt in prompts if prompt["id"].startswith("few_shot|")]
     zero_shot = [prompt for prompt in prompts if prompt["id"].startswith("base|")]
-    assert len(few_shot) == len(zero_shot) == 20
+    general = [prompt for prompt in prompts if prompt["id"].startswith("general_base|")]
+    assert len(few_shot) == len(zero_shot) == 20 and len(general) == len(pipeline.general_items())
+    assert len(prompts) == 40 + len(general)  # the base model's one job answers everything it is asked
+    room = pipeline.max_new_tokens(run.test, list(run.test.items.all()))
+    assert {prompt["max_new_tokens"] for prompt in few_shot + zero_shot} == {room}
+    assert {prompt["max_new_tokens"] for prompt in general} == {GENERAL_MAX_NEW_TOKENS} != {room}
     assert len(few_shot[0]["messages"]) == 2 * 4 + 1 and len(zero_shot[0]["messages"]) == 1
     assert few_shot[0]["messages"][-1] == zero_shot[0]["messages"][-1]
     assert few_shot[0]["messages"][1]["role"] == "assistant"
@@ -215,6 +223,52 @@ def test_a_failed_evaluation_errors_the_run_naming_the_step_never_the_output(
     assert pipeline.run_advance(run_id=run.pk) == "nothing to do (errored)"
 
 
+@pytest.mark.parametrize(("failing", "state"), [(None, "passed"), ("general_delivered", "errored")])
+def test_a_run_that_started_on_four_jobs_finishes_on_them(
+    milestone, adapter_bytes, django_capture_on_commit_callbacks, failing, state
+):
+    """Runs that started when the general set had jobs of its own (the roles of those days) are
+    scored from those four jobs."""
+    with django_capture_on_commit_callbacks(execute=False):
+        run = AcceptanceRun.objects.get(delivery=_deliver(milestone, adapter_upload(adapter_bytes)))
+    pipeline.run_advance(run_id=run.pk)
+    for role, job in _run_jobs(run).items():
+        # Each job's prompts split in two jobs by set: the items', the general set's.
+        prompts = [json.loads(line) for line in Path(job.spec["prompts_path"]).read_text().splitlines()]
+        general = f"general_{role}"
+        for new_role, part in (
+            (role, [p for p in prompts if not p["id"].startswith(general)]),
+            (general, [p for p in prompts if p["id"].startswith(general)]),
+        ):
+            split = evaluate_job(
+                base_dir=Path(job.spec["base_model_dir"]),
+                adapter_dir=job.spec["adapter_dir"] and Path(job.spec["adapter_dir"]),
+                prompts=part,
+                max_new_tokens=job.spec["max_new_tokens"],
+            )
+            run.job_links.update_or_create(role=new_role, defaults={"job": split})
+    jobs = _run_jobs(run)
+    assert set(jobs) == {"base", "delivered", "general_base", "general_delivered"}
+    outputs = wrong_where(right_answers(milestone), "base", "few_shot")
+    for number, (role, job) in enumerate(jobs.items(), start=1):
+        finish_job(job, outputs, reason="crashed" if role == failing else "")
+        if number == 1:
+            assert run_progress(run) == 0.25  # each of the four counts alike
+    pipeline.run_advance(run_id=run.pk)
+    run.refresh_from_db()
+    assert run.state == state
+    if failing:
+        assert run.error_message == (
+            "The delivered model's general-knowledge check did not finish (crashed)."
+        )
+    else:
+        assert (run.scores["few_shot"], run.scores["delivered"], run.scores["forgetting_ratio"]) == (
+            0.0,
+            1.0,
+            1.0,
+        )
+
+
 def test_runs_api_and_pages_show_aggregates_to_the_engineer_and_outputs_to_the_client(
     milestone,
     adapter_bytes,
@@ -236,7 +290,7 @@ def test_runs_api_and_pages_show_aggregates_to_the_engineer_and_outputs_to_the_c
     runs = response.json()
     assert [run["state"] for run in runs] == ["queued", "passed"] and runs[1]["id"] == first.pk
     assert runs[1]["scores"]["delivered"] == 1.0 and runs[1]["pass_mark"] == 0.8
-    assert runs[1]["cost"] == {"device_seconds": 0.0, "tokens": 4400} and runs[0]["progress"] == 0.0
+    assert runs[1]["cost"] == {"device_seconds": 0.0, "tokens": 2200} and runs[0]["progress"] == 0.0
     body = response.content.decode()
     for text in private_texts(milestone):
         assert text not in body
@@ -266,10 +320,9 @@ def test_a_redelivery_reuses_the_base_models_evaluations(
     second = AcceptanceRun.objects.get(delivery=delivery)
     pipeline.run_advance(run_id=second.pk)
     before, after = _run_jobs(first), _run_jobs(second)
-    assert after["base"] == before["base"] and after["general_base"] == before["general_base"]
-    assert after["delivered"] != before["delivered"] and Job.objects.count() == 6
-    for role in ("delivered", "general_delivered"):
-        finish_job(after[role], right_answers(milestone))
+    assert after["base"] == before["base"]
+    assert after["delivered"] != before["delivered"] and Job.objects.count() == 3
+    finish_job(after["delivered"], right_answers(milestone))
     pipeline.run_advance(run_id=second.pk)
     second.refresh_from_db()
     assert second.state == AcceptanceRun.State.PASSED and second.scores["base"] == 0.0
@@ -330,11 +383,11 @@ def test_a_training_delivery_is_trained_within_the_budget_then_tested(
     assert run.state == AcceptanceRun.State.RUNNING
     jobs = _run_jobs(run)
     assert jobs["delivered"].spec["adapter_dir"].endswith("/adapter") and run.adapter["trained_tokens"] == 900
-    for role in ("base", "delivered", "general_base", "general_delivered"):
+    for role in ("base", "delivered"):
         finish_job(jobs[role], right_answers(trainable))
     pipeline.run_advance(run_id=run.pk)
     run.refresh_from_db()
-    assert run.state == AcceptanceRun.State.PASSED and run.cost["tokens"] == 4400 + 900
+    assert run.state == AcceptanceRun.State.PASSED and run.cost["tokens"] == 2200 + 900
 
 
 def test_training_past_the_budget_errors_the_run_saying_so(trainable, django_capture_on_commit_callbacks):

@@ -19,10 +19,12 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from sandbox.engines.chat import template_ids
 from sandbox.engines.common import EngineError
 from sandbox.engines.evaluate import (
+    Prompt,
     greedy_generate,
     load_model,
     preallocated_cache,
     prompt_batch,
+    prompt_batches,
     prompt_groups,
     prompts_pass,
     run_evaluation,
@@ -176,6 +178,44 @@ def test_with_an_adapter_every_row_stops_at_its_end_and_matches_generate(
     assert metrics["forward_passes"] < metrics["batches"] * 16
 
 
+def test_each_prompt_generates_to_its_own_limit_in_batches_of_one_limit(tiny_model_dir, tmp_path):
+    """Two sets of prompts in one job (a model's task items and its general questions): each prompt
+    gets what `generate` gives it at its own limit, a batch never mixes limits, and prompts that
+    name no limit take the spec's."""
+    prompts = varied_prompts(9, seed=5)
+    limits = {
+        p["id"]: (3 if index % 3 == 0 else 9 if index % 3 == 1 else None) for index, p in enumerate(prompts)
+    }
+    records = [p | ({"max_new_tokens": limits[p["id"]]} if limits[p["id"]] else {}) for p in prompts]
+    path = write_jsonl(tmp_path / "prompts.jsonl", records)
+    metrics = run_evaluation(eval_spec(tiny_model_dir, path, max_new_tokens=6), tmp_path / "out")
+    generations = {g["id"]: g for g in read_generations(tmp_path / "out")}
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    for prompt in prompts:
+        limit = limits[prompt["id"]] or 6
+        (tokens,) = one_at_a_time(model, tokenizer, [prompt], limit)
+        assert generations[prompt["id"]]["output_tokens"] == len(tokens) <= limit, prompt["id"]
+        text_tokens = tokens[:-1] if tokens[-1] == tokenizer.eos_token_id else tokens
+        assert generations[prompt["id"]]["output"] == tokenizer.decode(text_tokens, skip_special_tokens=True)
+    assert metrics["max_new_tokens"] == 9
+    assert metrics["batches"] == 3  # three prompts per limit, batch_size 4: one batch each
+    assert metrics["prompts"] == 9
+
+
+def test_prompt_batches_keep_one_limit_each_and_put_the_roomiest_first():
+    def prompt(length: int, limit: int) -> Prompt:
+        return Prompt(id=f"{length}/{limit}", ids=[1] * length, max_new_tokens=limit)
+
+    prompts = [prompt(5, 8), prompt(30, 2), prompt(7, 8), prompt(6, 40), prompt(9, 8), prompt(2, 2)]
+    batches = prompt_batches(prompts, batch_size=2)
+    assert batches == [[3], [1, 5], [4, 2], [0]]
+    for batch in batches:
+        assert len({prompts[index].max_new_tokens for index in batch}) == 1
+    assert sorted(index for batch in batches for index in batch) == list(range(len(prompts)))
+
+
 def test_rows_that_end_are_dropped_and_the_rest_still_match(adapter_dir, tiny_model_dir):
     """Three short answers and one long one (counting) in one batch: the ended rows leave the batch
     (the cache is compacted) and the long row still generates what it generates alone."""
@@ -282,6 +322,9 @@ def test_prompts_are_checked(tiny_model_dir, tmp_path):
             {"id": 1, "messages": [{"role": "user", "content": "hi"}]},
             {"id": 1, "messages": [{"role": "user", "content": "again"}]},
             {"id": 2, "messages": [{"role": "robot", "content": "x"}]},
+            {"id": 3, "messages": [{"role": "user", "content": "hi"}], "max_new_tokens": 0},
+            {"id": 4, "messages": [{"role": "user", "content": "hi"}], "max_new_tokens": "12"},
+            {"id": 5, "messages": [{"role": "user", "content": "hi"}], "max_new_tokens": 4097},
         ],
     )
     with pytest.raises(EngineError) as caught:
@@ -290,6 +333,8 @@ def test_prompts_are_checked(tiny_model_dir, tmp_path):
     assert "prompts line 3: message 1: unknown role 'robot'; use system, user or assistant" in str(
         caught.value
     )
+    for line in (4, 5, 6):
+        assert f"prompts line {line}: max_new_tokens: must be an integer from 1 to 4096" in str(caught.value)
 
 
 def test_an_adapter_folder_with_a_pickle_is_refused(tiny_model_dir, adapter_dir, tmp_path):

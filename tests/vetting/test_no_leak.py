@@ -193,9 +193,7 @@ def test_no_hidden_item_leaves_the_server(
             surfaces[f"GET {url} ({response.status_code})"] = response.content.decode(errors="replace")
     train = Job.objects.get(pk=scored.job_ids["train"])
     assert client.get(reverse("api-sandbox-job", args=[train.pk])).status_code == 200
-    assert (
-        client.get(reverse("api-sandbox-job", args=[scored.job_ids[pipeline.TUNED_TASK]])).status_code == 404
-    )
+    assert client.get(reverse("api-sandbox-job", args=[scored.job_ids[pipeline.TUNED]])).status_code == 404
     # Submissions: everything stored as text, and what the engineer's view of them says.
     for submission in Submission.objects.all():
         surfaces[f"submission {submission.pk}"] = json.dumps(

@@ -25,7 +25,7 @@ from tests.vetting.test_pipeline_support import TINY, end_job, tiny_adapter_file
 from vetting import pipeline, services
 from vetting.challenges import GENERAL_METRIC
 from vetting.datasets import approximate_token_counter
-from vetting.models import EvalBaseline, EvalItem, Submission
+from vetting.models import EvalBaseline, EvalItem, Submission, SubmissionJob
 from vetting.selectors import PLATFORM_FAILED, attempt_status, submission_public
 from vetting.tasks import submission_validate as validate_task
 
@@ -256,28 +256,21 @@ def test_evaluation_runs_hidden_items_in_ownerless_jobs_from_private_files(
         submission.steps["train"]["status"] == "done" and submission.steps["evaluate"]["status"] == "running"
     )
     jobs = evaluation_jobs(submission)
-    assert set(jobs) == set(pipeline.EVALUATE_KEYS)
+    # One job per model: each loads its model once for everything it answers.
+    assert set(jobs) == {pipeline.BASE, pipeline.TUNED}
     assert {job.owner for job in jobs.values()} == {None}
     assert {job.kind for job in jobs.values()} == {Job.Kind.EVALUATE}
-    adapter = str(job_output_dir(train) / "adapter")
-    assert (
-        jobs[pipeline.TUNED_TASK].spec["adapter_dir"]
-        == adapter
-        == jobs[pipeline.TUNED_GENERAL].spec["adapter_dir"]
-    )
-    assert (
-        jobs[pipeline.BASE_TASK].spec["adapter_dir"]
-        is None
-        is jobs[pipeline.BASE_GENERAL].spec["adapter_dir"]
-    )
-    assert jobs[pipeline.TUNED_TASK].spec["max_new_tokens"] == tiny_ticket.max_new_tokens == 16
-    assert jobs[pipeline.TUNED_GENERAL].spec["max_new_tokens"] == 24
+    assert jobs[pipeline.TUNED].spec["adapter_dir"] == str(job_output_dir(train) / "adapter")
+    assert jobs[pipeline.BASE].spec["adapter_dir"] is None
+    assert jobs[pipeline.TUNED].spec["max_new_tokens"] == tiny_ticket.max_new_tokens == 16
 
-    def configs(job: Job) -> dict[str, int]:
-        counted: dict[str, int] = {}
+    def configs(job: Job) -> dict[tuple[str, int], int]:
+        """How many prompts of each configuration the job answers, by their generation length."""
+        counted: dict[tuple[str, int], int] = {}
         for line in Path(job.spec["prompts_path"]).read_text().splitlines():
-            config = json.loads(line)["id"].split("|")[0]
-            counted[config] = counted.get(config, 0) + 1
+            prompt = json.loads(line)
+            key = (prompt["id"].split("|")[0], prompt["max_new_tokens"])
+            counted[key] = counted.get(key, 0) + 1
         return counted
 
     eval_set = submission.eval_set
@@ -285,10 +278,12 @@ def test_evaluation_runs_hidden_items_in_ownerless_jobs_from_private_files(
         eval_set.items.exclude(split="general").count(),
         eval_set.items.filter(split="general").count(),
     )
-    assert configs(jobs[pipeline.BASE_TASK]) == {"zero_shot": task, "few_shot": task}
-    assert configs(jobs[pipeline.BASE_GENERAL]) == {"general_base": general}
-    assert configs(jobs[pipeline.TUNED_TASK]) == {"fine_tuned": task}
-    assert configs(jobs[pipeline.TUNED_GENERAL]) == {"general_fine_tuned": general}
+    assert configs(jobs[pipeline.BASE]) == {
+        ("zero_shot", 16): task,
+        ("few_shot", 16): task,
+        ("general_base", 24): general,
+    }
+    assert configs(jobs[pipeline.TUNED]) == {("fine_tuned", 16): task, ("general_fine_tuned", 24): general}
     for job in jobs.values():
         path = Path(job.spec["prompts_path"])
         assert path.parent == pipeline.inputs_dir()
@@ -320,7 +315,7 @@ def test_results_give_a_verdict_and_baselines_are_computed_once(
     assert not any(Path(job.spec["prompts_path"]).exists() for job in jobs.values())
 
     second = to_evaluation(tiny_ticket, engineer_user, django_capture_on_commit_callbacks)
-    assert set(evaluation_jobs(second)) == {pipeline.TUNED_TASK, pipeline.TUNED_GENERAL}
+    assert set(evaluation_jobs(second)) == {pipeline.TUNED}
     half = {**PASSING, "fine_tuned": lambda item: right(item) if item.position % 2 else wrong(item)}
     for job in evaluation_jobs(second).values():
         end_job(job, write=generations_writer(job, half))
@@ -335,15 +330,70 @@ def test_baseline_jobs_are_shared_while_they_run(
 ):
     first = to_evaluation(tiny_ticket, engineer_user, django_capture_on_commit_callbacks)
     second = to_evaluation(tiny_ticket, engineer_user, django_capture_on_commit_callbacks)
-    for key in (pipeline.BASE_TASK, pipeline.BASE_GENERAL):
-        assert first.job_ids[key] == second.job_ids[key]
-    assert first.job_ids[pipeline.TUNED_TASK] != second.job_ids[pipeline.TUNED_TASK]
+    assert first.job_ids[pipeline.BASE] == second.job_ids[pipeline.BASE]
+    assert first.job_ids[pipeline.TUNED] != second.job_ids[pipeline.TUNED]
     # One job's end advances every submission waiting on it.
     for job in evaluation_jobs(first).values():
         end_job(job, write=generations_writer(job, PASSING))
-    assert sorted(pipeline.job_finished(job_id=first.job_ids[pipeline.BASE_TASK])) == [first.pk, second.pk]
+    assert sorted(pipeline.job_finished(job_id=first.job_ids[pipeline.BASE])) == [first.pk, second.pk]
     assert Submission.objects.get(pk=first.pk).state == Submission.State.PASSED
     assert Submission.objects.get(pk=second.pk).state == Submission.State.EVALUATING
+
+
+# The roles of the days when each model had a job for the task items and one for the general set.
+EARLIER_ROLES = {
+    "evaluate:base_task": (False, [("zero_shot", "zero_shot"), ("few_shot", "few_shot")]),
+    "evaluate:base_general": (False, [("general_base", "general")]),
+    "evaluate:tuned_task": (True, [("fine_tuned", "fine_tuned")]),
+    "evaluate:tuned_general": (True, [("general_fine_tuned", "general")]),
+}
+
+
+@pytest.mark.parametrize(
+    ("failing", "outcome", "returned"),
+    [
+        (None, "scored: passed", False),
+        ("evaluate:tuned_general", "errored at evaluate", False),
+        ("evaluate:base_general", "errored at evaluate", True),
+    ],
+)
+def test_a_submission_that_started_evaluating_on_four_jobs_finishes_on_them(
+    tiny_ticket, engineer_user, django_capture_on_commit_callbacks, tiny_model_dir, failing, outcome, returned
+):
+    submission = to_evaluation(tiny_ticket, engineer_user, django_capture_on_commit_callbacks)
+    adapter = Path(evaluation_jobs(submission)[pipeline.TUNED].spec["adapter_dir"])
+    SubmissionJob.objects.filter(submission=submission).exclude(role="train").delete()
+    for role, (tuned, parts) in EARLIER_ROLES.items():
+        prompts = [
+            prompt
+            for config, source in parts
+            for prompt in pipeline._prompts(submission.eval_set, config, source)
+        ]
+        job = pipeline.evaluate_job(
+            base_dir=tiny_model_dir,
+            adapter_dir=adapter if tuned else None,
+            prompts=prompts,
+            max_new_tokens=tiny_ticket.max_new_tokens,
+        )
+        SubmissionJob.objects.create(submission=submission, job=job, role=role)
+    jobs = evaluation_jobs(Submission.objects.get(pk=submission.pk))
+    assert set(jobs) == set(EARLIER_ROLES)
+    assert pipeline.submission_advance(submission_id=submission.pk).startswith("waiting for evaluation")
+    for role, job in jobs.items():
+        if role == failing:
+            end_job(job, reason=Job.FailureReason.CRASHED, message="stalled")
+        else:
+            end_job(job, write=generations_writer(job, PASSING))
+    assert pipeline.submission_advance(submission_id=submission.pk) == outcome
+    submission.refresh_from_db()
+    assert submission.attempt_returned is returned
+    if failing is None:
+        assert (submission.few_shot_score, submission.fine_tuned_score, submission.forgetting_ratio) == (
+            0.0,
+            1.0,
+            1.0,
+        )
+        assert EvalBaseline.objects.filter(eval_set=submission.eval_set, base_model=TINY).count() == 3
 
 
 def test_an_adapter_skips_training_and_its_cost_has_the_rank(
@@ -358,7 +408,7 @@ def test_an_adapter_skips_training_and_its_cost_has_the_rank(
     submission.refresh_from_db()
     assert "train" not in submission.job_ids and submission.steps["train"]["status"] == "skipped"
     jobs = evaluation_jobs(submission)
-    assert jobs[pipeline.TUNED_TASK].spec["adapter_dir"] == submission.adapter_dir
+    assert jobs[pipeline.TUNED].spec["adapter_dir"] == submission.adapter_dir
     assert not Job.objects.filter(kind=Job.Kind.TRAIN).exists()
     for job in jobs.values():
         end_job(job, write=generations_writer(job, PASSING))
@@ -421,7 +471,7 @@ def test_an_evaluation_failure_is_described_never_quoted(
     submission = to_evaluation(tiny_ticket, engineer_user, django_capture_on_commit_callbacks)
     hidden = EvalItem.objects.filter(split="final").first().input
     jobs = evaluation_jobs(submission)
-    end_job(jobs[pipeline.TUNED_TASK], reason=Job.FailureReason.CRASHED, message=f"prompts line 3: {hidden}")
+    end_job(jobs[pipeline.TUNED], reason=Job.FailureReason.CRASHED, message=f"prompts line 3: {hidden}")
     assert pipeline.submission_advance(submission_id=submission.pk) == "errored at evaluate"
     submission.refresh_from_db()
     assert submission.failure_step == "evaluate"
@@ -470,10 +520,11 @@ def test_a_failed_training_uses_the_attempt_unless_the_platform_failed(
 @pytest.mark.parametrize(
     ("failing", "reason", "returned"),
     [
-        (pipeline.TUNED_TASK, Job.FailureReason.CRASHED, False),
-        (pipeline.TUNED_GENERAL, Job.FailureReason.TIMEOUT, False),
-        (pipeline.TUNED_TASK, Job.FailureReason.INFRASTRUCTURE, True),
-        (pipeline.BASE_TASK, Job.FailureReason.CRASHED, True),
+        (pipeline.TUNED, Job.FailureReason.CRASHED, False),
+        (pipeline.TUNED, Job.FailureReason.TIMEOUT, False),
+        (pipeline.TUNED, Job.FailureReason.INFRASTRUCTURE, True),
+        (pipeline.BASE, Job.FailureReason.CRASHED, True),
+        (pipeline.BASE, Job.FailureReason.TIMEOUT, True),
     ],
 )
 def test_an_adapter_that_breaks_evaluation_uses_the_attempt_a_platform_failure_returns_it(
@@ -497,12 +548,16 @@ def test_incomplete_generations_error_at_scoring(
     submission = to_evaluation(tiny_ticket, engineer_user, django_capture_on_commit_callbacks)
     for key, job in evaluation_jobs(submission).items():
         writer = generations_writer(job, PASSING)
-        if key == pipeline.TUNED_TASK:
+        if key == pipeline.TUNED:
 
             def writer(output: Path, job: Job = job) -> None:
+                """Two of the fine-tuned answers lost: one line cut, one not JSON."""
                 generations_writer(job, PASSING)(output)
                 lines = (output / "generations.jsonl").read_text().splitlines()
-                (output / "generations.jsonl").write_text("\n".join([*lines[:-2], "{not json"]) + "\n")
+                tuned = [n for n, line in enumerate(lines) if line.startswith('{"id": "fine_tuned|')]
+                lines[tuned[0]] = "{not json"
+                del lines[tuned[1]]
+                (output / "generations.jsonl").write_text("\n".join(lines) + "\n")
 
         end_job(job, write=writer)
     assert pipeline.submission_advance(submission_id=submission.pk) == "errored at score"

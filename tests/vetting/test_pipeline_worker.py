@@ -71,7 +71,7 @@ def test_dataset_then_adapter_through_a_real_worker(
     assert (train.state, train.owner) == (Job.State.SUCCEEDED, engineer_user)
     assert train.progress_step == train.progress_total > 0 and train.loss_history
     evaluations = Job.objects.filter(pk__in=[submission.job_ids[key] for key in pipeline.EVALUATE_KEYS])
-    assert evaluations.count() == 4
+    assert evaluations.count() == 2
     assert {(job.kind, job.owner, job.state) for job in evaluations} == {
         (Job.Kind.EVALUATE, None, Job.State.SUCCEEDED)
     }
@@ -87,7 +87,7 @@ def test_dataset_then_adapter_through_a_real_worker(
     assert [config for _, config in baselines] == ["few_shot", "general", "zero_shot"]
     # Hidden items are gone from disk once used; nothing else was started for the rejection.
     assert not list(pipeline.inputs_dir().glob("*.jsonl"))
-    assert Job.objects.count() == jobs_before + 5
+    assert Job.objects.count() == jobs_before + 3
 
     # The adapter it trained, uploaded: evaluated as it is, the baselines reused.
     output = job_output_dir(train) / "adapter"
@@ -102,14 +102,14 @@ def test_dataset_then_adapter_through_a_real_worker(
     uploaded = finished_submission(uploaded.pk, workers=[worker])
     assert uploaded.state in (Submission.State.PASSED, Submission.State.FAILED), uploaded.failure_message
     assert uploaded.steps["train"]["status"] == "skipped"
-    assert set(uploaded.job_ids) == {pipeline.TUNED_TASK, pipeline.TUNED_GENERAL}
+    assert set(uploaded.job_ids) == {pipeline.TUNED}
     assert list(EvalBaseline.objects.order_by("config").values_list("pk", "config")) == baselines
     assert uploaded.verdict["rules"][3]["figure"] == {
         "lora_rank": {"used": 4, "limit": challenge.max_lora_rank}
     }
     # Same adapter, same items, greedy decoding: the same score.
     assert uploaded.fine_tuned_score == submission.fine_tuned_score
-    assert Job.objects.count() == jobs_before + 7
+    assert Job.objects.count() == jobs_before + 4
 
 
 def test_sandbox_failures_surface_as_errored_with_a_reason(

@@ -158,4 +158,4 @@ def test_a_good_dataset_beats_few_shot_and_a_mislabelled_one_fails(
     assert bad.verdict["reasons"], summary
     # The base model's figures were computed once, for both.
     assert (good.few_shot_score, good.base_score) == (bad.few_shot_score, bad.base_score)
-    assert Job.objects.filter(kind=Job.Kind.EVALUATE).count() == 6
+    assert Job.objects.filter(kind=Job.Kind.EVALUATE).count() == 3  # the base model once, each adapter once
