@@ -132,30 +132,33 @@ def conversations_notify_unread(*, now: datetime | None = None) -> dict[str, int
 
 @transaction.atomic
 def _notify_one(*, user_id: int, candidates: list[Consultation], recent) -> int:
-    for consultation in candidates:
-        ConversationRead.objects.get_or_create(consultation=consultation, user_id=user_id)
+    """One user's notification; the same few queries however many conversations wait on them."""
+    ConversationRead.objects.bulk_create(
+        [ConversationRead(consultation=consultation, user_id=user_id) for consultation in candidates],
+        ignore_conflicts=True,  # a mark that exists (or a concurrent sweep's) is kept as it is
+    )
     marks = {
         read.consultation_id: read
         for read in ConversationRead.objects.select_for_update().filter(
             user_id=user_id, consultation__in=candidates
         )
     }
-    untold: list[tuple[Consultation, list[Message]]] = []
-    for consultation in candidates:
-        mark = marks[consultation.pk]
-        after = max(mark.read_through, mark.emailed_through)
-        messages = list(
-            recent.filter(consultation=consultation, pk__gt=after)
-            .exclude(author_id=user_id)
-            .select_related("author")
-            .order_by("id")
-        )
-        if messages:
-            untold.append((consultation, messages))
-            mark.emailed_through = messages[-1].pk
-            mark.save(update_fields=["emailed_through"])
+    by_consultation: dict[int, list[Message]] = defaultdict(list)
+    for message in (
+        recent.filter(consultation__in=candidates)
+        .exclude(author_id=user_id)
+        .select_related("author")
+        .order_by("id")
+    ):
+        mark = marks[message.consultation_id]
+        if message.pk > max(mark.read_through, mark.emailed_through):
+            by_consultation[message.consultation_id].append(message)
+    untold = [(c, by_consultation[c.pk]) for c in candidates if by_consultation[c.pk]]
     if not untold:
         return 0
+    for consultation, messages in untold:
+        marks[consultation.pk].emailed_through = messages[-1].pk
+    ConversationRead.objects.bulk_update([marks[c.pk] for c, _ in untold], ["emailed_through"])
     user = User.objects.get(pk=user_id)
     count = sum(len(messages) for _, messages in untold)
     lines = []

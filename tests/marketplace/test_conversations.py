@@ -7,6 +7,8 @@ from datetime import timedelta
 import pytest
 from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -171,6 +173,32 @@ def test_unread_messages_are_told_in_one_notification_after_the_delay(
     _age(first.consultation_id, 6)
     assert services.conversations_notify_unread() == {"users_told": 0}  # read in time: nothing to tell
     assert len(mail.outbox) == 1
+
+
+def test_the_sweep_makes_as_many_queries_for_many_conversations_as_for_one(
+    settings, django_capture_on_commit_callbacks
+):
+    settings.CONVERSATION_EMAIL_DELAY_MINUTES = 5
+
+    def sweep_queries(conversations: int) -> int:
+        """Queries of a sweep that tells one client about `conversations` threads with one engineer."""
+        first = engagement(amounts=(100_000,))
+        threads = [first] + [
+            engagement(amounts=(100_000,), client=first.client, engineer=first.engineer)
+            for _ in range(conversations - 1)
+        ]
+        for thread in threads:
+            services.message_post(actor=first.engineer, consultation_id=thread.consultation_id, body="Ping")
+            _age(thread.consultation_id, 6)
+        with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks(execute=True):
+            assert services.conversations_notify_unread() == {"users_told": 1}
+        told = Notification.objects.get(user=first.client, kind="messages_unread")
+        assert told.message.startswith(f"{conversations} unread message")
+        for thread in threads:  # out of the next sweep's look-back
+            _age(thread.consultation_id, 8 * 24 * 60)
+        return len(queries)
+
+    assert sweep_queries(4) == sweep_queries(1)
 
 
 def test_the_messages_preferences_decide_the_channels(settings, django_capture_on_commit_callbacks):
