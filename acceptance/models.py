@@ -150,7 +150,8 @@ class AcceptanceRun(FSMModelMixin, TimeStampedModel):
 
 
 class AcceptanceRunJob(models.Model):
-    """A sandbox evaluation a run waits on, in a role (see acceptance.pipeline.ROLES)."""
+    """A sandbox job a run waits on, in a role: "train" where the platform trains, then its
+    evaluations (acceptance.pipeline.ROLES; EARLIER_ROLES for runs started before)."""
 
     run = models.ForeignKey(AcceptanceRun, on_delete=models.CASCADE, related_name="job_links")
     job = models.ForeignKey("sandbox.Job", on_delete=models.PROTECT, related_name="acceptance_links")

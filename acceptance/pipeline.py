@@ -1,10 +1,13 @@
-"""An acceptance run: a delivered adapter through two sandbox evaluations to a pass or a fail.
+"""An acceptance run: a delivered adapter through three sandbox evaluations to a pass or a fail.
 
-    queued  -> `run_advance` starts the evaluate jobs, one per model (owned by nobody: no page or API
-               shows them to the engineer, and the private items are only in their prompts files):
-                 base       the base model zero-shot and few-shot (the public sample as earlier
-                            turns) on the private items, and on the platform's general set
-                 delivered  the base model with the adapter on the private items and the general set
+    queued  -> `run_advance` starts the evaluate jobs (owned by nobody: no page or API shows them to
+               the engineer, and the private items are only in their prompts files):
+                 base          the base model zero-shot and few-shot (the public sample as earlier
+                               turns) on the private items: shared by every run on the same items
+                 general_base  the base model on the platform's general set: shared by every run on
+                               that base model, whatever its test
+                 delivered     the base model with the adapter on the private items and the general
+                               set, in one job (the model loaded once)
     running -> once every job has finished, the scores (95% bootstrap intervals, the paired difference
                against few-shot, the general ratio) and the verdict against the terms: passed/failed.
                A job that failed makes the run `errored`, naming the step, never quoting output.
@@ -68,10 +71,11 @@ from vetting.scoring import bootstrap_ci, forgetting_ratio, general_messages, me
 logger = logging.getLogger(__name__)
 
 TRAIN = "train"  # a training delivery's job, before the evaluations
-BASE, DELIVERED = "base", "delivered"  # the evaluations' roles, and their configurations on the items
-GENERAL_BASE, GENERAL_DELIVERED = "general_base", "general_delivered"  # theirs on the general set
-ROLES = (BASE, DELIVERED)
-# Runs that started when the general set had jobs of its own finish on those four.
+# The evaluations' roles; each is also the configuration its job's prompts are tagged with (the delivered
+# model's job also answers the general set as GENERAL_DELIVERED).
+BASE, DELIVERED, GENERAL_BASE, GENERAL_DELIVERED = "base", "delivered", "general_base", "general_delivered"
+ROLES = (BASE, GENERAL_BASE, DELIVERED)
+# Runs that started when the delivered model's general set had a job of its own finish on those four.
 EARLIER_ROLES = (BASE, DELIVERED, GENERAL_BASE, GENERAL_DELIVERED)
 # States in which a run waits on its jobs (training, then the evaluations).
 WAITING_STATES = (AcceptanceRun.State.TRAINING, AcceptanceRun.State.RUNNING)
@@ -315,16 +319,19 @@ def _start(run: AcceptanceRun, adapter_dir: Path) -> str:
             _prompt("few_shot", item.position, few_shot_messages(test, sample, item.messages), room)
             for item in private
         ),
-        *general(GENERAL_BASE),
     ]
     delivered_prompts = [
         *(_prompt(DELIVERED, item.position, item.messages, room) for item in private),
         *general(GENERAL_DELIVERED),
     ]
     jobs = {
-        # What the base model does depends on the items and the model only: one job serves every run
-        # that needs the same (a re-delivery, or another test on the same items and model).
+        # What the base model does depends on the prompts and the model only: one job serves every run
+        # that needs the same (its items: a re-delivery, or another test on the same items and model;
+        # the general set: every run on the model). The general set stays a job of its own for that.
         BASE: _shared_job(base_dir=base_dir, prompts=base_prompts, max_new_tokens=room),
+        GENERAL_BASE: _shared_job(
+            base_dir=base_dir, prompts=general(GENERAL_BASE), max_new_tokens=GENERAL_MAX_NEW_TOKENS
+        ),
         DELIVERED: evaluate_job(
             base_dir=base_dir, adapter_dir=adapter_dir, prompts=delivered_prompts, max_new_tokens=room
         ),

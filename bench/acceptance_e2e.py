@@ -4,8 +4,8 @@ A client's 200-item acceptance set for a support-ticket-to-JSON task (metric `js
 `support-ticket-json` challenge's public generator in a seed space of its own; an adapter the platform
 trains first (one train job in the sandbox on 300 examples from another seed space: the engineer's
 work, not timed); then the engineer's delivery through the real service, the run's evaluate jobs
-(one per model: the base model zero-shot + few-shot on the private items and the general set; the
-adapter on both) and the report. As production runs it: a real Celery worker (queues gpu + default) on a broker
+(the base model zero-shot + few-shot on the private items; the base model on the general set; the
+adapter on both, in one job) and the report. As production runs it: a real Celery worker (queues gpu + default) on a broker
 folder of its own, the bubblewrap sandbox, a database of its own (made afresh).
 
 Reported: the run's wall time from the delivery to the report, and the share of it spent outside the

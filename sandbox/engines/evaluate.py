@@ -1,7 +1,7 @@
 """Batched greedy generation engine: `python -m sandbox.engines.evaluate SPEC.json OUTPUT_DIR`.
 
 SPEC.json: {"base_model_dir", "adapter_dir" (or null), "prompts_path" (JSONL of {"id", "messages"} and,
-optionally, the prompt's own "max_new_tokens"), "max_new_tokens" (for prompts that name none),
+optionally, the prompt's own "max_new_tokens", an integer), "max_new_tokens" (for prompts without one),
 "batch_size", "device"}. Writes OUTPUT_DIR/generations.jsonl ({"id", "output", "prompt_tokens",
 "output_tokens"}, in input order) and OUTPUT_DIR/metrics.json, and prints JSON-lines events like the
 training engine (one progress event per batch). Scoring is not done here.
@@ -353,7 +353,8 @@ def load_prompts(path: Path, tokenizer: Any, max_positions: int, max_new_tokens:
             ids = template_ids(tokenizer, messages, add_generation_prompt=True)
             if len(ids) + limit > max_positions:
                 raise EngineError(
-                    f"{where}: {len(ids)} prompt tokens + max_new_tokens exceed the model's {max_positions}"
+                    f"{where}: {len(ids)} prompt tokens + max_new_tokens {limit} exceed the model's "
+                    f"{max_positions}"
                 )
         except EngineError as exc:
             problems.append(str(exc))

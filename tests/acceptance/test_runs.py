@@ -1,5 +1,5 @@
 """Acceptance runs: a delivery on a milestone with a test must carry an adapter that fits; it starts
-two evaluations, one per model (owned by nobody); their results give a pass or a fail against the terms; approval
+three evaluations (owned by nobody); their results give a pass or a fail against the terms; approval
 shows the evidence and needs "approve anyway" with a reason when the test did not pass. The engines
 are played here (their outputs written for the prompts the jobs received); test_runs_worker.py runs
 the real ones."""
@@ -121,11 +121,11 @@ def test_a_passing_run_scores_against_the_terms_and_shortens_the_review(
     assert run.scores["base"] == 0.0 and run.scores["few_shot"] == 0.0 and run.scores["delivered"] == 1.0
     assert run.scores["delivered_ci"] == [1.0, 1.0] and run.scores["delta_vs_few_shot_ci"] == [1.0, 1.0]
     assert run.scores["forgetting_ratio"] == 1.0
-    assert run.cost == {"device_seconds": 0.0, "tokens": 2200, "device": ["cpu"]}  # 1,100 a job
+    assert run.cost == {"device_seconds": 0.0, "tokens": 3300, "device": ["cpu"]}  # 1,100 a job
     assert run.adapter["rank"] == 4 and len(run.outcomes) == 20
-    # The two evaluations are the platform's: no owner, so no page or API shows them to anyone but staff.
+    # The three evaluations are the platform's: no owner, so no page or API shows them to anyone but staff.
     jobs = _run_jobs(run)
-    assert set(jobs) == {"base", "delivered"}
+    assert set(jobs) == {"base", "general_base", "delivered"}
     assert all(job.owner_id is None for job in jobs.values())
     assert (
         jobs["delivered"].spec["adapter_dir"] == run.adapter_dir and jobs["base"].spec["adapter_dir"] is None
@@ -151,18 +151,29 @@ def test_few_shot_prompts_carry_the_public_sample(
         delivery = _deliver(milestone, adapter_upload(adapter_bytes))
     run = AcceptanceRun.objects.get(delivery=delivery)
     pipeline.run_advance(run_id=run.pk)
-    prompts = [
-        json.loads(line)
-        for line in Path(_run_jobs(run)["base"].spec["prompts_path"]).read_text().splitlines()
-    ]
+    jobs = _run_jobs(run)
+
+    def prompts_of(role: str) -> list[dict]:
+        return [json.loads(line) for line in Path(jobs[role].spec["prompts_path"]).read_text().splitlines()]
+
+    prompts = prompts_of("base")
     few_shot = [prompt for prompt in prompts if prompt["id"].startswith("few_shot|")]
     zero_shot = [prompt for prompt in prompts if prompt["id"].startswith("base|")]
-    general = [prompt for prompt in prompts if prompt["id"].startswith("general_base|")]
-    assert len(few_shot) == len(zero_shot) == 20 and len(general) == len(pipeline.general_items())
-    assert len(prompts) == 40 + len(general)  # the base model's one job answers everything it is asked
+    assert len(few_shot) == len(zero_shot) == 20 and len(prompts) == 40
+    general = prompts_of("general_base")
+    assert [prompt["id"] for prompt in general] == [
+        f"general_base|{n}" for n in range(len(pipeline.general_items()))
+    ]
+    # The delivered model's one job answers the items and the general set, each to its own length.
+    delivered = prompts_of("delivered")
     room = pipeline.max_new_tokens(run.test, list(run.test.items.all()))
     assert {prompt["max_new_tokens"] for prompt in few_shot + zero_shot} == {room}
     assert {prompt["max_new_tokens"] for prompt in general} == {GENERAL_MAX_NEW_TOKENS} != {room}
+    assert {(p["id"].split("|")[0], p["max_new_tokens"]) for p in delivered} == {
+        ("delivered", room),
+        ("general_delivered", GENERAL_MAX_NEW_TOKENS),
+    }
+    assert len(delivered) == 20 + len(general)
     assert len(few_shot[0]["messages"]) == 2 * 4 + 1 and len(zero_shot[0]["messages"]) == 1
     assert few_shot[0]["messages"][-1] == zero_shot[0]["messages"][-1]
     assert few_shot[0]["messages"][1]["role"] == "assistant"
@@ -214,8 +225,13 @@ def test_a_failed_evaluation_errors_the_run_naming_the_step_never_the_output(
     run = AcceptanceRun.objects.get(delivery=delivery)
     pipeline.run_advance(run_id=run.pk)
     jobs = _run_jobs(run)
-    for role, job in jobs.items():
-        finish_job(job, right_answers(milestone), reason="out_of_memory" if role == "delivered" else "")
+    assert run_progress(run) == 0.0
+    for number, role in enumerate(("base", "general_base", "delivered"), start=1):
+        finish_job(
+            jobs[role], right_answers(milestone), reason="out_of_memory" if role == "delivered" else ""
+        )
+        if number == 1:
+            assert run_progress(run) == 0.333  # each of the three evaluations counts a third
     pipeline.run_advance(run_id=run.pk)
     run.refresh_from_db()
     assert run.state == AcceptanceRun.State.ERRORED
@@ -227,26 +243,25 @@ def test_a_failed_evaluation_errors_the_run_naming_the_step_never_the_output(
 def test_a_run_that_started_on_four_jobs_finishes_on_them(
     milestone, adapter_bytes, django_capture_on_commit_callbacks, failing, state
 ):
-    """Runs that started when the general set had jobs of its own (the roles of those days) are
-    scored from those four jobs."""
+    """Runs that started when the delivered model's general set had a job of its own (the roles of
+    those days) are scored from those four jobs."""
     with django_capture_on_commit_callbacks(execute=False):
         run = AcceptanceRun.objects.get(delivery=_deliver(milestone, adapter_upload(adapter_bytes)))
     pipeline.run_advance(run_id=run.pk)
-    for role, job in _run_jobs(run).items():
-        # Each job's prompts split in two jobs by set: the items', the general set's.
-        prompts = [json.loads(line) for line in Path(job.spec["prompts_path"]).read_text().splitlines()]
-        general = f"general_{role}"
-        for new_role, part in (
-            (role, [p for p in prompts if not p["id"].startswith(general)]),
-            (general, [p for p in prompts if p["id"].startswith(general)]),
-        ):
-            split = evaluate_job(
-                base_dir=Path(job.spec["base_model_dir"]),
-                adapter_dir=job.spec["adapter_dir"] and Path(job.spec["adapter_dir"]),
-                prompts=part,
-                max_new_tokens=job.spec["max_new_tokens"],
-            )
-            run.job_links.update_or_create(role=new_role, defaults={"job": split})
+    # The delivered model's job split in two by set: the items', the general set's.
+    job = _run_jobs(run)["delivered"]
+    prompts = [json.loads(line) for line in Path(job.spec["prompts_path"]).read_text().splitlines()]
+    for role, part in (
+        ("delivered", [p for p in prompts if not p["id"].startswith("general_delivered|")]),
+        ("general_delivered", [p for p in prompts if p["id"].startswith("general_delivered|")]),
+    ):
+        split = evaluate_job(
+            base_dir=Path(job.spec["base_model_dir"]),
+            adapter_dir=Path(job.spec["adapter_dir"]),
+            prompts=part,
+            max_new_tokens=job.spec["max_new_tokens"],
+        )
+        run.job_links.update_or_create(role=role, defaults={"job": split})
     jobs = _run_jobs(run)
     assert set(jobs) == {"base", "delivered", "general_base", "general_delivered"}
     outputs = wrong_where(right_answers(milestone), "base", "few_shot")
@@ -290,7 +305,7 @@ def test_runs_api_and_pages_show_aggregates_to_the_engineer_and_outputs_to_the_c
     runs = response.json()
     assert [run["state"] for run in runs] == ["queued", "passed"] and runs[1]["id"] == first.pk
     assert runs[1]["scores"]["delivered"] == 1.0 and runs[1]["pass_mark"] == 0.8
-    assert runs[1]["cost"] == {"device_seconds": 0.0, "tokens": 2200} and runs[0]["progress"] == 0.0
+    assert runs[1]["cost"] == {"device_seconds": 0.0, "tokens": 3300} and runs[0]["progress"] == 0.0
     body = response.content.decode()
     for text in private_texts(milestone):
         assert text not in body
@@ -320,8 +335,8 @@ def test_a_redelivery_reuses_the_base_models_evaluations(
     second = AcceptanceRun.objects.get(delivery=delivery)
     pipeline.run_advance(run_id=second.pk)
     before, after = _run_jobs(first), _run_jobs(second)
-    assert after["base"] == before["base"]
-    assert after["delivered"] != before["delivered"] and Job.objects.count() == 3
+    assert after["base"] == before["base"] and after["general_base"] == before["general_base"]
+    assert after["delivered"] != before["delivered"] and Job.objects.count() == 4
     finish_job(after["delivered"], right_answers(milestone))
     pipeline.run_advance(run_id=second.pk)
     second.refresh_from_db()
@@ -383,11 +398,11 @@ def test_a_training_delivery_is_trained_within_the_budget_then_tested(
     assert run.state == AcceptanceRun.State.RUNNING
     jobs = _run_jobs(run)
     assert jobs["delivered"].spec["adapter_dir"].endswith("/adapter") and run.adapter["trained_tokens"] == 900
-    for role in ("base", "delivered"):
+    for role in ("base", "general_base", "delivered"):
         finish_job(jobs[role], right_answers(trainable))
     pipeline.run_advance(run_id=run.pk)
     run.refresh_from_db()
-    assert run.state == AcceptanceRun.State.PASSED and run.cost["tokens"] == 2200 + 900
+    assert run.state == AcceptanceRun.State.PASSED and run.cost["tokens"] == 3300 + 900
 
 
 def test_training_past_the_budget_errors_the_run_saying_so(trainable, django_capture_on_commit_callbacks):

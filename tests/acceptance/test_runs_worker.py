@@ -94,9 +94,9 @@ def test_acceptance_runs_through_a_real_worker(start_pipeline_worker, acceptance
         assert None not in run["scores"].values() and run["progress"] == 1.0
         assert 0 < run["cost"]["device_seconds"] < 600 and run["cost"]["tokens"] > 0
     assert failed["reasons"][0].endswith("below the pass mark of 0.90.")
-    # The three tests hold the same items: the base model's one evaluation served every run.
+    # The three tests hold the same items: the base model's two evaluations served every run.
     jobs = Job.objects.filter(kind=Job.Kind.EVALUATE, acceptance_links__run__isnull=False).distinct()
-    assert jobs.count() == 4 and {(job.owner_id, job.state) for job in jobs} == {(None, Job.State.SUCCEEDED)}
+    assert jobs.count() == 5 and {(job.owner_id, job.state) for job in jobs} == {(None, Job.State.SUCCEEDED)}
     assert not list(inputs_dir().glob("*.jsonl"))  # private items are gone from disk once used
     # Nothing the engineer can read carries a private item: API answers, pages, notifications, jobs'
     # logs and failure messages, the timeline.

@@ -110,8 +110,9 @@ def test_a_delivery_runs_its_test_live_and_approval_shows_the_evidence(
     jobs = {link.role: link.job for link in run.job_links.select_related("job")}
     outputs = wrong_where(right_answers(milestone), "delivered")
     finish_job(jobs["base"], outputs)
+    finish_job(jobs["general_base"], outputs)
     expect(engineer_page.locator(f"#run-{run_id}")).to_have_attribute("data-state", "running")
-    expect(engineer_page.get_by_text("50% done.")).to_be_visible()
+    expect(engineer_page.get_by_text("67% done.")).to_be_visible()
     screenshot(engineer_page, "acceptance-run-progress")
     finish_job(jobs["delivered"], outputs)
     pipeline.run_advance(run_id=run_id)
