@@ -9,15 +9,16 @@ training engine (one progress event per batch). Scoring is not done here.
 One job can answer several sets of prompts with different generation lengths (a model's task items
 and its general-knowledge questions): the model is loaded once, and each batch holds prompts of one
 length limit. Within a limit, prompts are sorted by length and batched, so that a batch pays for
-little padding. The decode loop
-is written by hand to save what `generate` spends on a generic path: the prompts' pass runs without
-an attention mask (see `greedy_generate`), and on a CPU in groups of near-equal length so that it
-computes almost no padding (a third of an evaluation's arithmetic there); the prompts' longest common
-prefix (the system message and, for the few-shot baseline, every example turn: about nine tenths of
-its tokens) is computed once and its keys and values shared by every row; keys and values go into
-buffers allocated once for the whole batch instead of being concatenated (copied) at every step,
-rows that have ended are dropped from the batch (on a CPU once an eighth of it has ended, on a GPU
-once half has), and the loop stops when every row has ended.
+little padding.
+
+The decode loop is written by hand to save what `generate` spends on a generic path: the prompts' pass
+runs without an attention mask (see `greedy_generate`), and on a CPU in groups of near-equal length so
+that it computes almost no padding (a third of an evaluation's arithmetic there); the prompts' longest
+common prefix (the system message and, for the few-shot baseline, every example turn: about nine tenths
+of its tokens) is computed once and its keys and values shared by every row; keys and values go into
+buffers allocated once for the whole batch instead of being concatenated (copied) at every step, rows
+that have ended are dropped from the batch (on a CPU once an eighth of it has ended, on a GPU once half
+has), and the loop stops when every row has ended.
 """
 
 from __future__ import annotations
