@@ -59,7 +59,6 @@ logger = logging.getLogger(__name__)
 # Keys of Submission.job_ids (besides "train").
 BASE = "evaluate:base"  # the base model: zero_shot + few_shot on the task items, general_base
 TUNED = "evaluate:tuned"  # the fine-tuned model: fine_tuned, general_fine_tuned
-EVALUATE_KEYS = (BASE, TUNED)
 # Submissions that started evaluating when each model had two jobs (task items, general set) finish
 # on those.
 EARLIER_BASE_KEYS = ("evaluate:base_task", "evaluate:base_general")

@@ -70,7 +70,9 @@ def test_dataset_then_adapter_through_a_real_worker(
     train = Job.objects.get(pk=submission.job_ids["train"])
     assert (train.state, train.owner) == (Job.State.SUCCEEDED, engineer_user)
     assert train.progress_step == train.progress_total > 0 and train.loss_history
-    evaluations = Job.objects.filter(pk__in=[submission.job_ids[key] for key in pipeline.EVALUATE_KEYS])
+    evaluations = Job.objects.filter(
+        pk__in=[submission.job_ids[key] for key in (pipeline.BASE, pipeline.TUNED)]
+    )
     assert evaluations.count() == 2
     assert {(job.kind, job.owner, job.state) for job in evaluations} == {
         (Job.Kind.EVALUATE, None, Job.State.SUCCEEDED)
