@@ -143,15 +143,16 @@ def _notify_one(*, user_id: int, candidates: list[Consultation], recent) -> int:
             user_id=user_id, consultation__in=candidates
         )
     }
+    told_through = {pk: max(mark.read_through, mark.emailed_through) for pk, mark in marks.items()}
     by_consultation: dict[int, list[Message]] = defaultdict(list)
     for message in (
-        recent.filter(consultation__in=candidates)
+        # Nothing at or below the lowest mark can be new: those rows are not read at all.
+        recent.filter(consultation__in=candidates, pk__gt=min(told_through.values()))
         .exclude(author_id=user_id)
         .select_related("author")
         .order_by("id")
     ):
-        mark = marks[message.consultation_id]
-        if message.pk > max(mark.read_through, mark.emailed_through):
+        if message.pk > told_through[message.consultation_id]:
             by_consultation[message.consultation_id].append(message)
     untold = [(c, by_consultation[c.pk]) for c in candidates if by_consultation[c.pk]]
     if not untold:
